@@ -1,0 +1,3 @@
+"""IVOA ExecutionBroker on Kubernetes."""
+
+__version__ = "0.1.0"

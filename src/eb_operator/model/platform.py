@@ -1,0 +1,92 @@
+"""The broker's policy: the spec of the cluster-scoped ExecutionPlatform resource.
+
+Field names are camelCase on the wire (the CR) and snake_case in Python. Every field has a
+default so that an empty ExecutionPlatform is a working policy.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+
+class PolicyModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class Toleration(PolicyModel):
+    """A taint on dedicated broker nodes that workload Pods tolerate."""
+
+    key: str
+    value: str | None = None
+    effect: str = "NoSchedule"
+
+
+class GpuFlavour(PolicyModel):
+    """One kind of accelerator the platform offers, and how Kubernetes names it."""
+
+    name: str = Field(description="Short name clients may use in extras[].name, e.g. 'a100'.")
+    resource_name: str = Field(default="nvidia.com/gpu", description="Kubernetes extended resource.")
+    product: str | None = Field(default=None, description="Value of the product node label, if any.")
+    product_label: str = Field(default="nvidia.com/gpu.product", description="Node label holding the product.")
+    type_uris: list[str] = Field(
+        default_factory=list,
+        description="Extra type URIs (digest §9 item 26) that select this flavour, e.g. "
+        "https://www.purl.org/ivoa.net/resource-types/nvidia-ad104.",
+    )
+    memory_gib: int | None = Field(default=None, ge=0, description="GPU memory per device, for extras min checks.")
+
+
+class RequestLimits(PolicyModel):
+    max_cores: int = Field(default=64, ge=1)
+    max_memory_gib: int = Field(default=256, ge=1)
+    max_gpus: int = Field(default=8, ge=0)
+    max_storage_gib: int = Field(default=1024, ge=0)
+    max_duration_seconds: int = Field(default=24 * 3600, ge=60)
+
+
+class Images(PolicyModel):
+    notebook: str = "eb-notebook:latest"
+    apptainer: str | None = None
+    http_stager: str = "eb-workload:latest"
+    s3_stager: str = "eb-workload:latest"
+    rucio_stager: str | None = None
+
+
+class DataEndpoint(PolicyModel):
+    """An S3 (or other) endpoint the platform can reach, with credentials from a Secret."""
+
+    endpoint: str
+    secret_name: str | None = None
+    secret_namespace: str | None = None
+
+
+class PlatformPolicy(PolicyModel):
+    node_selector: dict[str, str] = Field(default_factory=dict, description="Labels a node must carry.")
+    toleration: Toleration | None = None
+    slot_seconds: int = Field(default=300, ge=1, description="Offers start on multiples of this.")
+    horizon_seconds: int = Field(default=24 * 3600, ge=60, description="How far ahead offers may start.")
+    offer_ttl_seconds: int = Field(default=300, ge=1, description="How long an offer reserves capacity.")
+    max_offers: int = Field(default=4, ge=1, le=16)
+    default_duration_seconds: int = Field(default=2 * 3600, ge=1)
+    default_start_window_seconds: int = Field(default=2 * 3600, ge=0)
+    max_duration_factor: float = Field(
+        default=2.0, ge=1.0, description="Offered run time is at most this times the requested one."
+    )
+    preparation_seconds: int = Field(default=30, ge=0, description="Lead time before start for Pod start.")
+    release_seconds: int = Field(default=60, ge=0, description="Tear-down time reserved after a run.")
+    data_bandwidth_bytes_per_second: int = Field(default=50 * 1024 * 1024, ge=1)
+    limits: RequestLimits = Field(default_factory=RequestLimits)
+    gpu_flavours: list[GpuFlavour] = Field(default_factory=list)
+    images: Images = Field(default_factory=Images)
+    storage_class_name: str | None = None
+    data_endpoints: list[DataEndpoint] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> PlatformPolicy:
+        if self.horizon_seconds < self.slot_seconds:
+            raise ValueError("horizonSeconds must be at least slotSeconds")
+        names = [f.name for f in self.gpu_flavours]
+        if len(names) != len(set(names)):
+            raise ValueError("gpuFlavours names must be unique")
+        return self
