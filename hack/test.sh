@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The whole test suite: install, lint, type check, import layers, then unit + integration + e2e
+# tests in one pytest run against a real cluster. Uses the cluster in KUBECONFIG when it answers;
+# otherwise brings up the project's local cluster and stops it again afterwards
+# (EB_KEEP_CLUSTER=1 keeps it running).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PY="${PYTHON:-python3}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing the package and test tools"
+"$PY" -m pip install --quiet --disable-pip-version-check -e '.[test]'
+
+step "ruff"
+"$PY" -m ruff check src tests benchmarks hack
+"$PY" -m ruff format --check src tests benchmarks hack
+step "mypy"
+"$PY" -m mypy
+step "import layers"
+lint-imports
+
+started_cluster=0
+# shellcheck source=hack/versions.env
+source hack/versions.env
+KUBECTL="${EB_CACHE_DIR:-$HOME/.cache/eb-operator}/k8s/$K8S_VERSION/bin/kubectl"
+[ -x "$KUBECTL" ] || KUBECTL=kubectl
+if [ -n "${KUBECONFIG:-}" ] && timeout 10 "$KUBECTL" get --raw /readyz >/dev/null 2>&1; then
+  step "using the cluster in KUBECONFIG=$KUBECONFIG"
+else
+  step "bringing up the local cluster"
+  bash hack/cluster.sh up
+  eval "$(bash hack/cluster.sh env)"
+  started_cluster=1
+fi
+cleanup() {
+  if [ "$started_cluster" = 1 ] && [ "${EB_KEEP_CLUSTER:-0}" != 1 ]; then
+    step "stopping the local cluster (EB_KEEP_CLUSTER=1 keeps it)"
+    bash hack/cluster.sh down || true
+  fi
+}
+trap cleanup EXIT
+
+step "pytest: unit, integration, e2e"
+"$PY" -m pytest "$@"

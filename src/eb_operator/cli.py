@@ -1,0 +1,65 @@
+"""One entry point: ``eb-operator operator|api|crds``.
+
+Subcommands import their layer lazily so that ``eb-operator crds`` works without kopf or
+FastAPI being importable, and start-up of one component never pays for the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="eb-operator", description="IVOA ExecutionBroker on Kubernetes")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    op = sub.add_parser("operator", help="run the kopf operator (offers, phases, Pods)")
+    op.add_argument(
+        "--namespace",
+        action="append",
+        default=None,
+        help="watch only this namespace (repeatable); default: all namespaces",
+    )
+    op.add_argument("--platform", default=os.environ.get("EB_PLATFORM", "default"), help="ExecutionPlatform name")
+    op.add_argument("--no-peering", action="store_true", help="run without kopf peering (single replica, dev)")
+    op.add_argument("--liveness", default=os.environ.get("EB_LIVENESS", "http://0.0.0.0:8081/healthz"))
+
+    api = sub.add_parser("api", help="serve the IVOA REST interface over the custom resources")
+    api.add_argument("--host", default=os.environ.get("EB_API_HOST", "0.0.0.0"))
+    api.add_argument("--port", type=int, default=int(os.environ.get("EB_API_PORT", "8080")))
+
+    crds = sub.add_parser("crds", help="print the generated CustomResourceDefinitions as YAML")
+    crds.add_argument("--out", default=None, help="write one file per CRD into this directory instead")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "operator":
+        from eb_operator.operator import run
+
+        run(
+            namespaces=args.namespace,
+            platform=args.platform,
+            peering=not args.no_peering,
+            liveness=args.liveness or None,
+        )
+        return 0
+    if args.command == "api":
+        from eb_operator.api import serve
+
+        serve(host=args.host, port=args.port)
+        return 0
+    if args.command == "crds":
+        from eb_operator.model.crds import write_crds
+
+        write_crds(args.out, sys.stdout)
+        return 0
+    return 2  # argparse already rejects unknown commands; kept for mypy's exhaustiveness
+
+
+if __name__ == "__main__":
+    sys.exit(main())
