@@ -1,0 +1,225 @@
+"""Request bodies in, response bodies out: safe YAML and JSON with limits. Pure functions.
+
+YAML input is read with a YAML 1.2 core-schema resolver (``true``/``false`` are booleans, ``YES``,
+``on`` and timestamps stay strings, no sexagesimal numbers), aliases are refused outright (no alias
+bombs), and nesting depth and node count are bounded before anything is constructed. Only plain
+data types are built (safe constructor). JSON gets the same depth and size bounds and refuses
+``NaN``/``Infinity``. YAML output is always block style and quotes anything a YAML 1.1 reader could
+misread, so ``result: "YES"`` stays a string (digest §9 item 37).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+import yaml.composer
+import yaml.constructor
+import yaml.cyaml
+import yaml.parser
+import yaml.resolver
+
+from eb_operator.api.media import Format
+
+_LIBYAML: bool = getattr(yaml, "__with_libyaml__", False)
+_Dumper: Any = yaml.CSafeDumper if _LIBYAML else yaml.SafeDumper
+# libyaml's parser composes nodes itself; the pure-Python one needs the Composer.
+_PARSER_BASES: tuple[type, ...] = (
+    (yaml.cyaml.CParser,) if _LIBYAML else (yaml.parser.Parser, yaml.composer.Composer)  # type: ignore[attr-defined]
+)
+
+
+class DocumentError(ValueError):
+    """A body that cannot be read as a document. ``where`` says where, when known."""
+
+    def __init__(self, reason: str, where: Mapping[str, str] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.where: dict[str, str] = dict(where or {})
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_depth: int = 64
+    max_nodes: int = 50_000
+
+
+class _Resolver(yaml.resolver.BaseResolver):
+    """YAML 1.2 core schema: the implicit types JSON has, nothing more."""
+
+
+_Resolver.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_Resolver.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+)
+_Resolver.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)$"),
+    list("-+.0123456789"),
+)
+_Resolver.add_implicit_resolver(
+    "tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
+)
+
+
+class _Constructor(yaml.constructor.SafeConstructor):
+    """Plain data only: maps, lists, strings, numbers, booleans, null."""
+
+
+def _construct_int(loader: Any, node: Any) -> int:
+    value = str(loader.construct_scalar(node))
+    if value.startswith("0o"):
+        return int(value[2:], 8)
+    return int(value, 16) if value.startswith("0x") else int(value)
+
+
+def _construct_float(loader: Any, node: Any) -> float:
+    return float(str(loader.construct_scalar(node)))
+
+
+_C: Any = _Constructor
+_C.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_C.add_constructor("tag:yaml.org,2002:float", _construct_float)
+for _tag in ("timestamp", "binary", "set", "omap", "pairs", "merge"):
+    _C.yaml_constructors.pop(f"tag:yaml.org,2002:{_tag}", None)
+_C.add_constructor(None, yaml.constructor.SafeConstructor.construct_undefined)
+
+
+def _loader_init(self: Any, stream: str) -> None:
+    base: Any = _PARSER_BASES[0]
+    base.__init__(self, stream)
+    if not _LIBYAML:
+        yaml.composer.Composer.__init__(self)
+    _Constructor.__init__(self)
+    _Resolver.__init__(self)
+
+
+_Loader: Any = type("_Loader", (*_PARSER_BASES, _Constructor, _Resolver), {"__init__": _loader_init})
+
+
+def _where(mark: Any) -> dict[str, str]:
+    if mark is None:
+        return {}
+    return {"line": str(mark.line + 1), "column": str(mark.column + 1)}
+
+
+def _check_events(text: str, limits: Limits) -> None:
+    depth = nodes = 0
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.AliasEvent):
+                raise DocumentError("YAML aliases are not accepted", _where(event.start_mark))
+            if isinstance(event, yaml.DocumentStartEvent) and nodes:
+                raise DocumentError("a body holds exactly one YAML document", _where(event.start_mark))
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                nodes += 1
+                if depth > limits.max_depth:
+                    raise DocumentError(f"nesting deeper than {limits.max_depth}", _where(event.start_mark))
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+            elif isinstance(event, yaml.ScalarEvent):
+                nodes += 1
+            if nodes > limits.max_nodes:
+                raise DocumentError(f"more than {limits.max_nodes} nodes", _where(event.start_mark))
+    except yaml.MarkedYAMLError as e:
+        raise DocumentError(f"invalid YAML: {e.problem or e.context}", _where(e.problem_mark)) from None
+    except yaml.YAMLError as e:
+        raise DocumentError(f"invalid YAML: {e}") from None
+
+
+def _decode(body: bytes) -> str:
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DocumentError("the body is not UTF-8", {"offset": str(e.start)}) from None
+
+
+def _check_depth(doc: Any, limits: Limits) -> None:
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    nodes = 0
+    while stack:
+        value, depth = stack.pop()
+        nodes += 1
+        if nodes > limits.max_nodes:
+            raise DocumentError(f"more than {limits.max_nodes} nodes")
+        if isinstance(value, dict | list):
+            if depth > limits.max_depth:
+                raise DocumentError(f"nesting deeper than {limits.max_depth}")
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((v, depth + 1) for v in items)
+
+
+def _no_constant(name: str) -> float:
+    raise DocumentError(f"{name} is not a JSON number")
+
+
+def parse_document(body: bytes, fmt: Format, limits: Limits = Limits()) -> dict[str, Any]:
+    """One mapping document from a request body, or ``DocumentError``."""
+    text = _decode(body)
+    if not text.strip():
+        raise DocumentError("the body is empty")
+    doc: Any
+    if fmt is Format.JSON:
+        try:
+            doc = json.loads(text, parse_constant=_no_constant)
+        except json.JSONDecodeError as e:
+            where = {"line": str(e.lineno), "column": str(e.colno)}
+            raise DocumentError(f"invalid JSON: {e.msg}", where) from None
+        except RecursionError:
+            raise DocumentError(f"nesting deeper than {limits.max_depth}") from None
+        _check_depth(doc, limits)
+    else:
+        _check_events(text, limits)
+        loader = _Loader(text)
+        try:
+            doc = loader.get_single_data()
+        except yaml.MarkedYAMLError as e:
+            raise DocumentError(f"invalid YAML: {e.problem or e.context}", _where(e.problem_mark)) from None
+        except (yaml.YAMLError, RecursionError) as e:
+            raise DocumentError(f"invalid YAML: {e}") from None
+        finally:
+            loader.dispose()
+        _check_keys(doc)
+    if not isinstance(doc, dict):
+        raise DocumentError(f"the body must be a mapping (an object), not {_kind(doc)}")
+    return doc
+
+
+def _check_keys(doc: Any) -> None:
+    """YAML allows non-string and complex keys; documents here are JSON-shaped."""
+    stack = [doc]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    raise DocumentError(f"mapping keys must be strings, not {_kind(k)} ({k!r:.40})")
+                stack.append(v)
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise DocumentError("numbers must be finite")
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def dump_document(doc: Any, fmt: Format) -> bytes:
+    """A response body in the negotiated format."""
+    if fmt is Format.JSON:
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    text: str = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return text.encode("utf-8")

@@ -1,0 +1,73 @@
+"""The REST service's settings, read from the environment (prefix ``EB_API_``) by pydantic-settings.
+
+Every setting has a default that works for a local install; docs/api.md lists them all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EB_API_", extra="ignore", frozen=True)
+
+    namespace: str = Field(
+        default="execution-broker",
+        description="The one namespace where REST-created OfferSets (and their Executions) live.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="Absolute base URL clients reach the service at (e.g. https://broker.example.org). "
+        "Unset: taken from each request's Host (and X-Forwarded-* when trust_forwarded is on).",
+    )
+    trust_forwarded: bool = Field(
+        default=False, description="Honour X-Forwarded-Proto/Host when building hrefs behind a proxy."
+    )
+    answer_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a POST waits for the operator's answer (offers, or a phase change) "
+        "before giving 503 with Retry-After.",
+    )
+    retry_after_seconds: int = Field(default=2, ge=1, description="Retry-After sent with a 503.")
+    create_status: int = Field(
+        default=303, description="Status of a successful POST /offersets: 303 (with body) or 200."
+    )
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Larger bodies get 413.")
+    yaml_max_depth: int = Field(default=64, ge=4, description="Deepest nesting accepted in a body.")
+    yaml_max_nodes: int = Field(default=50_000, ge=16, description="Most scalars+collections in a body.")
+
+    allow_anonymous: bool = Field(
+        default=False,
+        description="Serve callers without a bearer token as system:anonymous (tests, development).",
+    )
+    token_review: bool = Field(
+        default=True, description="Check bearer tokens with the Kubernetes TokenReview API."
+    )
+    token_audiences: list[str] = Field(
+        default_factory=list, description="Audiences to ask TokenReview for (empty: the API server's)."
+    )
+    token_cache_seconds: float = Field(
+        default=30.0, ge=0, description="How long a TokenReview result is reused."
+    )
+    token_cache_size: int = Field(default=10_000, ge=1)
+    static_tokens_file: Path | None = Field(
+        default=None,
+        description='CSV file (Kubernetes static-token format: token,user,uid,"group1,group2"), '
+        "typically a mounted Secret.",
+    )
+    static_tokens: str | None = Field(
+        default=None, description="The same CSV lines inline (newline- or semicolon-separated)."
+    )
+
+    def token_lines(self) -> str:
+        """All static-token CSV text from the file and the inline setting."""
+        parts: list[str] = []
+        if self.static_tokens_file is not None:
+            parts.append(self.static_tokens_file.read_text(encoding="utf-8"))
+        if self.static_tokens:
+            parts.append(self.static_tokens.replace(";", "\n"))
+        return "\n".join(parts)
