@@ -18,6 +18,10 @@ class ApiSettings(BaseSettings):
         default="execution-broker",
         description="The one namespace where REST-created OfferSets (and their Executions) live.",
     )
+    kubeconfig: str | None = Field(
+        default=None,
+        description="kubeconfig file; unset: in-cluster config in a Pod, else KUBECONFIG or ~/.kube/config.",
+    )
     public_url: str | None = Field(
         default=None,
         description="Absolute base URL clients reach the service at (e.g. https://broker.example.org). "

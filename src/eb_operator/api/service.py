@@ -1,0 +1,278 @@
+"""The broker as the REST service sees it: write a CR, wait on a watch for the operator, read CRs,
+build the IVOA document. No decision about offers or phases is taken here; the operator decides.
+
+Every method raises domain errors (``errors.ApiError`` subclasses, the model's ``RequestError``,
+the store's errors) and returns canonical ivoa-std documents plus the dialect to render them in.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid as uuidlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from eb_operator.api import views
+from eb_operator.api.auth import Caller
+from eb_operator.api.errors import Conflict, NotFound, ServiceUnavailable
+from eb_operator.api.metrics import Metrics
+from eb_operator.api.settings import ApiSettings
+from eb_operator.api.wire import Dialect, read_request, read_update, render
+from eb_operator.cluster.rest_store import ConflictError, Obj, RestStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A document to send, in canonical ivoa-std shape, and the dialect to render it in."""
+
+    document: dict[str, Any]
+    dialect: Dialect
+    href: str = ""
+
+    def rendered(self) -> dict[str, Any]:
+        return render(self.document, self.dialect)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRef:
+    execution: Obj
+    offerset: Obj | None
+    dialect: Dialect
+
+
+def _uuid_or_404(value: str, what: str) -> str:
+    try:
+        return str(uuidlib.UUID(value))
+    except ValueError:
+        raise NotFound("No {what} {uuid}", {"what": what, "uuid": value}) from None
+
+
+def dialect_of(obj: Obj | None) -> Dialect:
+    if obj is None:
+        return Dialect.IVOA_STD
+    name = (obj.get("metadata", {}).get("annotations") or {}).get(views.DIALECT_ANNOTATION)
+    try:
+        return Dialect.parse(name) if name else Dialect.IVOA_STD
+    except ValueError:
+        return Dialect.IVOA_STD
+
+
+class BrokerService:
+    def __init__(
+        self,
+        store: RestStore,
+        settings: ApiSettings,
+        metrics: Metrics,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.metrics = metrics
+        self.clock = clock
+
+    def _unavailable(self, operation: str) -> ServiceUnavailable:
+        self.metrics.timeouts.labels(operation).inc()
+        return ServiceUnavailable(
+            "The operator did not answer within {seconds} s; try again",
+            {"seconds": self.settings.answer_timeout_seconds},
+            retry_after=self.settings.retry_after_seconds,
+        )
+
+    # --- offer sets ---------------------------------------------------------------------------
+
+    async def create_offerset(
+        self, caller: Caller, doc: Mapping[str, Any], hint: Dialect | None, base_url: str
+    ) -> Answer:
+        request, dialect = read_request(doc, hint)
+        deadline = time.monotonic() + self.settings.answer_timeout_seconds
+        name = str(uuidlib.uuid4())
+        started = time.perf_counter()
+        async with self.store.watch_offerset(name, views.is_answered) as wait:
+            await self.store.create_offerset(
+                name=name,
+                owner=caller.username,
+                request=request,
+                annotations={views.DIALECT_ANNOTATION: dialect.value},
+            )
+            answered = await wait.result(deadline - time.monotonic())
+        executions = await self._offers_of(answered, deadline) if answered is not None else None
+        self.metrics.wait.labels("offerset").observe(time.perf_counter() - started)
+        if answered is None or executions is None:
+            # never a half answer: drop the set so its offers (if any come) do not hold capacity
+            try:
+                await self.store.delete_offerset(name)
+            except Exception:
+                log.warning("could not delete unanswered offerset name=%s", name, exc_info=True)
+            raise self._unavailable("offerset")
+        document = views.offerset_document(answered, executions, base_url, self.clock())
+        self.metrics.offersets.labels(document.get("result", "")).inc()
+        self.metrics.offers.inc(len(document.get("offers", [])))
+        return Answer(document, dialect, document["href"])
+
+    async def _offers_of(self, offerset: Obj, deadline: float) -> list[Obj] | None:
+        """The set's Executions once each one its status names is a visible offer; None past the deadline."""
+        wanted = [r["name"] for r in (offerset.get("status", {}).get("offers") or []) if r.get("name")]
+        executions = await self.store.offerset_executions(offerset)
+        ready = {e["metadata"]["name"] for e in executions if views.is_offered(e)}
+        missing = [n for n in wanted if n not in ready]
+        if not missing:
+            return executions
+        for name in missing:
+            async with self.store.watch_execution(name, views.is_offered) as wait:
+                await wait.check_now()
+                if await wait.result(deadline - time.monotonic()) is None:
+                    return None
+        return await self.store.offerset_executions(offerset)
+
+    async def get_offerset(self, caller: Caller, uuid: str, base_url: str) -> Answer:
+        name = _uuid_or_404(uuid, "offer set")
+        offerset = await self.store.get_offerset(name)
+        if offerset is None or offerset.get("spec", {}).get("owner") != caller.username:
+            raise NotFound("No offer set {uuid}", {"uuid": uuid})
+        if not views.is_answered(offerset):
+            deadline = time.monotonic() + self.settings.answer_timeout_seconds
+            async with self.store.watch_offerset(name, views.is_answered) as wait:
+                await wait.check_now()
+                answered = await wait.result(deadline - time.monotonic())
+            if answered is None:
+                raise self._unavailable("offerset")
+            offerset = answered
+        executions = await self.store.offerset_executions(offerset)
+        document = views.offerset_document(offerset, executions, base_url, self.clock())
+        return Answer(document, dialect_of(offerset), document["href"])
+
+    # --- sessions -----------------------------------------------------------------------------
+
+    async def find_session(self, caller: Caller, uuid: str) -> SessionRef:
+        """The caller's Execution with this session uuid, and its OfferSet; 404 for anyone else's."""
+        name = _uuid_or_404(uuid, "session")
+        execution = await self.store.find_execution(name)
+        if execution is None or not views.is_offered(execution):
+            raise NotFound("No session {uuid}", {"uuid": uuid})
+        spec = execution.get("spec", {})
+        offerset_name = spec.get("offerSet")
+        offerset = await self.store.get_offerset(offerset_name) if offerset_name else None
+        owner = spec.get("owner") or (offerset or {}).get("spec", {}).get("owner")
+        if owner != caller.username:
+            raise NotFound("No session {uuid}", {"uuid": uuid})
+        return SessionRef(execution, offerset, dialect_of(offerset or execution))
+
+    def _session_answer(self, execution: Obj, offerset: Obj | None, base_url: str) -> Answer:
+        document = views.session_document(execution, offerset, base_url, self.clock())
+        return Answer(document, dialect_of(offerset or execution), document["href"])
+
+    async def get_session(self, caller: Caller, uuid: str, base_url: str) -> Answer:
+        ref = await self.find_session(caller, uuid)
+        return self._session_answer(ref.execution, ref.offerset, base_url)
+
+    async def update_session(
+        self, ref: SessionRef, uuid: str, doc: Mapping[str, Any], base_url: str
+    ) -> Answer:
+        """Ask the operator for a phase change and return the session once it has acted on it."""
+        update = read_update(doc, uuid)
+        execution, offerset = ref.execution, ref.offerset
+        deadline = time.monotonic() + self.settings.answer_timeout_seconds
+        for _attempt in range(5):
+            current = self._session_answer(execution, offerset, base_url)
+            phase = current.document["phase"]
+            allowed = {
+                v for o in current.document["options"] if o.get("path") == "phase" for v in o["values"]
+            }
+            if update.value not in allowed:
+                self.metrics.refused.labels(phase, update.value).inc()
+                raise Conflict(
+                    "Cannot change phase from {from} to {to}",
+                    {"from": phase, "to": update.value},
+                    document=current.rendered(),
+                )
+            try:
+                return await self._apply(execution, offerset, update.value, deadline, base_url)
+            except ConflictError:
+                # the Execution moved under us (the operator, or another replica): look again
+                fresh = await self.store.get_execution(execution["metadata"]["name"])
+                if fresh is None:
+                    raise NotFound("No session {uuid}", {"uuid": uuid}) from None
+                execution = fresh
+        raise self._unavailable("update")
+
+    async def _apply(
+        self, execution: Obj, offerset: Obj | None, value: str, deadline: float, base_url: str
+    ) -> Answer:
+        name = execution["metadata"]["name"]
+        before = execution.get("status", {}).get("phase")
+        target: dict[str, int] = {}
+
+        def reflected(obj: Obj) -> bool:
+            st = obj.get("status") or {}
+            if st.get("phase") != before:
+                return True
+            gen = target.get("generation")
+            return gen is not None and int(st.get("observedGeneration") or 0) >= gen
+
+        started = time.perf_counter()
+        async with self.store.watch_execution(name, reflected) as wait:
+            patched = await self.store.patch_execution_spec(
+                name, {"desiredPhase": value}, execution["metadata"]["resourceVersion"]
+            )
+            target["generation"] = int(patched["metadata"].get("generation") or 0)
+            wait.recheck()
+            result = await wait.result(deadline - time.monotonic())
+        self.metrics.wait.labels("update").observe(time.perf_counter() - started)
+        if result is None:
+            raise self._unavailable("update")
+        answer = self._session_answer(result, offerset, base_url)
+        after = answer.document["phase"]
+        done = after == value or (value == "ACCEPTED" and after in views.AFTER_ACCEPT)
+        if not done:
+            self.metrics.refused.labels(before or "", value).inc()
+            reason = _refusal_reason(result)
+            raise Conflict(
+                "Cannot change phase from {from} to {to}: {reason}",
+                {"from": before, "to": value, "reason": reason},
+                document=answer.rendered(),
+            )
+        self.metrics.transitions.labels(before or "", after).inc()
+        return answer
+
+    # --- direct execution ---------------------------------------------------------------------
+
+    async def direct(self, caller: Caller, doc: Mapping[str, Any], base_url: str) -> tuple[Answer, bool]:
+        """C26 direct execution: one session, accepted at once. Returns (answer, satisfied)."""
+        request, dialect = read_request(doc, Dialect.C26)
+        deadline = time.monotonic() + self.settings.answer_timeout_seconds
+        name = str(uuidlib.uuid4())
+
+        def settled(obj: Obj) -> bool:
+            return views.is_offered(obj) and obj.get("status", {}).get("phase") != "OFFERED"
+
+        async with self.store.watch_execution(name, settled) as wait:
+            await self.store.create_execution(
+                name=name,
+                owner=caller.username,
+                request=request,
+                annotations={views.DIALECT_ANNOTATION: dialect.value},
+            )
+            result = await wait.result(deadline - time.monotonic())
+        if result is None:
+            try:
+                await self.store.delete_execution(name)
+            except Exception:
+                log.warning("could not delete unanswered direct execution name=%s", name, exc_info=True)
+            raise self._unavailable("direct")
+        answer = self._session_answer(result, None, base_url)
+        return answer, answer.document["phase"] != "FAILED"
+
+
+def _refusal_reason(execution: Obj) -> str:
+    """Why the operator left the phase unchanged, from its newest False condition or message."""
+    st = execution.get("status") or {}
+    conditions = [c for c in st.get("conditions") or [] if c.get("message")]
+    if conditions:
+        newest = max(conditions, key=lambda c: str(c.get("lastTransitionTime") or ""))
+        return str(newest["message"])
+    return str(st.get("message") or "the operator refused the change")

@@ -1,0 +1,249 @@
+"""What a caller sees: IVOA documents (ivoa-std shape) built from the OfferSet and Execution CRs.
+
+Pure functions of (CR dicts, base URL, now). The phase shown applies lazy expiry (digest §5.4): an
+OFFERED session whose ``expires`` has passed reads as EXPIRED even before the operator's sweeper
+has written it. Options follow digest §4.4. Rendering into the caller's dialect happens afterwards
+(``eb_operator.model``), so everything here speaks the canonical ivoa-std shape.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+OFFERSET_TYPE = "https://www.purl.org/ivoa.net/EB/schema/types/offersets/offerset-response-1.0"
+SESSION_TYPE = "https://www.purl.org/ivoa.net/EB/schema/types/sessions/execution-session-response-1.0"
+ENUM_OPTION = "uri:enum-value-option"
+
+#: Annotation on an OfferSet (or a direct Execution) recording the dialect the client spoke.
+DIALECT_ANNOTATION = "executionbroker.ivoa.net/dialect"
+
+FINAL = frozenset({"REJECTED", "EXPIRED", "COMPLETED", "FAILED", "CANCELLED"})
+CANCELLABLE = frozenset({"ACCEPTED", "WAITING", "PREPARING", "READY", "RUNNING"})
+#: Phases that show an accept went through (the session may already have moved on).
+AFTER_ACCEPT = frozenset({"ACCEPTED", "WAITING", "PREPARING", "READY", "RUNNING", "RELEASING", "COMPLETED"})
+
+Obj = Mapping[str, Any]
+
+_DURATION = re.compile(r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$")
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def format_time(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_duration(value: str | None) -> timedelta | None:
+    """The ``PnDTnHnMnS`` durations the operator writes (no years or months)."""
+    m = _DURATION.match(value or "")
+    if m is None or value == "P":
+        return None
+    return timedelta(
+        days=int(m["d"] or 0), hours=int(m["h"] or 0), minutes=int(m["m"] or 0), seconds=float(m["s"] or 0)
+    )
+
+
+def format_duration(d: timedelta) -> str:
+    total = max(int(d.total_seconds()), 0)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    out = "P" + (f"{days}D" if days else "")
+    clock = (
+        (f"{hours}H" if hours else "")
+        + (f"{minutes}M" if minutes else "")
+        + (f"{seconds}S" if seconds else "")
+    )
+    if clock or not days:
+        out += "T" + (clock or "0S")
+    return out
+
+
+def _status(obj: Obj) -> Mapping[str, Any]:
+    return obj.get("status") or {}
+
+
+def _spec(obj: Obj) -> Mapping[str, Any]:
+    return obj.get("spec") or {}
+
+
+def expires_of(execution: Obj) -> datetime | None:
+    reservation = _spec(execution).get("reservation") or {}
+    return parse_time(_status(execution).get("expires") or reservation.get("expires"))
+
+
+def effective_phase(execution: Obj, now: datetime) -> str | None:
+    """The phase to show: the stored one, with lazy expiry applied."""
+    phase: str | None = _status(execution).get("phase")
+    if phase == "OFFERED":
+        expires = expires_of(execution)
+        if expires is not None and now >= expires:
+            return "EXPIRED"
+    return phase
+
+
+def phase_options(phase: str | None) -> list[dict[str, Any]]:
+    """Digest §4.4: what the owner may set the phase to now."""
+    if phase == "OFFERED":
+        values = ["ACCEPTED", "REJECTED"]
+    elif phase in CANCELLABLE:
+        values = ["CANCELLED"]
+    else:
+        return []
+    return [{"type": ENUM_OPTION, "path": "phase", "values": values}]
+
+
+def session_uuid(execution: Obj) -> str | None:
+    uuid: str | None = _status(execution).get("uuid")
+    return uuid
+
+
+def is_answered(offerset: Obj) -> bool:
+    """True once the operator has written its YES/NO answer."""
+    return _status(offerset).get("result") in ("YES", "NO")
+
+
+def is_offered(execution: Obj) -> bool:
+    """True once an Execution is a visible session (uuid and a phase past PROPOSED)."""
+    st = _status(execution)
+    return bool(st.get("uuid")) and st.get("phase") not in (None, "", "PROPOSED")
+
+
+def _minmax(value: int) -> dict[str, int]:
+    return {"min": value, "max": value}
+
+
+def _offered_resources(request: Obj, reservation: Mapping[str, Any]) -> dict[str, Any]:
+    resources: dict[str, Any] = copy.deepcopy(dict(request.get("resources") or {}))
+    if not reservation:
+        return resources
+    compute = resources.get("compute") or []
+    if compute:
+        first = compute[0]
+        first.setdefault("cores", {})["offered"] = _minmax(int(reservation.get("cores", 0)))
+        first.setdefault("memory", {})["offered"] = _minmax(int(reservation.get("memoryGiB", 0)))
+        gpus = int(reservation.get("gpus", 0) or 0)
+        if gpus or first.get("gpus"):
+            first.setdefault("gpus", {})["offered"] = _minmax(gpus)
+    storage = resources.get("storage") or []
+    left = int(reservation.get("storageGiB", 0) or 0)
+    for i, item in enumerate(storage):
+        size = item.setdefault("size", {})
+        want = int(((size.get("requested") or {}).get("min")) or 1)
+        give = left if i == len(storage) - 1 else min(want, left)
+        size["offered"] = _minmax(max(give, 0))
+        left -= give
+    return resources
+
+
+def _offered_schedule(request: Obj, reservation: Mapping[str, Any]) -> dict[str, Any]:
+    schedule: dict[str, Any] = {}
+    requested = (request.get("schedule") or {}).get("requested")
+    if requested:
+        schedule["requested"] = copy.deepcopy(dict(requested))
+    prepare = parse_time(reservation.get("prepareStart"))
+    start = parse_time(reservation.get("start"))
+    duration = parse_duration(reservation.get("duration"))
+    release_end = parse_time(reservation.get("releaseEnd"))
+    if start is None or duration is None:
+        return schedule
+    if prepare is not None:
+        schedule["preparing"] = {
+            "start": f"{format_time(prepare)}/PT0S",
+            "duration": format_duration(start - prepare),
+        }
+    schedule["executing"] = {"start": f"{format_time(start)}/PT0S", "duration": format_duration(duration)}
+    end = start + duration
+    if release_end is not None:
+        schedule["releasing"] = {
+            "start": f"{format_time(end)}/PT0S",
+            "duration": format_duration(release_end - end),
+        }
+    return schedule
+
+
+def request_of(execution: Obj, offerset: Obj | None) -> Mapping[str, Any]:
+    """The IVOA request an Execution answers: inline (direct) or its OfferSet's."""
+    inline = _spec(execution).get("request")
+    if inline:
+        req: Mapping[str, Any] = inline
+        return req
+    if offerset is not None:
+        return _spec(offerset).get("request") or {}
+    return {}
+
+
+def session_document(
+    execution: Obj, offerset: Obj | None, base_url: str, now: datetime, *, options: bool = True
+) -> dict[str, Any]:
+    """One ExecutionSessionResponse (ivoa-std shape)."""
+    spec, st = _spec(execution), _status(execution)
+    request = request_of(execution, offerset)
+    reservation = spec.get("reservation") or {}
+    uuid = session_uuid(execution) or ""
+    phase = effective_phase(execution, now) or "PROPOSED"
+    doc: dict[str, Any] = {
+        "uuid": uuid,
+        "href": f"{base_url}/sessions/{uuid}",
+        "type": SESSION_TYPE,
+        "name": execution.get("metadata", {}).get("name"),
+        "created": st.get("created") or execution.get("metadata", {}).get("creationTimestamp"),
+        "phase": phase,
+    }
+    expires = expires_of(execution)
+    if expires is not None:
+        doc["expires"] = format_time(expires)
+    executable = request.get("executable")
+    if executable:
+        doc["executable"] = copy.deepcopy(dict(executable))
+        access = st.get("access")
+        if access:
+            doc["executable"]["access"] = copy.deepcopy(list(access))
+    resources = _offered_resources(request, reservation)
+    if resources:
+        doc["resources"] = resources
+    schedule = _offered_schedule(request, reservation)
+    if schedule:
+        doc["schedule"] = schedule
+    doc["options"] = phase_options(phase) if options else []
+    messages = list(st.get("messages") or [])
+    if st.get("message") and phase == "FAILED" and not messages:
+        messages.append({"type": "urn:ivoa:eb:failed", "level": "ERROR", "message": st["message"]})
+    if messages:
+        doc["messages"] = copy.deepcopy(messages)
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+def offerset_document(
+    offerset: Obj, executions: Sequence[Obj], base_url: str, now: datetime
+) -> dict[str, Any]:
+    """One OfferSetResponse (ivoa-std shape), offers with their current phases."""
+    st = _status(offerset)
+    name = offerset.get("metadata", {}).get("name", "")
+    uuid = st.get("uuid") or name
+    request = _spec(offerset).get("request") or {}
+    doc: dict[str, Any] = {
+        "uuid": uuid,
+        "href": f"{base_url}/offersets/{uuid}",
+        "type": OFFERSET_TYPE,
+        "name": request.get("name"),
+        "created": st.get("created") or offerset.get("metadata", {}).get("creationTimestamp"),
+        "result": st.get("result"),
+        "offers": [session_document(e, offerset, base_url, now) for e in executions if is_offered(e)],
+    }
+    messages = st.get("messages")
+    if messages:
+        doc["messages"] = copy.deepcopy(list(messages))
+    return {k: v for k, v in doc.items() if v is not None}

@@ -1,0 +1,451 @@
+"""What the REST service needs from the API server: OfferSet and Execution reads and writes, waits on
+watches, and TokenReview. Objects are plain dicts as the API server sends them.
+
+Waiting is event-driven: one watch per kind and namespace per process (``_Watcher``) feeds every
+waiter of that process, so a hundred concurrent POSTs share one connection instead of polling.
+A waiter is registered before the write it waits on, the watch resumes from the last
+resourceVersion it saw, and after a ``410 Gone`` it re-lists and re-checks every waiter, so no
+event is lost. A waiter that times out checks the object once more with a GET before giving up.
+Nothing here is state that matters: a restarted process re-lists and carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from eb_operator.model.crds import GROUP, VERSION
+
+log = logging.getLogger(__name__)
+
+OFFERSETS = "offersets"
+EXECUTIONS = "executions"
+#: Labels the operator puts on every Execution it creates for an OfferSet.
+LABEL_OFFERSET = f"{GROUP}/offerset"
+LABEL_UUID = f"{GROUP}/uuid"
+
+Obj = dict[str, Any]
+Predicate = Callable[[Obj], bool]
+
+
+class StoreError(Exception):
+    """The API server could not be used (unreachable, refused, or answered an unexpected error)."""
+
+
+class NotFoundError(StoreError):
+    pass
+
+
+class ConflictError(StoreError):
+    """A write lost an optimistic-concurrency race (resourceVersion changed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenReviewResult:
+    authenticated: bool
+    username: str = ""
+    uid: str = ""
+    groups: tuple[str, ...] = ()
+    error: str = ""
+
+
+#: kubernetes_asyncio picks JSON-patch or strategic merge by default; custom objects need a merge patch.
+_merge_patch: dict[str, Any] = {"_content_type": "application/merge-patch+json"}
+
+
+def _store_error(e: ApiException, what: str) -> StoreError:
+    if e.status == 404:
+        return NotFoundError(what)
+    if e.status == 409:
+        return ConflictError(what)
+    return StoreError(f"{what}: API server answered {e.status} {e.reason}")
+
+
+@dataclass(eq=False)
+class _Waiter:
+    name: str
+    predicate: Predicate
+    future: asyncio.Future[Obj]
+    last: Obj | None = None  # the newest version of the object seen since the waiter was added
+
+    def check(self, obj: Obj) -> None:
+        self.last = obj
+        if self.future.done():
+            return
+        try:
+            ok = self.predicate(obj)
+        except Exception:  # a predicate bug must not kill the watch
+            log.exception("waiter predicate failed name=%s", self.name)
+            ok = False
+        if ok:
+            self.future.set_result(obj)
+
+
+@dataclass(eq=False)
+class _Watcher:
+    """One long-running watch on a kind in a namespace, dispatching events to waiters by name."""
+
+    api: client.CustomObjectsApi
+    namespace: str
+    plural: str
+    server_timeout: int = 240
+    waiters: dict[str, list[_Waiter]] = field(default_factory=dict)
+    task: asyncio.Task[None] | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def start(self) -> None:
+        if self.task is None:
+            self.task = asyncio.create_task(self._run(), name=f"watch-{self.plural}")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+            self.task = None
+
+    def add(self, name: str, predicate: Predicate) -> _Waiter:
+        w = _Waiter(name, predicate, asyncio.get_running_loop().create_future())
+        self.waiters.setdefault(name, []).append(w)
+        return w
+
+    def remove(self, w: _Waiter) -> None:
+        ws = self.waiters.get(w.name)
+        if ws is not None:
+            with contextlib.suppress(ValueError):
+                ws.remove(w)
+            if not ws:
+                del self.waiters[w.name]
+
+    def _offer(self, obj: Obj) -> None:
+        name = obj.get("metadata", {}).get("name")
+        for w in list(self.waiters.get(name, ())):
+            w.check(obj)
+
+    async def _list(self) -> str:
+        listed = await self.api.list_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, self.plural, _request_timeout=60
+        )
+        for obj in listed.get("items", []):
+            self._offer(obj)
+        rv: str = listed["metadata"]["resourceVersion"]
+        return rv
+
+    async def _run(self) -> None:
+        rv: str | None = None
+        backoff = 0.2
+        while True:
+            try:
+                if rv is None:
+                    rv = await self._list()
+                    self.ready.set()
+                rv = await self._watch(rv)
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except ApiException as e:
+                if e.status == 410:
+                    rv = None  # too old: re-list, re-check every waiter
+                    continue
+                log.warning("watch %s failed status=%s; retrying in %.1fs", self.plural, e.status, backoff)
+            except Exception as e:  # connection reset, timeouts, ...
+                log.warning("watch %s failed (%s); retrying in %.1fs", self.plural, e, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    async def _watch(self, rv: str) -> str:
+        resp = await self.api.list_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            self.namespace,
+            self.plural,
+            watch=True,
+            resource_version=rv,
+            allow_watch_bookmarks=True,
+            timeout_seconds=self.server_timeout,
+            _preload_content=False,
+            _request_timeout=(10, self.server_timeout + 30),  # client > server (DESIGN: no deaf watches)
+        )
+        async with resp:
+            while True:
+                line = await resp.content.readline()
+                if not line:
+                    return rv
+                event = json.loads(line)
+                etype, obj = event.get("type"), event.get("object") or {}
+                if etype == "ERROR":
+                    raise ApiException(status=obj.get("code", 500), reason=obj.get("message", "watch error"))
+                rv = obj.get("metadata", {}).get("resourceVersion", rv)
+                if etype in ("ADDED", "MODIFIED"):
+                    self._offer(obj)
+
+
+class RestStore:
+    """OfferSets and Executions in one namespace, as the REST service sees them."""
+
+    def __init__(self, api_client: client.ApiClient, namespace: str, request_timeout: float = 10.0) -> None:
+        self._api_client = api_client
+        self.namespace = namespace
+        self.request_timeout = request_timeout
+        self._co = client.CustomObjectsApi(api_client)
+        self._authn = client.AuthenticationV1Api(api_client)
+        self._offersets = _Watcher(self._co, namespace, OFFERSETS)
+        self._executions = _Watcher(self._co, namespace, EXECUTIONS)
+
+    @classmethod
+    async def connect(cls, namespace: str, kubeconfig: str | None = None) -> RestStore:
+        """In-cluster config when running in a Pod, else the kubeconfig (``KUBECONFIG`` or ~/.kube/config)."""
+        cfg = client.Configuration()
+        if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        else:
+            await config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+        cfg.connection_pool_maxsize = 64
+        return cls(client.ApiClient(configuration=cfg), namespace)
+
+    @classmethod
+    def at(cls, host: str, namespace: str, request_timeout: float = 10.0) -> RestStore:
+        """A store talking to the API server at ``host`` without credentials (tests, local proxies)."""
+        cfg = client.Configuration(host=host)
+        return cls(client.ApiClient(configuration=cfg), namespace, request_timeout)
+
+    async def start(self) -> None:
+        self._offersets.start()
+        self._executions.start()
+
+    async def close(self) -> None:
+        await self._offersets.stop()
+        await self._executions.stop()
+        await self._api_client.close()
+
+    @property
+    def watching(self) -> bool:
+        return self._offersets.ready.is_set() and self._executions.ready.is_set()
+
+    # --- reads --------------------------------------------------------------------------------
+
+    async def _get(self, plural: str, name: str) -> Obj | None:
+        try:
+            obj: Obj = await self._co.get_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, plural, name, _request_timeout=self.request_timeout
+            )
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise _store_error(e, f"get {plural}/{name}") from e
+        except (TimeoutError, OSError) as e:
+            raise StoreError(f"get {plural}/{name}: {e}") from e
+        return obj
+
+    async def get_offerset(self, name: str) -> Obj | None:
+        return await self._get(OFFERSETS, name)
+
+    async def get_execution(self, name: str) -> Obj | None:
+        return await self._get(EXECUTIONS, name)
+
+    async def list_executions(self, label_selector: str) -> list[Obj]:
+        try:
+            listed = await self._co.list_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                self.namespace,
+                EXECUTIONS,
+                label_selector=label_selector,
+                _request_timeout=self.request_timeout,
+            )
+        except ApiException as e:
+            raise _store_error(e, f"list executions {label_selector}") from e
+        except (TimeoutError, OSError) as e:
+            raise StoreError(f"list executions: {e}") from e
+        items: list[Obj] = listed.get("items", [])
+        return items
+
+    async def find_execution(self, session_uuid: str) -> Obj | None:
+        """The Execution whose session uuid is ``session_uuid`` (by the operator's uuid label)."""
+        found = await self.list_executions(f"{LABEL_UUID}={session_uuid}")
+        for obj in found:
+            if obj.get("status", {}).get("uuid", session_uuid) == session_uuid:
+                return obj
+        return None
+
+    async def offerset_executions(self, offerset: Obj) -> list[Obj]:
+        """The Executions of an OfferSet, in the order of its ``status.offers``."""
+        name = offerset["metadata"]["name"]
+        items = await self.list_executions(f"{LABEL_OFFERSET}={name}")
+        by_name = {o["metadata"]["name"]: o for o in items}
+        refs = offerset.get("status", {}).get("offers") or []
+        ordered = [by_name.pop(r["name"]) for r in refs if r.get("name") in by_name]
+        return ordered + sorted(by_name.values(), key=lambda o: str(o["metadata"]["name"]))
+
+    async def ping(self) -> None:
+        """A cheap read that proves the API server answers and the OfferSet CRD is served."""
+        try:
+            await self._co.list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, OFFERSETS, limit=1, _request_timeout=5
+            )
+        except ApiException as e:
+            raise _store_error(e, "list offersets") from e
+        except (TimeoutError, OSError) as e:
+            raise StoreError(f"list offersets: {e}") from e
+
+    # --- writes -------------------------------------------------------------------------------
+
+    async def _create(self, plural: str, kind: str, name: str, body: Mapping[str, Any]) -> Obj:
+        full = {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, **body}
+        full["metadata"] = {**body.get("metadata", {}), "name": name, "namespace": self.namespace}
+        try:
+            obj: Obj = await self._co.create_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, plural, full, _request_timeout=self.request_timeout
+            )
+        except ApiException as e:
+            raise _store_error(e, f"create {plural}/{name}") from e
+        except (TimeoutError, OSError) as e:
+            raise StoreError(f"create {plural}/{name}: {e}") from e
+        return obj
+
+    async def create_offerset(
+        self, *, name: str, owner: str, request: Mapping[str, Any], annotations: Mapping[str, str]
+    ) -> Obj:
+        """A new OfferSet owned by ``owner`` holding ``request`` (canonical ivoa-std shape)."""
+        body = {
+            "metadata": {"annotations": dict(annotations)},
+            "spec": {"owner": owner, "request": dict(request)},
+        }
+        return await self._create(OFFERSETS, "OfferSet", name, body)
+
+    async def create_execution(
+        self, *, name: str, owner: str, request: Mapping[str, Any], annotations: Mapping[str, str]
+    ) -> Obj:
+        """A direct-request Execution (no OfferSet): the operator finds a slot and accepts it."""
+        body = {
+            "metadata": {"annotations": dict(annotations), "labels": {LABEL_UUID: name}},
+            "spec": {"owner": owner, "request": dict(request)},
+        }
+        return await self._create(EXECUTIONS, "Execution", name, body)
+
+    async def _delete(self, plural: str, name: str) -> None:
+        try:
+            await self._co.delete_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, plural, name, _request_timeout=self.request_timeout
+            )
+        except ApiException as e:
+            if e.status != 404:
+                raise _store_error(e, f"delete {plural}/{name}") from e
+        except (TimeoutError, OSError) as e:
+            raise StoreError(f"delete {plural}/{name}: {e}") from e
+
+    async def delete_offerset(self, name: str) -> None:
+        await self._delete(OFFERSETS, name)
+
+    async def delete_execution(self, name: str) -> None:
+        await self._delete(EXECUTIONS, name)
+
+    async def patch_execution_spec(self, name: str, spec: Mapping[str, Any], resource_version: str) -> Obj:
+        """Merge-patch ``spec`` with a resourceVersion precondition (ConflictError when it moved)."""
+        body = {"metadata": {"resourceVersion": resource_version}, "spec": dict(spec)}
+        try:
+            obj: Obj = await self._co.patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                self.namespace,
+                EXECUTIONS,
+                name,
+                body,
+                **_merge_patch,
+                _request_timeout=self.request_timeout,
+            )
+        except ApiException as e:
+            raise _store_error(e, f"patch execution {name}") from e
+        except (TimeoutError, OSError) as e:
+            raise StoreError(f"patch execution {name}: {e}") from e
+        return obj
+
+    # --- waits --------------------------------------------------------------------------------
+
+    def watch_offerset(self, name: str, predicate: Predicate) -> Wait:
+        return Wait(self._offersets, name, predicate, lambda: self.get_offerset(name))
+
+    def watch_execution(self, name: str, predicate: Predicate) -> Wait:
+        return Wait(self._executions, name, predicate, lambda: self.get_execution(name))
+
+    # --- authentication -----------------------------------------------------------------------
+
+    async def review_token(self, token: str, audiences: Sequence[str]) -> TokenReviewResult:
+        review = client.V1TokenReview(
+            spec=client.V1TokenReviewSpec(token=token, audiences=list(audiences) or None)
+        )
+        try:
+            result = await self._authn.create_token_review(review, _request_timeout=self.request_timeout)
+        except ApiException as e:
+            raise _store_error(e, "token review") from e
+        except (TimeoutError, OSError) as e:
+            raise StoreError(f"token review: {e}") from e
+        status = result.status
+        if status is None or not status.authenticated or status.user is None:
+            return TokenReviewResult(False, error=(status.error if status else "") or "")
+        user = status.user
+        return TokenReviewResult(True, user.username or "", user.uid or "", tuple(user.groups or ()))
+
+
+class Wait:
+    """Waits until an object satisfies a predicate. Use as an async context manager around the write
+    that should cause it, so that the waiter exists before the write::
+
+        async with store.watch_execution(name, done) as wait:
+            await store.patch_execution_spec(...)
+            obj = await wait.result(timeout)   # None on timeout
+    """
+
+    def __init__(
+        self,
+        watcher: _Watcher,
+        name: str,
+        predicate: Predicate,
+        get: Callable[[], Any],
+    ) -> None:
+        self._watcher = watcher
+        self._name = name
+        self._predicate = predicate
+        self._get = get
+        self._waiter: _Waiter | None = None
+
+    async def __aenter__(self) -> Wait:
+        self._waiter = self._watcher.add(self._name, self._predicate)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._waiter is not None:
+            self._watcher.remove(self._waiter)
+
+    async def check_now(self) -> None:
+        """Look at the object once with a GET (for waits on something that may already be true)."""
+        assert self._waiter is not None, "use Wait as an async context manager"
+        obj = await self._get()
+        if obj is not None:
+            self._waiter.check(obj)
+
+    def recheck(self) -> None:
+        """Check the newest version seen again (after the predicate's inputs changed)."""
+        assert self._waiter is not None, "use Wait as an async context manager"
+        if self._waiter.last is not None:
+            self._waiter.check(self._waiter.last)
+
+    async def result(self, within: float) -> Obj | None:
+        """The object once the predicate holds; None if it does not within ``within`` seconds."""
+        assert self._waiter is not None, "use Wait as an async context manager"
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._waiter.future), max(within, 0.0))
+        except TimeoutError:
+            obj: Obj | None = await self._get()  # the watch may lag: one last look
+            if obj is not None and self._predicate(obj):
+                return obj
+            return None
