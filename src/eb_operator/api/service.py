@@ -20,7 +20,7 @@ from eb_operator.api.auth import Caller
 from eb_operator.api.errors import Conflict, NotFound, ServiceUnavailable
 from eb_operator.api.metrics import Metrics
 from eb_operator.api.settings import ApiSettings
-from eb_operator.api.wire import Dialect, read_request, read_update, render
+from eb_operator.api.wire import Dialect, Kind, read_request, read_update, to_dialect
 from eb_operator.cluster.rest_store import ConflictError, Obj, RestStore
 
 log = logging.getLogger(__name__)
@@ -30,12 +30,16 @@ log = logging.getLogger(__name__)
 class Answer:
     """A document to send, in canonical ivoa-std shape, and the dialect to render it in."""
 
+    kind: Kind
     document: dict[str, Any]
     dialect: Dialect
-    href: str = ""
+
+    @property
+    def href(self) -> str:
+        return str(self.document["href"])
 
     def rendered(self) -> dict[str, Any]:
-        return render(self.document, self.dialect)
+        return to_dialect(self.document, self.kind, self.dialect)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +116,7 @@ class BrokerService:
         document = views.offerset_document(answered, executions, base_url, self.clock())
         self.metrics.offersets.labels(document.get("result", "")).inc()
         self.metrics.offers.inc(len(document.get("offers", [])))
-        return Answer(document, dialect, document["href"])
+        return Answer("offerset", document, dialect)
 
     async def _offers_of(self, offerset: Obj, deadline: float) -> list[Obj] | None:
         """The set's Executions once each one its status names is a visible offer; None past the deadline."""
@@ -144,7 +148,7 @@ class BrokerService:
             offerset = answered
         executions = await self.store.offerset_executions(offerset)
         document = views.offerset_document(offerset, executions, base_url, self.clock())
-        return Answer(document, dialect_of(offerset), document["href"])
+        return Answer("offerset", document, dialect_of(offerset))
 
     # --- sessions -----------------------------------------------------------------------------
 
@@ -164,7 +168,7 @@ class BrokerService:
 
     def _session_answer(self, execution: Obj, offerset: Obj | None, base_url: str) -> Answer:
         document = views.session_document(execution, offerset, base_url, self.clock())
-        return Answer(document, dialect_of(offerset or execution), document["href"])
+        return Answer("session", document, dialect_of(offerset or execution))
 
     async def get_session(self, caller: Caller, uuid: str, base_url: str) -> Answer:
         ref = await self.find_session(caller, uuid)
@@ -204,12 +208,12 @@ class BrokerService:
         self, execution: Obj, offerset: Obj | None, value: str, deadline: float, base_url: str
     ) -> Answer:
         name = execution["metadata"]["name"]
-        before = execution.get("status", {}).get("phase")
+        before = views.stored_phase(execution)
         target: dict[str, int] = {}
 
         def reflected(obj: Obj) -> bool:
             st = obj.get("status") or {}
-            if st.get("phase") != before:
+            if views.stored_phase(obj) != before:
                 return True
             gen = target.get("generation")
             return gen is not None and int(st.get("observedGeneration") or 0) >= gen
@@ -248,7 +252,7 @@ class BrokerService:
         name = str(uuidlib.uuid4())
 
         def settled(obj: Obj) -> bool:
-            return views.is_offered(obj) and obj.get("status", {}).get("phase") != "OFFERED"
+            return views.is_offered(obj) and views.stored_phase(obj) != "OFFERED"
 
         async with self.store.watch_execution(name, settled) as wait:
             await self.store.create_execution(

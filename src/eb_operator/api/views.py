@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
+import uuid as uuidlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -84,9 +85,17 @@ def expires_of(execution: Obj) -> datetime | None:
     return parse_time(_status(execution).get("expires") or reservation.get("expires"))
 
 
+def stored_phase(execution: Obj) -> str | None:
+    """status.phase; an offer the operator created with its reservation but no status yet is OFFERED."""
+    phase: str | None = _status(execution).get("phase")
+    if not phase and _spec(execution).get("reservation"):
+        return "OFFERED"
+    return phase or None
+
+
 def effective_phase(execution: Obj, now: datetime) -> str | None:
     """The phase to show: the stored one, with lazy expiry applied."""
-    phase: str | None = _status(execution).get("phase")
+    phase = stored_phase(execution)
     if phase == "OFFERED":
         expires = expires_of(execution)
         if expires is not None and now >= expires:
@@ -105,9 +114,22 @@ def phase_options(phase: str | None) -> list[dict[str, Any]]:
     return [{"type": ENUM_OPTION, "path": "phase", "values": values}]
 
 
-def session_uuid(execution: Obj) -> str | None:
-    uuid: str | None = _status(execution).get("uuid")
-    return uuid
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuidlib.UUID(text)) == text.lower()
+    except ValueError:
+        return False
+
+
+def object_uuid(obj: Obj) -> str:
+    """The IVOA uuid of a broker object: ``status.uuid`` when written, else its name when that is a
+    UUID (REST-made objects and offers), else its Kubernetes uid (objects named by kubectl users)."""
+    written = _status(obj).get("uuid")
+    if written:
+        return str(written)
+    meta = obj.get("metadata", {})
+    name = str(meta.get("name", ""))
+    return name if _is_uuid(name) else str(meta.get("uid", ""))
 
 
 def is_answered(offerset: Obj) -> bool:
@@ -116,9 +138,8 @@ def is_answered(offerset: Obj) -> bool:
 
 
 def is_offered(execution: Obj) -> bool:
-    """True once an Execution is a visible session (uuid and a phase past PROPOSED)."""
-    st = _status(execution)
-    return bool(st.get("uuid")) and st.get("phase") not in (None, "", "PROPOSED")
+    """True once an Execution is a visible session (a phase past PROPOSED)."""
+    return stored_phase(execution) not in (None, "PROPOSED")
 
 
 def _minmax(value: int) -> dict[str, int]:
@@ -192,7 +213,7 @@ def session_document(
     spec, st = _spec(execution), _status(execution)
     request = request_of(execution, offerset)
     reservation = spec.get("reservation") or {}
-    uuid = session_uuid(execution) or ""
+    uuid = object_uuid(execution)
     phase = effective_phase(execution, now) or "PROPOSED"
     doc: dict[str, Any] = {
         "uuid": uuid,
@@ -231,8 +252,7 @@ def offerset_document(
 ) -> dict[str, Any]:
     """One OfferSetResponse (ivoa-std shape), offers with their current phases."""
     st = _status(offerset)
-    name = offerset.get("metadata", {}).get("name", "")
-    uuid = st.get("uuid") or name
+    uuid = object_uuid(offerset)
     request = _spec(offerset).get("request") or {}
     doc: dict[str, Any] = {
         "uuid": uuid,

@@ -29,9 +29,6 @@ log = logging.getLogger(__name__)
 
 OFFERSETS = "offersets"
 EXECUTIONS = "executions"
-#: Labels the operator puts on every Execution it creates for an OfferSet.
-LABEL_OFFERSET = f"{GROUP}/offerset"
-LABEL_UUID = f"{GROUP}/uuid"
 
 Obj = dict[str, Any]
 Predicate = Callable[[Obj], bool]
@@ -270,21 +267,16 @@ class RestStore:
         return items
 
     async def find_execution(self, session_uuid: str) -> Obj | None:
-        """The Execution whose session uuid is ``session_uuid`` (by the operator's uuid label)."""
-        found = await self.list_executions(f"{LABEL_UUID}={session_uuid}")
-        for obj in found:
-            if obj.get("status", {}).get("uuid", session_uuid) == session_uuid:
-                return obj
-        return None
+        """The Execution whose session uuid is ``session_uuid``: offers and REST-made Executions are
+        named by their uuid (the operator's ``offer_name``), so this is a GET by name."""
+        return await self.get_execution(session_uuid)
 
     async def offerset_executions(self, offerset: Obj) -> list[Obj]:
-        """The Executions of an OfferSet, in the order of its ``status.offers``."""
-        name = offerset["metadata"]["name"]
-        items = await self.list_executions(f"{LABEL_OFFERSET}={name}")
-        by_name = {o["metadata"]["name"]: o for o in items}
+        """The Executions named in an OfferSet's ``status.offers``, in that order (missing ones left out)."""
         refs = offerset.get("status", {}).get("offers") or []
-        ordered = [by_name.pop(r["name"]) for r in refs if r.get("name") in by_name]
-        return ordered + sorted(by_name.values(), key=lambda o: str(o["metadata"]["name"]))
+        names = [str(r["name"]) for r in refs if r.get("name")]
+        found = await asyncio.gather(*(self.get_execution(n) for n in names))
+        return [o for o in found if o is not None]
 
     async def ping(self) -> None:
         """A cheap read that proves the API server answers and the OfferSet CRD is served."""
@@ -327,7 +319,7 @@ class RestStore:
     ) -> Obj:
         """A direct-request Execution (no OfferSet): the operator finds a slot and accepts it."""
         body = {
-            "metadata": {"annotations": dict(annotations), "labels": {LABEL_UUID: name}},
+            "metadata": {"annotations": dict(annotations)},
             "spec": {"owner": owner, "request": dict(request)},
         }
         return await self._create(EXECUTIONS, "Execution", name, body)

@@ -1,0 +1,179 @@
+"""IVOA documents built from the CRs: phases with lazy expiry, options, offered values, schedule."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from eb_operator.api import views
+from eb_operator.api.wire import Dialect, to_dialect
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 8, 14, 8, 0, 0, tzinfo=UTC)
+BASE = "https://broker.example.org"
+OFFERSET_NAME = "6b0c1d2e-0000-4000-8000-000000000001"
+OFFER_NAME = "a1f20000-0000-5000-8000-000000000002"
+DOCKER = "https://www.purl.org/ivoa.net/EB/schema/types/executables/docker-container-1.0"
+COMPUTE = "https://www.purl.org/ivoa.net/EB/schema/types/resources/compute/simple-compute-resource-1.0"
+STORAGE = "https://www.purl.org/ivoa.net/EB/schema/types/resources/storage/simple-storage-resource-1.0"
+
+
+def request() -> dict[str, Any]:
+    return {
+        "name": "nb-demo",
+        "executable": {"type": DOCKER, "name": "demo", "image": {"locations": ["busybox:latest"]}},
+        "resources": {
+            "compute": [{"type": COMPUTE, "name": "c1", "cores": {"requested": {"min": 4, "max": 8}}}],
+            "storage": [{"type": STORAGE, "name": "scratch", "size": {"requested": {"min": 10}}}],
+        },
+        "schedule": {"requested": {"duration": "PT1H", "start": ["2026-08-14T09:00:00Z/PT3H"]}},
+    }
+
+
+def offerset(result: str = "YES", offers: int = 1) -> dict[str, Any]:
+    return {
+        "metadata": {"name": OFFERSET_NAME, "creationTimestamp": "2026-08-14T07:59:59Z"},
+        "spec": {"owner": "alice", "request": request()},
+        "status": {
+            "result": result,
+            "created": "2026-08-14T08:00:00Z",
+            "offers": [{"name": OFFER_NAME, "uuid": OFFER_NAME}][:offers],
+            "messages": []
+            if result == "YES"
+            else [{"type": "urn:no-capacity", "level": "ERROR", "message": "full"}],
+        },
+    }
+
+
+def execution(
+    phase: str | None = "OFFERED", expires: datetime = NOW + timedelta(minutes=5)
+) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "metadata": {"name": OFFER_NAME, "creationTimestamp": "2026-08-14T08:00:00Z"},
+        "spec": {
+            "offerSet": OFFERSET_NAME,
+            "owner": "alice",
+            "reservation": {
+                "node": "n1",
+                "prepareStart": "2026-08-14T09:50:00Z",
+                "start": "2026-08-14T10:00:00Z",
+                "duration": "PT2H",
+                "releaseEnd": "2026-08-14T12:05:00Z",
+                "expires": views.format_time(expires),
+                "cores": 8,
+                "memoryGiB": 16,
+                "storageGiB": 10,
+            },
+        },
+    }
+    if phase is not None:
+        obj["status"] = {"phase": phase, "created": "2026-08-14T08:00:00Z"}
+    return obj
+
+
+def test_an_offer_as_a_session() -> None:
+    doc = views.session_document(execution(), offerset(), BASE, NOW)
+    assert doc["uuid"] == OFFER_NAME
+    assert doc["href"] == f"{BASE}/sessions/{OFFER_NAME}"
+    assert doc["type"] == views.SESSION_TYPE
+    assert doc["phase"] == "OFFERED"
+    assert doc["expires"] == "2026-08-14T08:05:00Z"
+    compute = doc["resources"]["compute"][0]
+    assert compute["cores"] == {"requested": {"min": 4, "max": 8}, "offered": {"min": 8, "max": 8}}
+    assert compute["memory"]["offered"] == {"min": 16, "max": 16}
+    assert doc["resources"]["storage"][0]["size"]["offered"] == {"min": 10, "max": 10}
+    assert doc["schedule"] == {
+        "requested": {"duration": "PT1H", "start": ["2026-08-14T09:00:00Z/PT3H"]},
+        "preparing": {"start": "2026-08-14T09:50:00Z/PT0S", "duration": "PT10M"},
+        "executing": {"start": "2026-08-14T10:00:00Z/PT0S", "duration": "PT2H"},
+        "releasing": {"start": "2026-08-14T12:00:00Z/PT0S", "duration": "PT5M"},
+    }
+    assert doc["options"] == [
+        {"type": "uri:enum-value-option", "path": "phase", "values": ["ACCEPTED", "REJECTED"]}
+    ]
+    assert doc["executable"]["image"] == {"locations": ["busybox:latest"]}
+
+
+def test_an_offer_without_status_yet_is_offered() -> None:
+    assert views.session_document(execution(phase=None), offerset(), BASE, NOW)["phase"] == "OFFERED"
+
+
+@pytest.mark.parametrize(
+    ("phase", "at", "shown"),
+    [
+        pytest.param("OFFERED", NOW + timedelta(minutes=4, seconds=59), "OFFERED", id="before expiry"),
+        pytest.param("OFFERED", NOW + timedelta(minutes=5), "EXPIRED", id="at expiry (now >= expires)"),
+        pytest.param("OFFERED", NOW + timedelta(hours=1), "EXPIRED", id="long after expiry"),
+        pytest.param("ACCEPTED", NOW + timedelta(hours=1), "ACCEPTED", id="accepted sessions do not expire"),
+    ],
+)
+def test_lazy_expiry(phase: str, at: datetime, shown: str) -> None:
+    assert views.effective_phase(execution(phase), at) == shown
+
+
+@pytest.mark.parametrize(
+    ("phase", "values"),
+    [
+        ("OFFERED", ["ACCEPTED", "REJECTED"]),
+        ("ACCEPTED", ["CANCELLED"]),
+        ("WAITING", ["CANCELLED"]),
+        ("PREPARING", ["CANCELLED"]),
+        ("READY", ["CANCELLED"]),
+        ("RUNNING", ["CANCELLED"]),
+        ("RELEASING", []),
+        ("COMPLETED", []),
+        ("FAILED", []),
+        ("CANCELLED", []),
+        ("REJECTED", []),
+        ("EXPIRED", []),
+    ],
+)
+def test_options_by_phase(phase: str, values: list[str]) -> None:
+    options = views.phase_options(phase)
+    assert [v for o in options for v in o["values"]] == values
+
+
+def test_expired_session_advertises_nothing() -> None:
+    doc = views.session_document(execution(), offerset(), BASE, NOW + timedelta(hours=1))
+    assert doc["phase"] == "EXPIRED"
+    assert doc["options"] == []
+
+
+def test_offerset_document() -> None:
+    doc = views.offerset_document(offerset(), [execution()], BASE, NOW)
+    assert doc["uuid"] == OFFERSET_NAME
+    assert doc["href"] == f"{BASE}/offersets/{OFFERSET_NAME}"
+    assert doc["result"] == "YES"
+    assert doc["name"] == "nb-demo"
+    assert [o["uuid"] for o in doc["offers"]] == [OFFER_NAME]
+
+
+def test_no_answer_keeps_its_messages() -> None:
+    doc = views.offerset_document(offerset("NO", offers=0), [], BASE, NOW)
+    assert doc["result"] == "NO"
+    assert doc["offers"] == []
+    assert doc["messages"][0]["level"] == "ERROR"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "PT0S"), (59, "PT59S"), (600, "PT10M"), (7200, "PT2H"), (86400, "P1D"), (90061, "P1DT1H1M1S")],
+)
+def test_durations(seconds: int, text: str) -> None:
+    assert views.format_duration(timedelta(seconds=seconds)) == text
+    assert views.parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("dialect", [Dialect.IVOA_STD, Dialect.C26])
+def test_documents_render_in_both_dialects(dialect: Dialect) -> None:
+    doc = views.offerset_document(offerset(), [execution()], BASE, NOW)
+    out = to_dialect(doc, "offerset", dialect)
+    if dialect is Dialect.C26:
+        assert out["meta"]["uuid"] == OFFERSET_NAME
+        assert "kind" in out["offers"][0]
+    else:
+        assert out["uuid"] == OFFERSET_NAME
+        assert out["offers"][0]["phase"] == "OFFERED"
