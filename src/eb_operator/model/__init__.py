@@ -57,6 +57,7 @@ from eb_operator.model.executables import (
     UnknownExecutable,
 )
 from eb_operator.model.judge import INFORMATIONAL_FIELDS, judge_request
+from eb_operator.model.offers import Grant, make_offer
 from eb_operator.model.offerset import (
     OFFERSET_TYPE,
     SESSION_TYPE,
@@ -149,6 +150,7 @@ __all__ = [
     "FlavourMatch",
     "GpuRequest",
     "GpuRequirement",
+    "Grant",
     "IntegerDeltaOption",
     "IntegerDeltaUpdate",
     "IntegerValueOption",
@@ -207,6 +209,7 @@ __all__ = [
     "gpu_requests",
     "has_errors",
     "judge_request",
+    "make_offer",
     "match_flavour",
     "parse_duration",
     "parse_instant",

@@ -198,11 +198,12 @@ class ErrorResponse(WireModel):
     messages: list[MessageItem]
 
 
-def phase_options(phase: ExecutionSessionPhase | str) -> list[EnumValueOption]:
+def phase_options(phase: ExecutionSessionPhase | str) -> list[Option]:
     """The options a session advertises in ``phase`` (digest §4.4)."""
     current = ExecutionSessionPhase(phase)
     values = _PHASE_OPTIONS.get(current, ())
-    return [EnumValueOption(path="phase", values=list(values))] if values else []
+    options: list[Option] = [EnumValueOption(path="phase", values=list(values))] if values else []
+    return options
 
 
 _PHASE_OPTIONS: Mapping[ExecutionSessionPhase, tuple[str, ...]] = {
