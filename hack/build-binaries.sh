@@ -11,13 +11,14 @@ K8S_BIN="$CACHE/k8s/$K8S_VERSION/bin"
 ETCD_BIN="$CACHE/etcd/$ETCD_VERSION/bin"
 KWOK_BIN="$CACHE/kwok/$KWOK_VERSION/bin"
 HELM_BIN="$CACHE/helm/$HELM_VERSION/bin"
+CRICTL_BIN="$CACHE/crictl/${CRICTL_VERSION:-v1.34.0}/bin"
 export GOFLAGS="-mod=mod" CGO_ENABLED="${CGO_ENABLED:-0}"
 
 die() { echo "build-binaries: $*" >&2; exit 1; }
 command -v go >/dev/null || die "the Go toolchain is missing: install Go >= 1.24 (apt-get install golang-go) and retry"
 
 build_k8s() {
-  local want=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
+  local want=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl kube-proxy)
   local missing=()
   for b in "${want[@]}"; do [ -x "$K8S_BIN/$b" ] || missing+=("$b"); done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -100,6 +101,15 @@ build_helm() {
   mkdir -p "$HELM_BIN"
   GOBIN="$HELM_BIN" go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" \
     || die "building helm $HELM_VERSION failed"
+}
+
+# crictl: the CRI client hack/cluster.sh uses to remove pod sandboxes cleanly (and handy for debugging)
+build_crictl() {
+  [ -x "$CRICTL_BIN/crictl" ] && return 0
+  echo "building crictl ${CRICTL_VERSION:-v1.34.0}"
+  mkdir -p "$CRICTL_BIN"
+  GOBIN="$CRICTL_BIN" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/cri-tools/cmd/crictl@${CRICTL_VERSION:-v1.34.0}" \
+    || die "building crictl ${CRICTL_VERSION:-v1.34.0} failed"
 }
 
 targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(etcd kwok k8s)

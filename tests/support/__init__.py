@@ -1,0 +1,1 @@
+"""Shared helpers for tests and benchmarks that run against a real cluster (see kube.py)."""
