@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
@@ -218,19 +218,28 @@ class IsoDuration:
         return {"type": "string", "format": "duration", "description": "ISO 8601 duration, e.g. PT1H"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class IsoInterval:
     """A start window: ``start`` (epoch seconds, UTC) and its width in ``seconds``.
 
-    Equality ignores ``text`` (what the client wrote), so ``…T11:30Z/PT30M`` and
-    ``…T11:30:00Z/PT30M`` are the same window. Refused forms keep ``start`` None when they have
-    no usable start and render as they were written.
+    Two supported windows are equal when they cover the same time, however they were written
+    (``…T11:30Z/T12:00Z`` is ``…T11:30:00Z/PT30M``). Refused forms keep ``start`` None, render as
+    they were written, and are equal only to the same text.
     """
 
     start: int | None
     seconds: int
     form: IntervalForm = IntervalForm.START_DURATION
-    text: str | None = field(default=None, compare=False)
+    text: str | None = None
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.start, self.seconds) if self.supported else (self.form, self.text)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, IsoInterval) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
     @property
     def supported(self) -> bool:
