@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import copy
 import os
-from urllib.parse import urljoin
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import yaml
 from jsonschema import Draft202012Validator

@@ -1,7 +1,7 @@
 """Builders for IVOA wire documents (plain dicts, ivoa-std dialect unless named ``c26_*``), so that
 model tests read like the request they describe:
 
-    doc = request(docker(), compute(cores=(4, 8), memory=16), duration="PT1H", start=["2026-08-14T09:00:00Z/PT3H"])
+    doc = request(docker(), compute(cores=(4, 8), memory=16), duration="PT1H")
 
 Every builder takes ``**fields`` for anything else the document should carry.
 """

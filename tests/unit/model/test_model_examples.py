@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import BaseModel
+from tests.support import ivoa_examples as ex
+from tests.support.ivoa_schema import c26_validator, discriminators, errors, ivoa_std_validator
 
 from eb_operator.model import (
     AccessMethod,
@@ -33,8 +35,6 @@ from eb_operator.model import (
 from eb_operator.model.platform import GpuFlavour
 from eb_operator.model.schedule import parse_instant
 from eb_operator.model.types import family_of
-from tests.support import ivoa_examples as ex
-from tests.support.ivoa_schema import c26_validator, discriminators, errors, ivoa_std_validator
 
 pytestmark = pytest.mark.unit
 
@@ -269,7 +269,9 @@ def test_a_session_in_c26_maps_every_renamed_field() -> None:
     assert c26["meta"]["options"] == [
         {"kind": "uri:enum-value-option", "path": "phase", "values": ["ACCEPTED", "REJECTED"]}
     ]
-    assert "options" not in c26 and "href" not in c26 and "resources" not in c26
+    assert "options" not in c26
+    assert "href" not in c26
+    assert "resources" not in c26
     assert c26["schedule"] == {
         "preparing": {"start": "2026-08-14T09:50:00Z", "duration": "PT10M"},
         "available": {"start": "2026-08-14T10:00:00Z/PT0S", "duration": "PT2H"},
@@ -304,7 +306,8 @@ def test_c105_answers_use_the_c105_type_uris() -> None:
         value for path, value in discriminators(c105, ("kind",)) if not path.endswith(("messages", "options"))
     ]
     schema_kinds = [k for k in kinds if not k.startswith("uri:")]
-    assert schema_kinds and all(family_of(k) is Dialect.C105 for k in schema_kinds), schema_kinds
+    assert schema_kinds
+    assert all(family_of(k) is Dialect.C105 for k in schema_kinds), schema_kinds
     assert (
         c105["kind"] == "https://www.purl.org/ivoa.net/EB/schema/v1.0/types/offerset/execution-offerset-1.0"
     )
