@@ -56,6 +56,10 @@ from eb_operator.model.platform import PlatformPolicy
 
 Timer = Callable[[], float]
 
+# How many more nodes a spread offer looks at for one that gives the requested max at the same
+# start (the earliest and biggest offers need no such bound: their searches are exact).
+UPGRADE_BUDGET = 64
+
 
 @dataclass(frozen=True, slots=True)
 class OfferPlan:
@@ -176,9 +180,11 @@ class _Cycle:
         self.mmin = demand.memory_min_gib
         self.mmax = min(max(demand.memory_max_gib, demand.memory_min_gib), limits.max_memory_gib)
         self.dmin = demand.duration
-        self.dmax = max(
-            self.dmin,
-            min(math.floor(demand.duration * policy.max_duration_factor), limits.max_duration_seconds),
+        self.dmax = self.whole_minutes(
+            max(
+                self.dmin,
+                min(math.floor(demand.duration * policy.max_duration_factor), limits.max_duration_seconds),
+            )
         )
         gpu = demand.gpu
         self.gpu_name = gpu.resource_name if gpu and gpu.count > 0 else None
@@ -190,6 +196,10 @@ class _Cycle:
         self.shapes: list[Shape] = []
         self._overlay: dict[str, NodeUsage] = {}
         self._held: dict[str, list[Reservation]] = {}
+
+    def whole_minutes(self, run: int) -> int:
+        """Run times beyond the minimum are whole minutes (never below the minimum)."""
+        return max(self.dmin, run - run % 60) if run > self.dmin else run
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -351,13 +361,14 @@ class _Cycle:
     # -- searches --------------------------------------------------------------------------
 
     def earliest(
-        self, level: _Level, tail: int, starts: _Starts, *, any_fit: bool = False
+        self, level: _Level, tail: int, starts: _Starts, *, any_fit: bool = False, budget: int = 0
     ) -> tuple[NodeCapacity, int] | None:
         """The earliest (node, start) where ``level`` fits over ``[start - prep, start + tail)``.
 
         Exact: a later node only replaces the best if it starts strictly earlier, and the scan
         stops as soon as a node starts at the first allowed start (nothing can be earlier).
-        With ``any_fit`` it stops at the first fit instead (an existence probe).
+        With ``any_fit`` it stops at the first fit instead (an existence probe); with a
+        ``budget`` it gives up after visiting that many nodes.
         """
         if not starts:
             return None
@@ -365,7 +376,9 @@ class _Cycle:
         first = starts.first
         latest = starts.last
         best: tuple[NodeCapacity, int] | None = None
-        for node in self._nodes(level):
+        for visits, node in enumerate(self._nodes(level), 1):
+            if budget and visits > budget:
+                break
             self.visited += 1
             usage = self.usage(node.name)
             checks = self.checks(node, usage, level)
@@ -412,7 +425,7 @@ class _Cycle:
                 t = starts.earliest_in(a + prep, min(b - dmin - rel, latest))
                 if t is None:
                     continue
-                run = min(dmax, b - rel - t)
+                run = self.whole_minutes(min(dmax, b - rel - t))
                 if best is None or run > best[2] or (run == best[2] and t < best[1]):
                     best = (node, t, run)
                 if run == dmax:
@@ -429,15 +442,14 @@ class _Cycle:
         peak = usage.peak(start - prep, start + tail)
         free = node.free
         cores = min(self.cmax, (free.cpu_millis - peak.cpu_millis) // 1000)
-        memory = min(self.mmax, (free.memory_bytes - peak.memory_bytes) // GIB)
+        # With no memory minimum the search does not check memory; never offer less than none.
+        memory = max(self.mmin, min(self.mmax, (free.memory_bytes - peak.memory_bytes) // GIB))
         if cores < self.cmin or memory < self.mmin:  # pragma: no cover - a search bug, not an input
             raise AssertionError(f"engine chose {node.name} at {start} where the minimum does not fit")
         level = _Level(cores, memory)
         checks = self.checks(node, usage, level) or []
         end = run_end(usage.times, checks, start - prep, start + self.dmax + rel)
-        run = min(self.dmax, end - rel - start)
-        if run > self.dmin:
-            run = max(self.dmin, run - run % 60)  # whole minutes beyond the minimum
+        run = self.whole_minutes(min(self.dmax, end - rel - start))
         return Offer(
             node=node.name,
             prepare_start=start - prep,
@@ -486,6 +498,17 @@ class _Cycle:
                 memory = max(memory, min(self.mmax, shape.memory_bytes // GIB))
         return _Level(cores, memory)
 
+    @staticmethod
+    def adds_something(offer: Offer, chosen: Sequence[Offer]) -> bool:
+        """False for a near-copy: same start as a chosen offer and nothing more of anything."""
+        return not any(
+            o.start == offer.start
+            and offer.cores <= o.cores
+            and offer.memory_gib <= o.memory_gib
+            and offer.duration <= o.duration
+            for o in chosen
+        )
+
     def run(self, phases: _Phases) -> OfferPlan:
         reason = self.limits_reason()
         if reason:
@@ -531,8 +554,9 @@ class _Cycle:
                     bigger = self.earliest(level, short_tail, starts)
             if bigger is not None:
                 offer = self.offer_at(bigger[0], bigger[1], short_tail)
-                chosen.append(offer)
-                self.hold(offer)
+                if self.adds_something(offer, chosen):
+                    chosen.append(offer)
+                    self.hold(offer)
         phases.mark("biggest")
 
         if len(chosen) < self.n_offers and max(o.duration for o in chosen) < self.dmax:
@@ -541,8 +565,9 @@ class _Cycle:
             pick = (probe[0], probe[1], self.dmax) if probe is not None else self.longest(minimum, starts)
             if pick is not None and pick[2] > max(o.duration for o in chosen):
                 offer = self.offer_at(pick[0], pick[1], pick[2] + self.rel)
-                chosen.append(offer)
-                self.hold(offer)
+                if self.adds_something(offer, chosen):
+                    chosen.append(offer)
+                    self.hold(offer)
         phases.mark("longest")
 
         sep = max(self.slot, self.dmin)
@@ -554,6 +579,12 @@ class _Cycle:
             if found is None:
                 break
             offer = self.offer_at(found[0], found[1], short_tail)
+            if (offer.cores, offer.memory_gib) < (top.cores, top.memory_gib):
+                # Another node may give the most at the same start: look a little further.
+                at_start = _Starts(self.slot, [(offer.start, offer.start)])
+                upgrade = self.earliest(top, short_tail, at_start, any_fit=True, budget=UPGRADE_BUDGET)
+                if upgrade is not None:
+                    offer = self.offer_at(upgrade[0], offer.start, short_tail)
             chosen.append(offer)
             self.hold(offer)
             spread = spread.without(offer.start - sep + 1, offer.start + sep - 1)
