@@ -177,3 +177,29 @@ def test_documents_render_in_both_dialects(dialect: Dialect) -> None:
     else:
         assert out["uuid"] == OFFERSET_NAME
         assert out["offers"][0]["phase"] == "OFFERED"
+
+
+@pytest.mark.parametrize(
+    "phase", ["OFFERED", "ACCEPTED", "WAITING", "READY", "RUNNING", "COMPLETED", "FAILED", "REJECTED"]
+)
+def test_documents_validate_against_the_official_schemas(phase: str) -> None:
+    from tests.support.ivoa_schema import c26_validator, errors, ivoa_std_validator
+
+    yes = views.offerset_document(offerset(), [execution(phase)], BASE, NOW)
+    no = views.offerset_document(offerset("NO", offers=0), [], BASE, NOW)
+    for doc in (yes, no):
+        assert (
+            errors(ivoa_std_validator("OfferSetResponse"), to_dialect(doc, "offerset", Dialect.IVOA_STD))
+            == []
+        )
+        assert errors(c26_validator("OfferSetResponse"), to_dialect(doc, "offerset", Dialect.C26)) == []
+    session = yes["offers"][0]
+    assert (
+        errors(
+            ivoa_std_validator("ExecutionSessionResponse"), to_dialect(session, "session", Dialect.IVOA_STD)
+        )
+        == []
+    )
+    assert (
+        errors(c26_validator("AbstractExecutionSession"), to_dialect(session, "session", Dialect.C26)) == []
+    )
