@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse, Response
 
+from eb_operator.api import openapi
 from eb_operator.api.deps import MetricsDep, StoreDep
 from eb_operator.api.errors import ServiceUnavailable
 from eb_operator.api.metrics import CONTENT_TYPE_LATEST
@@ -12,8 +13,15 @@ from eb_operator.cluster.rest_store import StoreError
 
 router = APIRouter(tags=["operations"])
 
+_TEXT = {"content": {"text/plain": {"schema": {"type": "string"}}}}
 
-@router.get("/healthz", summary="Liveness: the process serves HTTP", response_class=PlainTextResponse)
+
+@router.get(
+    "/healthz",
+    summary="Liveness: the process serves HTTP",
+    response_class=PlainTextResponse,
+    responses={200: {"description": "alive", **_TEXT}},
+)
 async def healthz() -> str:
     return "ok\n"
 
@@ -22,6 +30,7 @@ async def healthz() -> str:
     "/readyz",
     summary="Readiness: the API server answers and the watches run",
     response_class=PlainTextResponse,
+    responses={200: {"description": "ready", **_TEXT}, **openapi.errors(503)},
 )
 async def readyz(store: StoreDep) -> str:
     try:
@@ -33,6 +42,11 @@ async def readyz(store: StoreDep) -> str:
     return "ok\n"
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"description": "Prometheus text format", **_TEXT}},
+)
 async def metrics(m: MetricsDep) -> Response:
     return Response(m.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -10,6 +10,7 @@ from xml.sax.saxutils import escape
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from eb_operator.api import openapi
 from eb_operator.api.deps import BaseUrlDep, StoreDep
 from eb_operator.cluster.rest_store import StoreError
 
@@ -19,7 +20,17 @@ XML = "text/xml; charset=utf-8"
 EB_STANDARD_ID = "ivo://ivoa.net/std/ExecutionBroker"
 
 
-@router.get("/availability", summary="VOSI availability: is the service usable now", response_class=Response)
+_XML_DOC = {
+    200: {"description": "VOSI XML document", "content": {"text/xml": {"schema": {"type": "string"}}}}
+}
+
+
+@router.get(
+    "/availability",
+    summary="VOSI availability: is the service usable now",
+    response_class=Response,
+    responses=_XML_DOC,
+)
 async def availability(store: StoreDep) -> Response:
     try:
         await store.ping()
@@ -46,7 +57,12 @@ def _capability(standard_id: str, url: str, use: str, extra: str = "") -> str:
     )
 
 
-@router.get("/capabilities", summary="VOSI capabilities: what this service offers", response_class=Response)
+@router.get(
+    "/capabilities",
+    summary="VOSI capabilities: what this service offers",
+    response_class=Response,
+    responses=_XML_DOC,
+)
 async def capabilities(base: BaseUrlDep) -> Response:
     eb = (
         f'  <capability standardID="{EB_STANDARD_ID}">\n'
