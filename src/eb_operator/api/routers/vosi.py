@@ -20,7 +20,7 @@ XML = "text/xml; charset=utf-8"
 EB_STANDARD_ID = "ivo://ivoa.net/std/ExecutionBroker"
 
 
-_XML_DOC = {
+_XML_DOC: openapi.Responses = {
     200: {"description": "VOSI XML document", "content": {"text/xml": {"schema": {"type": "string"}}}}
 }
 
