@@ -15,6 +15,7 @@ test's offers never leaks into the next.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -107,6 +108,26 @@ class _Server(uvicorn.Server):
         pass
 
 
+@contextlib.contextmanager
+def serve_api(settings: ApiSettings) -> Iterator[str]:
+    """The REST service on a free 127.0.0.1 port, in a thread, until the block ends; yields its URL."""
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    server = _Server(config)
+    thread = threading.Thread(target=server.run, name=f"api-{port}", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: httpx.get(f"{url}/healthz", timeout=5).status_code == 200, 60, "the API to serve")
+        wait_for(lambda: httpx.get(f"{url}/readyz", timeout=5).status_code == 200, 60, "the API to be ready")
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
 @pytest.fixture(scope="session")
 def broker(kube: Kubectl, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     kube.run("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
@@ -165,22 +186,8 @@ def broker(kube: Kubectl, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             answer_timeout_seconds=20,
             max_body_bytes=64 * 1024,
         )
-        port = _free_port()
-        server = _Server(
-            uvicorn.Config(
-                create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-            )
-        )
-        thread = threading.Thread(target=server.run, name="api", daemon=True)
-        thread.start()
-        url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: httpx.get(f"{url}/readyz", timeout=5).status_code == 200, 60, "the API to be ready")
-        b = Broker(url, namespace, platform, nodes, kube, log_path)
-        try:
-            yield b
-        finally:
-            server.should_exit = True
-            thread.join(15)
+        with serve_api(settings) as url:
+            yield Broker(url, namespace, platform, nodes, kube, log_path)
     finally:
         operator.send_signal(signal.SIGTERM)
         try:

@@ -1,0 +1,289 @@
+"""The REST service beyond the checklist: authentication against the real TokenReview API, the
+bounded wait for the operator, limits on bodies, both dialects, metrics, fuzzing of the service's
+own OpenAPI with schemathesis, and 100 parallel clients on a small platform."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi import checks as oas_checks
+from tests.integration.api.conftest import NODE_CORES, NODE_GPUS, NODE_MEMORY_GIB, TOKENS, Broker, serve_api
+from tests.integration.api.helpers import (
+    C26,
+    JSON_H,
+    YAML_H,
+    body,
+    c26_request,
+    check_c26,
+    check_offerset,
+    create,
+    docker_request,
+    get,
+    over_capacity,
+    post,
+    update,
+)
+from tests.support.kube import namespace_manifest, unique_name
+
+from eb_operator.api import ApiSettings
+
+# --- authentication and isolation --------------------------------------------------------------
+
+
+def test_service_account_token_via_token_review(eb: Broker) -> None:
+    sa = "eb-client"
+    eb.kube.run("create", "serviceaccount", sa, "-n", eb.namespace)
+    token = eb.kube.run("create", "token", sa, "-n", eb.namespace, "--duration=10m").stdout.strip()
+    with httpx.Client(base_url=eb.url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as c:
+        doc = create(c, docker_request())
+        owner = eb.kube.get("offersets", doc["uuid"], eb.namespace)["spec"]["owner"]
+        assert owner == f"system:serviceaccount:{eb.namespace}:{sa}"
+        assert get(c, doc["offers"][0]["href"])["phase"] == "OFFERED"
+    with eb.client("alice") as alice:
+        assert alice.get(doc["href"]).status_code == 404, "alice does not see the service account's set"
+
+
+def test_bad_and_missing_tokens(eb: Broker) -> None:
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic YTpi"}):
+        r = httpx.post(
+            f"{eb.url}/offersets", json=docker_request(), headers={**headers, "Accept": "application/json"}
+        )
+        assert r.status_code == 401, headers
+        assert r.headers["www-authenticate"].startswith("Bearer")
+        assert r.json()["messages"][0]["level"] == "ERROR"
+    assert not eb.kube.get("offersets", None, eb.namespace)["items"]
+
+
+def test_public_endpoints_need_no_token(eb: Broker) -> None:
+    for path in (
+        "/healthz",
+        "/readyz",
+        "/availability",
+        "/capabilities",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+    ):
+        assert httpx.get(eb.url + path).status_code == 200, path
+    assert "<vosi:available>true</vosi:available>" in httpx.get(eb.url + "/availability").text
+
+
+# --- bounded waits: 503, never a half answer ---------------------------------------------------
+
+
+def test_no_operator_answer_is_503_and_leaves_nothing(eb: Broker) -> None:
+    lonely = unique_name("eb-api-no-operator", max_len=30)
+    eb.kube.create(namespace_manifest(lonely))
+    try:
+        settings = ApiSettings(
+            namespace=lonely,
+            kubeconfig=eb.kube.kubeconfig,
+            static_tokens=f"{TOKENS['alice']},alice",
+            answer_timeout_seconds=1.5,
+            retry_after_seconds=7,
+        )
+        with (
+            serve_api(settings) as url,
+            httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKENS['alice']}"}) as c,
+        ):
+            r = post(c, "/offersets", docker_request())
+            assert r.status_code == 503
+            assert r.headers["retry-after"] == "7"
+            assert r.json()["messages"][0]["type"] == "urn:ivoa:eb:unavailable"
+            assert "offers" not in r.json()
+            assert not eb.kube.get("offersets", None, lonely)["items"], "the unanswered set was removed"
+    finally:
+        eb.kube.run("delete", "namespace", lonely, "--wait=false", check=False)
+
+
+# --- limits and safe parsing -------------------------------------------------------------------
+
+
+def test_body_limits_and_safe_yaml(eb: Broker) -> None:
+    with eb.client() as c:
+        big = docker_request(name="x" * 70_000)
+        assert post(c, "/offersets", big).status_code == 413
+        bomb = b'a: &a ["lol","lol"]\nb: &b [*a,*a]\nc: [*b,*b]\n'
+        r = c.post(
+            "/offersets",
+            content=bomb,
+            headers={"Content-Type": "application/yaml", "Accept": "application/json"},
+        )
+        assert r.status_code == 400
+        assert "alias" in r.json()["messages"][0]["message"]
+        deep = b"a: " + b"[" * 200 + b"]" * 200
+        assert (
+            c.post("/offersets", content=deep, headers={"Content-Type": "application/yaml"}).status_code
+            == 400
+        )
+        evil = b"!!python/object/apply:os.system ['true']"
+        assert (
+            c.post("/offersets", content=evil, headers={"Content-Type": "application/yaml"}).status_code
+            == 400
+        )
+    assert not eb.kube.get("offersets", None, eb.namespace)["items"]
+
+
+def test_yaml_aliases_for_the_media_type(eb: Broker) -> None:
+    with eb.client() as c:
+        for media in ("application/x-yaml", "text/yaml"):
+            r = post(c, "/offersets", docker_request(), {"Content-Type": media, "Accept": media})
+            assert r.status_code == 303, media
+            assert r.headers["content-type"].split(";")[0] == media
+            check_offerset(body(r))
+
+
+# --- both dialects -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("headers", [JSON_H, YAML_H], ids=["json", "yaml"])
+def test_c26_request_on_offersets_answers_in_c26(eb: Broker, headers: dict[str, str]) -> None:
+    with eb.client() as c:
+        r = post(c, "/offersets", c26_request(cores=2), headers)
+        assert r.status_code == 303, r.text
+        doc = body(r)
+        check_c26(doc, "OfferSetResponse")
+        offer = doc["offers"][0]
+        assert offer["compute"]["cores"]["min"] >= 2
+        assert offer["kind"].startswith(C26)
+        href = offer["meta"]["url"]
+        session = c.get(href, headers={"Accept": "application/json"}).json()
+        check_c26(session, "ExecutionSessionResponse")
+        r = c.post(
+            href,
+            json={"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"},
+            headers={"Accept": "application/json"},
+        )
+        assert r.status_code == 200, r.text
+        check_c26(r.json(), "ExecutionSessionResponse")
+        r = c.post(
+            href,
+            json={"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"},
+            headers={"Accept": "application/json"},
+        )
+        assert r.status_code == 409
+        assert r.json()["meta"]["messages"][-1]["level"] == "ERROR", "errors in C26 go under meta.messages"
+
+
+def test_c26_errors_name_the_clients_field(eb: Broker) -> None:
+    bad = c26_request()
+    bad["compute"]["cores"]["min"] = "lots"
+    with eb.client() as c:
+        r = post(c, "/requests", bad)
+        assert r.status_code == 400
+        message = r.json()["meta"]["messages"][0]
+        assert message["values"]["path"] == "compute/cores/min"
+
+
+# --- metrics -----------------------------------------------------------------------------------
+
+
+def test_metrics_count_requests_offers_and_transitions(eb: Broker) -> None:
+    with eb.client() as c:
+        doc = create(c, docker_request())
+        assert update(c, doc["offers"][0]["href"], "ACCEPTED").status_code == 200
+        create(c, docker_request(cores=NODE_CORES * 4))
+    text = httpx.get(f"{eb.url}/metrics").text
+    assert 'eb_api_requests_total{method="POST",route="/offersets",status="303"}' in text
+    assert 'eb_api_request_duration_seconds_bucket{le="0.03",method="POST",route="/offersets"}' in text
+    assert 'eb_api_offersets_total{result="YES"}' in text
+    assert 'eb_api_offersets_total{result="NO"}' in text
+    assert 'eb_api_phase_transitions_total{from_phase="OFFERED",to_phase=' in text
+
+
+# --- schemathesis: the service's own OpenAPI, a bounded number of examples --------------------
+
+
+def test_schemathesis_no_server_errors_no_schema_violations(eb: Broker) -> None:
+    schema = schemathesis.openapi.from_url(f"{eb.url}/openapi.json")
+    auth = {"Authorization": f"Bearer {TOKENS['alice']}", "Accept": "application/json"}
+    checks = [
+        oas_checks.status_code_conformance,
+        oas_checks.content_type_conformance,
+        oas_checks.response_schema_conformance,
+        oas_checks.response_headers_conformance,
+    ]
+    tested = []
+    for result in schema.get_all_operations():
+        operation: Any = result.ok()  # type: ignore[union-attr]
+        tested.append(f"{operation.method.upper()} {operation.path}")
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=12, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        def run(case: Any) -> None:
+            response = case.call(base_url=eb.url, headers=auth)
+            assert response.status_code < 500, (
+                case.method,
+                case.path,
+                response.status_code,
+                response.text[:500],
+            )
+            case.validate_response(response, checks=checks)
+
+        run()
+    assert "POST /offersets" in tested
+    assert "POST /sessions/{uuid}" in tested
+    assert not over_capacity(eb.executions(), NODE_CORES, NODE_MEMORY_GIB, NODE_GPUS)
+
+
+# --- 100 parallel clients on a small platform --------------------------------------------------
+
+
+async def test_100_parallel_offersets_with_accepts_never_over_capacity(eb: Broker) -> None:
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+    headers = {"Authorization": f"Bearer {TOKENS['alice']}", **JSON_H}
+    rng = random.Random(6)
+    async with httpx.AsyncClient(base_url=eb.url, headers=headers, limits=limits, timeout=120) as c:
+
+        async def one(i: int) -> tuple[int, int, str | None]:
+            req = docker_request(cores=rng.choice([1, 2, 4]), memory=2, duration="PT1H", name=f"p{i}")
+            r = await c.post("/offersets", content=json.dumps(req))
+            assert r.status_code == 303, r.text
+            doc = r.json()
+            if doc["result"] != "YES":
+                return 303, 0, None
+            offer = rng.choice(doc["offers"])
+            u = await c.post(
+                offer["href"],
+                json={"update": {"type": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"}},
+            )
+            assert u.status_code in (200, 409), u.text
+            phase = u.json()["phase"]
+            if u.status_code == 409:
+                assert phase != "ACCEPTED"
+            return r.status_code, u.status_code, phase
+
+        results = await asyncio.gather(*(one(i) for i in range(100)))
+    accepted = [r for r in results if r[1] == 200]
+    assert accepted, "some requests fit the platform"
+    problems = over_capacity(eb.executions(), NODE_CORES, NODE_MEMORY_GIB, NODE_GPUS)
+    assert not problems, problems
+    phases = {(e.get("status") or {}).get("phase") for e in eb.executions()}
+    assert phases <= {
+        "OFFERED",
+        "ACCEPTED",
+        "WAITING",
+        "PREPARING",
+        "READY",
+        "RUNNING",
+        "REJECTED",
+        "EXPIRED",
+    }
+
+
+def test_unknown_offerset_uuid_formats(eb: Broker) -> None:
+    with eb.client() as c:
+        for path in (
+            f"/offersets/{uuid.uuid4()}",
+            f"/offersets/{str(uuid.uuid4()).upper()}",
+            "/offersets/..%2f",
+        ):
+            assert c.get(path).status_code == 404, path
