@@ -1,0 +1,207 @@
+"""A whole broker on the real cluster, for the REST tests and ``benchmarks/rest.py``:
+
+* the CRDs from ``crds/``;
+* a platform of its own: ``nodes`` kwok nodes that nothing else uses, an ``ExecutionPlatform``
+  selecting them, offers that live ``offer_ttl`` seconds;
+* the operator (``eb-operator operator``) as a subprocess watching one namespace;
+* the API (``create_app``) served by uvicorn on 127.0.0.1 in a thread, with static tokens for
+  alice and bob and TokenReview on; anonymous access off.
+
+Everything it creates it deletes again when the ``with`` block ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from tests.support.kube import (
+    KWOK_TOLERATION,
+    REPO,
+    Kubectl,
+    kwok_node,
+    namespace_manifest,
+    unique_name,
+    wait_for,
+)
+
+from eb_operator.api import ApiSettings, create_app
+
+GROUP = "executionbroker.ivoa.net"
+TOKENS = {"alice": "alice-token-0123456789", "bob": "bob-token-0123456789"}
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The platform under test."""
+
+    nodes: int = 2
+    cores: int = 8
+    memory_gib: int = 32
+    gpus: int = 2
+    offer_ttl: int = 30
+    slot_seconds: int = 300
+    horizon_seconds: int = 6 * 3600
+
+
+@dataclass
+class Broker:
+    """The running broker and what a test needs to talk to it."""
+
+    url: str
+    namespace: str
+    platform: str
+    nodes: list[str]
+    kube: Kubectl
+    operator_log: Path
+    shape: Shape
+    tokens: dict[str, str] = field(default_factory=lambda: dict(TOKENS))
+
+    def client(self, user: str | None = "alice", *, follow: bool = False) -> httpx.Client:
+        """An HTTP client authenticated as ``user`` (None: no token)."""
+        h = {"Authorization": f"Bearer {self.tokens[user]}"} if user is not None else {}
+        return httpx.Client(base_url=self.url, headers=h, timeout=60, follow_redirects=follow)
+
+    def executions(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.kube.get("executions", None, self.namespace)["items"]
+        return items
+
+    def cleanup(self) -> None:
+        """Delete every OfferSet and Execution in the namespace (their capacity with them)."""
+        for kind in ("offersets", "executions"):
+            self.kube.run("delete", kind, "--all", "-n", self.namespace, "--wait=false", check=False)
+        wait_for(lambda: not self.executions(), 60, "the Executions to be gone", interval=0.2)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def platform_manifest(name: str, pool: str, shape: Shape) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/v1alpha1",
+        "kind": "ExecutionPlatform",
+        "metadata": {"name": name},
+        "spec": {
+            "nodeSelector": {f"{GROUP}/pool": pool},
+            "toleration": {k: v for k, v in KWOK_TOLERATION.items() if k != "operator"},
+            "slotSeconds": shape.slot_seconds,
+            "horizonSeconds": shape.horizon_seconds,
+            "offerTtlSeconds": shape.offer_ttl,
+            "maxOffers": 4,
+            "preparationSeconds": 30,
+            "releaseSeconds": 60,
+            "gpuFlavours": [{"name": "ad104", "resourceName": "nvidia.com/gpu", "product": "nvidia-ad104"}],
+        },
+    }
+
+
+class _Server(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # the calling process owns the signals
+        pass
+
+
+@contextlib.contextmanager
+def serve_api(settings: ApiSettings) -> Iterator[str]:
+    """The REST service on a free 127.0.0.1 port, in a thread, until the block ends; yields its URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    server = _Server(config)
+    thread = threading.Thread(target=server.run, name=f"api-{port}", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: httpx.get(f"{url}/healthz", timeout=5).status_code == 200, 60, "the API to serve")
+        wait_for(lambda: httpx.get(f"{url}/readyz", timeout=5).status_code == 200, 60, "the API to be ready")
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+@contextlib.contextmanager
+def operator_process(
+    kube: Kubectl, namespace: str, platform: str, log_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``eb-operator operator`` for one namespace and platform, stopped (SIGTERM) when the block ends."""
+    env = {
+        **os.environ,
+        "KUBECONFIG": kube.kubeconfig,
+        "EB_LOG_LEVEL": os.environ.get("EB_LOG_LEVEL", "INFO"),
+    }
+    argv = [sys.executable, "-m", "eb_operator.cli", "operator", "--namespace", namespace]
+    argv += ["--platform", platform, "--no-peering", "--liveness", ""]
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+@contextlib.contextmanager
+def broker_stack(
+    kube: Kubectl, log_path: Path, shape: Shape = Shape(), answer_timeout: float = 20
+) -> Iterator[Broker]:
+    kube.run("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    kube.run("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
+    tag = unique_name("eb-api", max_len=20)
+    namespace, platform, pool = tag, tag, tag
+    nodes = [f"{tag}-n{i}" for i in range(shape.nodes)]
+    kube.create(namespace_manifest(namespace))
+    try:
+        for start in range(0, len(nodes), 200):
+            kube.apply(
+                *(
+                    kwok_node(
+                        n,
+                        cpu=str(shape.cores),
+                        memory=f"{shape.memory_gib}Gi",
+                        gpus=shape.gpus,
+                        labels={f"{GROUP}/pool": pool},
+                    )
+                    for n in nodes[start : start + 200]
+                )
+            )
+        kube.apply(platform_manifest(platform, pool, shape))
+        with operator_process(kube, namespace, platform, log_path):
+            wait_for(
+                lambda: (kube.get("executionplatforms", platform).get("status") or {}).get("valid") is True,
+                120,
+                f"the operator to take the platform (log: {log_path})",
+            )
+            settings = ApiSettings(
+                namespace=namespace,
+                kubeconfig=kube.kubeconfig,
+                static_tokens="\n".join(f"{t},{u}" for u, t in TOKENS.items()),
+                allow_anonymous=False,
+                answer_timeout_seconds=answer_timeout,
+                max_body_bytes=64 * 1024,
+            )
+            with serve_api(settings) as url:
+                yield Broker(url, namespace, platform, nodes, kube, log_path, shape)
+    finally:
+        kube.run("delete", "namespace", namespace, "--wait=false", check=False)
+        kube.run("delete", "executionplatform", platform, "--ignore-not-found", check=False)
+        for start in range(0, len(nodes), 200):
+            kube.run("delete", "node", *nodes[start : start + 200], "--ignore-not-found", check=False)
