@@ -1,0 +1,177 @@
+"""REST service benchmark on the local cluster: prints one JSON document.
+
+    python benchmarks/rest.py [--nodes 1000] [--requests 200] [--seconds 10]
+
+It starts a whole broker (``tests/integration/api/stack.py``: the CRDs, ``--nodes`` kwok nodes of
+its own, an ExecutionPlatform, the operator as a subprocess, the API in-process on 127.0.0.1)
+and measures, over real HTTP:
+
+* ``post_offerset_ms``: POST /offersets latency, one client, answered requests (p50/p99/mean);
+* ``accept_ms``: POST /sessions/{uuid} ACCEPTED latency, one client (p50/p99/mean);
+* ``sustained``: offer sets answered per second by 1 and by 8 concurrent clients, for
+  ``--seconds`` each (each client POSTs, then rejects the set's offers so capacity never runs out).
+
+Everything it creates is deleted at the end. Traffic goes to 127.0.0.1 only; every loop is
+bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.integration.api.stack import TOKENS, Broker, Shape, broker_stack  # noqa: E402
+from tests.support.kube import Kubectl, find_kubeconfig  # noqa: E402
+
+DOCKER = "https://www.purl.org/ivoa.net/EB/schema/types/executables/docker-container-1.0"
+COMPUTE = "https://www.purl.org/ivoa.net/EB/schema/types/resources/compute/simple-compute-resource-1.0"
+JSON_H = {"Content-Type": "application/json", "Accept": "application/json"}
+
+
+def request(i: int) -> bytes:
+    return json.dumps(
+        {
+            "name": f"bench-{i}",
+            "executable": {"type": DOCKER, "image": {"locations": ["eb-workload:latest"]}},
+            "resources": {
+                "compute": [
+                    {
+                        "type": COMPUTE,
+                        "cores": {"requested": {"min": 1 + i % 4}},
+                        "memory": {"requested": {"min": 2}},
+                    }
+                ]
+            },
+            "schedule": {"requested": {"duration": "PT1H"}},
+        }
+    ).encode()
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ms = sorted(s * 1000 for s in samples)
+    if not ms:
+        return {}
+
+    def pct(p: float) -> float:
+        return round(ms[min(len(ms) - 1, int(p * len(ms)))], 2)
+
+    return {"n": len(ms), "p50": pct(0.50), "p99": pct(0.99), "mean": round(statistics.fmean(ms), 2)}
+
+
+PHASE = "uri:enum-value-update"
+
+
+async def latencies(c: httpx.AsyncClient, n: int) -> tuple[list[float], list[float], int]:
+    posts, accepts, no = [], [], 0
+    for i in range(n):
+        t = time.perf_counter()
+        r = await c.post("/offersets", content=request(i))
+        posts.append(time.perf_counter() - t)
+        doc = r.json()
+        if r.status_code != 303 or doc.get("result") != "YES":
+            no += 1
+            continue
+        t = time.perf_counter()
+        u = await c.post(
+            doc["offers"][0]["href"], json={"update": {"type": PHASE, "path": "phase", "value": "ACCEPTED"}}
+        )
+        if u.status_code == 200:
+            accepts.append(time.perf_counter() - t)
+    return posts, accepts, no
+
+
+async def sustained(c: httpx.AsyncClient, clients: int, seconds: float) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    done = [0]
+    errors = [0]
+
+    async def client(k: int) -> None:
+        i = k * 1_000_000
+        while time.monotonic() < deadline:
+            i += 1
+            r = await c.post("/offersets", content=request(i))
+            if r.status_code != 303:
+                errors[0] += 1
+                continue
+            done[0] += 1
+            for offer in r.json().get("offers", []):  # release the capacity again
+                await c.post(
+                    offer["href"], json={"update": {"type": PHASE, "path": "phase", "value": "REJECTED"}}
+                )
+
+    start = time.monotonic()
+    await asyncio.gather(*(client(k) for k in range(clients)))
+    elapsed = time.monotonic() - start
+    return {
+        "clients": clients,
+        "offersets": done[0],
+        "errors": errors[0],
+        "per_second": round(done[0] / elapsed, 1),
+    }
+
+
+async def measure(b: Broker, n: int, seconds: float) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {TOKENS['alice']}", **JSON_H}
+    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+    async with httpx.AsyncClient(base_url=b.url, headers=headers, limits=limits, timeout=60) as c:
+        for i in range(10):  # warm up connections, caches and the operator's snapshot
+            await c.post("/offersets", content=request(i))
+        b.cleanup()
+        posts, accepts, no = await latencies(c, n)
+        b.cleanup()
+        one = await sustained(c, 1, seconds)
+        b.cleanup()
+        eight = await sustained(c, 8, seconds)
+        b.cleanup()
+    return {
+        "post_offerset_ms": percentiles(posts),
+        "accept_ms": percentiles(accepts),
+        "answered_no": no,
+        "sustained": [one, eight],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--nodes", type=int, default=1000, help="kwok nodes in the benchmark's platform")
+    p.add_argument("--requests", type=int, default=200, help="sequential requests for the latencies")
+    p.add_argument("--seconds", type=float, default=10.0, help="duration of each sustained run")
+    args = p.parse_args(argv)
+    kubeconfig = find_kubeconfig()
+    if kubeconfig is None:
+        print("no cluster: run hack/cluster.sh up (or set KUBECONFIG)", file=sys.stderr)
+        return 2
+    kube = Kubectl(kubeconfig)
+    shape = Shape(
+        nodes=args.nodes, cores=32, memory_gib=128, gpus=0, offer_ttl=300, horizon_seconds=24 * 3600
+    )
+    log = Path("/tmp") / f"eb-bench-rest-operator-{int(time.time())}.log"
+    started = time.monotonic()
+    with broker_stack(kube, log, shape, answer_timeout=30) as b:
+        setup = time.monotonic() - started
+        results = asyncio.run(measure(b, args.requests, args.seconds))
+    out = {
+        "benchmark": "rest",
+        "nodes": args.nodes,
+        "node_shape": {"cores": shape.cores, "memory_gib": shape.memory_gib},
+        "setup_seconds": round(setup, 1),
+        **results,
+        "targets": {"post_offerset_p50_ms": 30, "post_offerset_p99_ms": 100, "offersets_per_second": 50},
+    }
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
