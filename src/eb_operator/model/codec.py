@@ -159,7 +159,7 @@ def parse_update(doc: object) -> tuple[AbstractUpdate, Dialect]:
         raise RequestError(base, "missing its type discriminator (`type`, or `kind` in C26)")
     if kind_of(body["type"], Group.UPDATE) is None:
         raise RequestError((*base, type_key), f"unknown update type {body['type']!r}")
-    if body.get("path") in PHASE_PATH_ALIASES:
+    if isinstance(body.get("path"), str) and body["path"] in PHASE_PATH_ALIASES:
         body["path"] = PHASE_PATH
     if found:
         body["ident"] = next(iter(found))

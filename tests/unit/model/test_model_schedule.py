@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -166,7 +167,7 @@ def test_unparseable_intervals_are_refused(text: str) -> None:
         IsoInterval.parse(text)
 
 
-def _schema_examples() -> list[object]:
+def _schema_examples() -> list[Any]:
     found = [
         pytest.param(schema, example, id=f"{file}:{schema}:{example}")
         for root in (IVOA_STD_DIR, C26_DIR)
