@@ -17,7 +17,6 @@ set -euo pipefail
 umask 022
 
 HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_DIR="$(dirname "$HACK_DIR")"
 # shellcheck source=hack/versions.env
 source "$HACK_DIR/versions.env"
 
@@ -91,7 +90,7 @@ lock() {
 # processes
 
 pidfile() { echo "$PIDS/$1.pid"; }
-cmdline() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null || true; }
+cmdline() { { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null || true; }
 alive() {
   local pid=$1 st
   [ -r "/proc/$pid/stat" ] || return 1
@@ -116,9 +115,8 @@ binary_of() {
 }
 # every process on the machine whose binary is $1 (basename) and whose command line names our state dir
 procs_of() {
-  local want=$1 d pid cmd exe
-  for d in /proc/[0-9]*; do
-    pid=${d#/proc/}
+  local want=$1 pid cmd exe
+  for pid in $(pgrep -f -- "$(sed 's/[][\.*^$+?(){}|]/\\&/g' <<<"$STATE")"); do
     [ "$pid" = $$ ] && continue
     cmd="$(cmdline "$pid")"
     [[ "$cmd" == *"$STATE"* ]] || continue
@@ -145,22 +143,34 @@ ports_of() {
   esac
 }
 
-# start_proc NAME CMD...: start unless our pid file says it runs; refuse leftovers and busy ports
-start_proc() {
-  local name=$1; shift
-  local pid; pid="$(comp_pid "$name")"
-  if [ -n "$pid" ]; then log "$name already running (pid $pid)"; return 0; fi
-  local left; left="$(procs_of "${1##*/}" | tr '\n' ' ')"
-  if [ "$name" = containerd ]; then left="$(procs_of containerd | tr '\n' ' ')"; fi
+# preflight_one NAME: a component about to start must have no leftover process and free ports
+preflight_one() {
+  local name=$1 left hp owner
+  left="$(procs_of "$(basename "$(binary_of "$name")")" | tr '\n' ' ')"
   [ -z "${left// /}" ] || die "a leftover $name process from an earlier run is still running (pid ${left% }) but is not in $(pidfile "$name")" \
     "probably the previous cluster crashed or its pid files were removed" \
     "run: $0 down    (it stops leftovers too), then: $0 up"
-  local hp owner
   for hp in $(ports_of "$name"); do
     owner="$(port_owner "${hp%:*}" "${hp##*:}")"
     [ -z "$owner" ] || die "port $hp needed by $name is already in use by: $owner" \
       "stop that process (or, if it is a leftover of this cluster, run: $0 down), then rerun: $0 up"
   done
+}
+
+# check every component that is not running yet, before starting anything
+preflight() {
+  local name
+  for name in "${COMPONENTS[@]}"; do
+    [ -n "$(comp_pid "$name")" ] || preflight_one "$name"
+  done
+}
+
+# start_proc NAME CMD...: start unless our pid file says it runs; refuse leftovers and busy ports
+start_proc() {
+  local name=$1; shift
+  local pid; pid="$(comp_pid "$name")"
+  if [ -n "$pid" ]; then log "$name already running (pid $pid)"; return 0; fi
+  preflight_one "$name"
   rm -f "$(pidfile "$name")"
   printf '\n==== %s start %s\n' "$(date -Is)" "$name" >>"$LOGS/$name.log"
   setsid "$@" </dev/null >>"$LOGS/$name.log" 2>&1 9>&- &
@@ -370,8 +380,8 @@ import_images() {
 # ---------------------------------------------------------------------------------------------
 # PKI and kubeconfigs
 
-cert() { # cert NAME CN [O] [SAN] [usage: client|server|both]
-  local name=$1 cn=$2 o=${3:-} san=${4:-} usage=${5:-client}
+cert() { # cert NAME CN [O] [SAN] [usage: client|server|both] [CA name]
+  local name=$1 cn=$2 o=${3:-} san=${4:-} usage=${5:-client} ca=${6:-ca}
   [ -f "$PKI/$name.crt" ] && return 0
   local subj="/CN=$cn"; [ -n "$o" ] && subj="/O=$o$subj"
   local eku="clientAuth"; [ "$usage" = server ] && eku="serverAuth"; [ "$usage" = both ] && eku="serverAuth,clientAuth"
@@ -383,20 +393,27 @@ cert() { # cert NAME CN [O] [SAN] [usage: client|server|both]
     echo "extendedKeyUsage=$eku"
     [ -n "$san" ] && echo "subjectAltName=$san"
   } >"$PKI/$name.ext"
-  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/$ca.crt" -CAkey "$PKI/$ca.key" -CAcreateserial \
     -days 3650 -sha256 -extfile "$PKI/$name.ext" -out "$PKI/$name.crt" 2>/dev/null
   rm -f "$PKI/$name.csr" "$PKI/$name.ext"
 }
 
+ca() { # ca NAME CN
+  [ -f "$PKI/$1.crt" ] && return 0
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PKI/$1.key" 2>/dev/null
+  openssl req -x509 -new -key "$PKI/$1.key" -subj "/CN=$2" -days 3650 -sha256 \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+    -out "$PKI/$1.crt" 2>/dev/null
+}
+
 make_pki() {
   mkdir -p "$PKI"; chmod 700 "$PKI"
-  if [ ! -f "$PKI/ca.crt" ]; then
-    log "creating the PKI in $PKI"
-    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PKI/ca.key" 2>/dev/null
-    openssl req -x509 -new -key "$PKI/ca.key" -subj "/CN=eb-operator-local-ca" -days 3650 -sha256 \
-      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
-      -out "$PKI/ca.crt" 2>/dev/null
-  fi
+  [ -f "$PKI/ca.crt" ] || log "creating the PKI in $PKI"
+  ca ca eb-operator-local-ca
+  # the aggregation layer's own CA: delegated authentication (controller-manager, scheduler,
+  # aggregated API servers) reads it from kube-system/extension-apiserver-authentication
+  ca front-proxy-ca eb-operator-front-proxy-ca
+  cert front-proxy-client front-proxy-client "" "" client front-proxy-ca
   local svc_ip="${SERVICE_CIDR%.*}.1"
   cert apiserver kube-apiserver "" \
     "DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:localhost,IP:127.0.0.1,IP:$NODE_IP,IP:$svc_ip" server
@@ -619,6 +636,29 @@ net_up() {
   sysctl_set net.bridge.bridge-nf-call-iptables 1
 }
 
+# the KUBE-* chains the kubelet and kube-proxy leave in iptables/ip6tables (only when no other
+# kubelet or kube-proxy runs on this machine, so nobody else's rules are touched)
+iptables_cleanup() {
+  if pgrep -x kubelet >/dev/null || pgrep -x kube-proxy >/dev/null; then return 0; fi
+  local ipt table rule chain
+  for ipt in iptables ip6tables; do
+    command -v "$ipt" >/dev/null || continue
+    for table in filter nat mangle; do
+      "$ipt" -w -t "$table" -S >/dev/null 2>&1 || continue
+      while IFS= read -r rule; do
+        # shellcheck disable=SC2086
+        "$ipt" -w -t "$table" -D ${rule#-A } 2>/dev/null || true
+      done < <("$ipt" -w -t "$table" -S | grep -E '^-A .* -j KUBE-' | grep -vE '^-A KUBE-')
+      for chain in $("$ipt" -w -t "$table" -S | awk '$1 == "-N" && $2 ~ /^KUBE-/ {print $2}'); do
+        "$ipt" -w -t "$table" -F "$chain" 2>/dev/null || true
+      done
+      for chain in $("$ipt" -w -t "$table" -S | awk '$1 == "-N" && $2 ~ /^KUBE-/ {print $2}'); do
+        "$ipt" -w -t "$table" -X "$chain" 2>/dev/null || true
+      done
+    done
+  done
+}
+
 net_down() {
   ip rule del priority "$RT_TABLE" 2>/dev/null || true
   ip route flush table "$RT_TABLE" 2>/dev/null || true
@@ -660,6 +700,10 @@ start_control_plane() {
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
     --api-audiences https://kubernetes.default.svc.cluster.local \
+    --requestheader-client-ca-file "$PKI/front-proxy-ca.crt" --requestheader-allowed-names front-proxy-client \
+    --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+    --requestheader-extra-headers-prefix X-Remote-Extra- \
+    --proxy-client-cert-file "$PKI/front-proxy-client.crt" --proxy-client-key-file "$PKI/front-proxy-client.key" \
     --profiling=false --v=1
   wait_for kube-apiserver 120 "kube-apiserver /readyz" apiserver_ready
 
@@ -698,12 +742,13 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: kube-apiserve
 EOF
 }
 
-start_node() {
+start_containerd() {
   mkdir -p "$STATE/containerd/root" "$STATE/containerd/state" "$STATE/pod-logs"
   start_proc containerd "$(command -v containerd)" --config "$STATE/containerd/config.toml"
   wait_for containerd 60 "containerd to answer on $SOCK" ctr -a "$SOCK" version
-  import_images
+}
 
+start_kubelet() {
   start_proc kubelet "$K8S_BIN/kubelet" --config "$CFG/kubelet.yaml" --kubeconfig "$CFG/kubelet.kubeconfig" \
     --root-dir "$STATE/kubelet" --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" \
     --node-labels "executionbroker.ivoa.net/pool=default,nvidia.com/gpu.product=real-test-gpu" --v=1
@@ -827,14 +872,24 @@ cmd_up() {
   local t0=$SECONDS
   mkdir -p "$STATE" "$LOGS" "$PIDS"
   ensure_deps
+  preflight
   ensure_binaries
   build_images
   make_pki
   write_configs
   net_up
+  start_containerd
+  # importing the images (~10 s) overlaps with starting the control plane
+  import_images >"$LOGS/import.out" 2>&1 &
+  local import_pid=$!
   start_control_plane
   bootstrap_rbac
-  start_node
+  if ! wait "$import_pid"; then
+    cat "$LOGS/import.out" >&2
+    die "importing the images into containerd failed (see above and $LOGS/images.log)"
+  fi
+  cat "$LOGS/import.out" >&2
+  start_kubelet
   [ "$proxy" = 1 ] && start_kube_proxy
   advertise_gpu
   start_kwok
@@ -896,7 +951,7 @@ kill_pods() {
   done
   # leftover network namespaces of pods whose sandbox vanished without a CNI DEL (only when no
   # other container runtime runs here, so no other runtime's namespaces are touched)
-  if [ -d /run/netns ] && ! pgrep -x 'containerd|crio|dockerd' >/dev/null; then
+  if [ -d /run/netns ] && ! pgrep -x containerd >/dev/null && ! pgrep -x crio >/dev/null && ! pgrep -x dockerd >/dev/null; then
     local ns
     for ns in /run/netns/cni-*; do
       [ -e "$ns" ] || continue
@@ -906,7 +961,7 @@ kill_pods() {
 }
 
 remove_cgroups() {
-  local cg d
+  local cg
   for cg in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
     [ -d "$cg" ] || continue
     find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
@@ -914,8 +969,8 @@ remove_cgroups() {
 }
 
 unmount_state() {
-  local m pass
-  for pass in 1 2 3; do
+  local m
+  for _ in 1 2 3; do
     local left=0
     for m in $(awk -v p="$STATE/" 'index($5, p) == 1 {print $5}' /proc/self/mountinfo | awk '{print length, $0}' | sort -rn | cut -d' ' -f2-); do
       umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || left=1
@@ -947,6 +1002,7 @@ cmd_down() {
   if [ -x "$K8S_BIN/kube-proxy" ] && iptables -w -t nat -S KUBE-SERVICES >/dev/null 2>&1; then
     "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
   fi
+  iptables_cleanup
   remove_cgroups
   local mounts_ok=1
   unmount_state || mounts_ok=0

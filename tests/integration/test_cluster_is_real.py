@@ -20,6 +20,7 @@ from tests.support.kube import (
     REAL_NODE,
     Kubectl,
     async_wait_for,
+    delete_all_pods,
     kwok_node,
     workload_pod,
 )
@@ -142,5 +143,5 @@ async def test_kwok_nodes_register_and_take_scheduled_pods(k8s: Any, kube: Kubec
         assert max(per_node) <= 32  # each pod takes one of a node's 32 cores
         assert all(p.status.pod_ip for p in pods)
     finally:
-        kube.run("delete", "pods", "--all", "-n", namespace, "--timeout=180s", check=False, timeout=200)
+        await delete_all_pods(v1, namespace)
         kube.run("delete", "nodes", "-l", f"eb-test-nodes={namespace}", "--wait=false", check=False)
