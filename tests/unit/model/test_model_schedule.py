@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
