@@ -10,7 +10,13 @@ Entry points::
 """
 
 from eb_operator.model.accelerators import FlavourMatch, GpuRequest, gpu_requests, match_flavour
-from eb_operator.model.codec import parse_offerset_request, parse_update, render, render_update_request
+from eb_operator.model.codec import (
+    parse_offerset_request,
+    parse_update,
+    render,
+    render_update_request,
+    with_client_paths,
+)
 from eb_operator.model.common import (
     FINAL_PHASES,
     AbstractOption,
@@ -221,4 +227,5 @@ __all__ = [
     "render",
     "render_template",
     "render_update_request",
+    "with_client_paths",
 ]

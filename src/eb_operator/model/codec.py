@@ -121,6 +121,27 @@ def _ident(holder: dict[str, Any], path: Path, found: dict[str, Path]) -> None:
         found[value] = (*path, key)
 
 
+def with_client_paths(request: OfferSetRequest, dialect: Dialect | str) -> OfferSetRequest:
+    """``request`` naming its fields as a ``dialect`` client wrote them.
+
+    For a request stored canonically (ivoa-std) and judged later for a C26 client: the NO messages
+    then say ``compute/cores/min``, not ``resources/compute/0/cores/requested/min``. A request
+    that cannot be written in ``dialect`` (C26 holds one compute resource and one start window)
+    keeps its paths.
+    """
+    target = Dialect.parse(dialect)
+    copy = request.model_copy()
+    if target is Dialect.IVOA_STD:
+        copy.set_paths(PathMap())
+        return copy
+    try:
+        reread, _ = parse_offerset_request(render(request, target))
+    except (ValueError, RequestError):
+        return copy
+    copy.set_paths(reread.paths)
+    return copy
+
+
 def parse_update(doc: object) -> tuple[AbstractUpdate, Dialect]:
     """Read a session update: ivoa-std ``{update: {...}}`` or a bare C26 update with ``kind``.
 

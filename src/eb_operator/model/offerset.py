@@ -126,6 +126,10 @@ class OfferSetRequest(WireModel):
         self._paths = paths
 
     @property
+    def paths(self) -> PathMap:
+        return self._paths
+
+    @property
     def compute(self) -> list[ComputeResource]:
         return list(self.resources.compute or []) if self.resources else []
 

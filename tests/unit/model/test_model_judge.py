@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from tests.support import ivoa_examples as ex
+from tests.support.ivoa_schema import errors, ivoa_std_validator
 from tests.support.wire import (
     C26_IVOA_DATA,
     C26_VOLUME,
@@ -22,7 +23,15 @@ from tests.support.wire import (
     volume,
 )
 
-from eb_operator.model import MessageLevel, MessageType, has_errors, judge_request, parse_offerset_request
+from eb_operator.model import (
+    MessageLevel,
+    MessageType,
+    has_errors,
+    judge_request,
+    parse_offerset_request,
+    render,
+    with_client_paths,
+)
 from eb_operator.model.platform import DataEndpoint, GpuFlavour, Images, PlatformPolicy, RequestLimits
 
 pytestmark = pytest.mark.unit
@@ -600,7 +609,6 @@ def test_every_problem_is_reported_not_just_the_first() -> None:
 
 
 def test_messages_validate_as_ivoa_message_items() -> None:
-    from tests.support.ivoa_schema import errors, ivoa_std_validator
 
     from eb_operator.model import render
 
@@ -608,3 +616,13 @@ def test_messages_validate_as_ivoa_message_items() -> None:
     request_, _ = parse_offerset_request(doc)
     for message in judge_request(request_, platform()):
         assert errors(ivoa_std_validator("MessageItem", "components/messages.yaml"), render(message)) == []
+
+
+def test_a_request_stored_canonically_is_judged_in_the_client_s_terms() -> None:
+    doc = {**ex.NB_DEMO_C26, "compute": {**ex.NB_DEMO_C26["compute"], "cores": {"min": 99}}}
+    direct, dialect = parse_offerset_request(copy.deepcopy(doc))
+    stored, _ = parse_offerset_request(render(direct))  # what the CR holds: canonical ivoa-std
+    assert [m.path for m in judge_request(stored, platform())] == ["resources/compute/0/cores/requested/min"]
+    again = with_client_paths(stored, dialect)
+    assert [m.path for m in judge_request(again, platform())] == ["compute/cores/min"]
+    assert again == stored
