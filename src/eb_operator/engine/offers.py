@@ -59,6 +59,8 @@ Timer = Callable[[], float]
 # How many more nodes a spread offer looks at for one that gives the requested max at the same
 # start (the earliest and biggest offers need no such bound: their searches are exact).
 UPGRADE_BUDGET = 64
+# Nodes taken from each shape per round of a search (see _Cycle._pass_order).
+ROUND = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +197,7 @@ class _Cycle:
         self.selected: frozenset[str] | None = None
         self.shapes: list[Shape] = []
         self._overlay: dict[str, NodeUsage] = {}
-        self._held: dict[str, list[Reservation]] = {}
+        self._held: dict[int, Reservation] = {}
 
     def whole_minutes(self, run: int) -> int:
         """Run times beyond the minimum are whole minutes (never below the minimum)."""
@@ -312,18 +314,38 @@ class _Cycle:
 
     def hold(self, offer: Offer) -> None:
         """Hold ``offer`` on the private overlay, so the next searches see it."""
-        held = self._held.setdefault(offer.node, [])
-        held.append(
-            Reservation(
-                key=f"~offer-{len(held)}",
-                node=offer.node,
-                start=offer.prepare_start,
-                end=offer.release_end,
-                resources=offer.reservation_resources(),
-                phase=Phase.OFFERED,
-            )
+        held = Reservation(
+            key=f"~offer-{id(offer)}",
+            node=offer.node,
+            start=offer.prepare_start,
+            end=offer.release_end,
+            resources=offer.reservation_resources(),
+            phase=Phase.OFFERED,
         )
-        self._overlay[offer.node] = NodeUsage.build((*self.book.usage(offer.node).reservations, *held))
+        self._held[id(offer)] = held
+        self._overlay[offer.node] = self.usage(offer.node).apply([held])
+
+    def unhold(self, offer: Offer) -> None:
+        held = self._held.pop(id(offer))
+        self._overlay[offer.node] = self.usage(offer.node).apply(removed=[held])
+
+    def choose(self, offer: Offer, chosen: list[Offer]) -> bool:
+        """Add ``offer`` to the set unless it is a near-copy; drop what it makes a near-copy.
+
+        A near-copy starts at the same time as another offer and gives nothing more (cores,
+        memory, run time). The dropped offer's hold is released; ``offer`` was found with it
+        held, so it stays true.
+        """
+        if not self.adds_something(offer, chosen):
+            return False
+        for old in [o for o in chosen if o.start == offer.start]:
+            if self.adds_something(old, [offer]):
+                continue
+            chosen.remove(old)
+            self.unhold(old)
+        chosen.append(offer)
+        self.hold(offer)
+        return True
 
     def checks(self, node: NodeCapacity, usage: NodeUsage, level: _Level) -> list[Check] | None:
         """The column checks for ``level`` on ``node``; None if it can never fit there.
@@ -360,48 +382,74 @@ class _Cycle:
 
     # -- searches --------------------------------------------------------------------------
 
+    def _pass_order(self, level: _Level) -> Iterator[NodeCapacity]:
+        """The nodes that can hold ``level`` statically, best-fit shape first, in rounds.
+
+        Each round takes the next :data:`ROUND` nodes of every shape, smallest shape first:
+        small shapes are preferred (packing), but when the small nodes are busy the search
+        reaches a bigger shape after ``ROUND`` nodes instead of after all the small ones.
+        """
+        shapes = [shape for shape in self.shapes if self._shape_fits(shape, level)]
+        if not shapes:
+            return
+        selected = self.selected
+        longest = max(len(shape.nodes) for shape in shapes)
+        for lo in range(0, longest, ROUND):
+            for shape in shapes:
+                for node in shape.nodes[lo : lo + ROUND]:
+                    if selected is None or node.name in selected:
+                        yield node
+
     def earliest(
         self, level: _Level, tail: int, starts: _Starts, *, any_fit: bool = False, budget: int = 0
     ) -> tuple[NodeCapacity, int] | None:
         """The earliest (node, start) where ``level`` fits over ``[start - prep, start + tail)``.
 
-        Exact: a later node only replaces the best if it starts strictly earlier, and the scan
-        stops as soon as a node starts at the first allowed start (nothing can be earlier).
-        With ``any_fit`` it stops at the first fit instead (an existence probe); with a
-        ``budget`` it gives up after visiting that many nodes.
+        Exact, in two passes. The first pass asks every node only "do you fit at the first
+        allowed start?" (a few bisects and a C-level ``max``) and stops at the first yes:
+        nothing can start earlier. Only if no node does, the second pass computes each node's
+        earliest start, skipping whatever cannot beat the best so far. With ``any_fit`` it
+        stops at the first fit (an existence probe); with a ``budget`` it gives up after that
+        many node visits.
         """
         if not starts:
             return None
         prep = self.prep
         first = starts.first
         latest = starts.last
-        best: tuple[NodeCapacity, int] | None = None
-        for visits, node in enumerate(self._nodes(level), 1):
+        lo, hi = first - prep, first + tail
+        later: list[tuple[NodeCapacity, NodeUsage, list[Check]]] = []
+        visits = 0
+        for node in self._pass_order(level):
+            visits += 1
             if budget and visits > budget:
-                break
-            self.visited += 1
+                self.visited += visits - 1
+                return None
             usage = self.usage(node.name)
             checks = self.checks(node, usage, level)
             if checks is None:
                 continue
-            times = usage.times
-            t: int | None
-            if (
-                not checks
-                or usage.busy_until <= first - prep
-                or span_fits(times, checks, first - prep, first + tail)
-            ):
-                t = first
-            else:
-                t = None
-                for a, b in iter_free_runs(times, checks, first - prep, latest + tail):
-                    t = starts.earliest_in(a + prep, min(b - tail, latest))
-                    if t is not None:
-                        break
+            if not checks or usage.busy_until <= lo or span_fits(usage.times, checks, lo, hi):
+                self.visited += visits
+                return (node, first)
+            later.append((node, usage, checks))
+        self.visited += visits
+        best: tuple[NodeCapacity, int] | None = None
+        for node, usage, checks in later:
+            if budget:
+                visits += 1
+                if visits > budget:
+                    break
+            self.visited += 1
+            t: int | None = None
+            for a, b in iter_free_runs(usage.times, checks, lo, latest + tail):
+                t = starts.earliest_in(a + prep, min(b - tail, latest))
+                if t is not None:
+                    break
             if t is None:
                 continue
             best = (node, t)
-            if t == first or any_fit:
+            if any_fit:
                 break
             latest = t - 1
             if latest < first:
@@ -542,8 +590,7 @@ class _Cycle:
                 # Some node gives the most at the earliest start too: one offer is both.
                 first = self.offer_at(bigger[0], t_e, short_tail)
                 bigger = None
-        chosen.append(first)
-        self.hold(first)
+        self.choose(first, chosen)
 
         if len(chosen) < self.n_offers and (first.cores, first.memory_gib) < (top.cores, top.memory_gib):
             if bigger is not None and bigger[0].name == first.node:
@@ -554,9 +601,7 @@ class _Cycle:
                     bigger = self.earliest(level, short_tail, starts)
             if bigger is not None:
                 offer = self.offer_at(bigger[0], bigger[1], short_tail)
-                if self.adds_something(offer, chosen):
-                    chosen.append(offer)
-                    self.hold(offer)
+                self.choose(offer, chosen)
         phases.mark("biggest")
 
         if len(chosen) < self.n_offers and max(o.duration for o in chosen) < self.dmax:
@@ -565,9 +610,7 @@ class _Cycle:
             pick = (probe[0], probe[1], self.dmax) if probe is not None else self.longest(minimum, starts)
             if pick is not None and pick[2] > max(o.duration for o in chosen):
                 offer = self.offer_at(pick[0], pick[1], pick[2] + self.rel)
-                if self.adds_something(offer, chosen):
-                    chosen.append(offer)
-                    self.hold(offer)
+                self.choose(offer, chosen)
         phases.mark("longest")
 
         sep = max(self.slot, self.dmin)
@@ -585,8 +628,7 @@ class _Cycle:
                 upgrade = self.earliest(top, short_tail, at_start, any_fit=True, budget=UPGRADE_BUDGET)
                 if upgrade is not None:
                     offer = self.offer_at(upgrade[0], offer.start, short_tail)
-            chosen.append(offer)
-            self.hold(offer)
+            self.choose(offer, chosen)
             spread = spread.without(offer.start - sep + 1, offer.start + sep - 1)
         phases.mark("spread")
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from tests.support.builders import in_phase, reservation
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.support.builders import GPU, in_phase, reservation
 
-from eb_operator.engine import Ledger, LedgerSnapshot
+from eb_operator.engine import Ledger, LedgerSnapshot, NodeUsage
 from eb_operator.engine.types import Phase
 
 pytestmark = pytest.mark.unit
@@ -91,3 +93,46 @@ def test_offers_of_one_group_can_be_listed() -> None:
         [reservation("n1", 0, 10, key="ns/a-1", group="a"), reservation("n1", 0, 10, key="ns/b-0", group="b")]
     )
     assert [r.key for r in ledger.in_group("a")] == ["ns/a-1"]
+
+
+def held_by_step(usage: NodeUsage, t: int) -> tuple[int, ...]:
+    """What the calendar holds at instant ``t``, read point by point (cpu, mem, eph, gpus)."""
+    peak = usage.peak(t, t + 1)
+    return (peak.cpu_millis, peak.memory_bytes, peak.ephemeral_bytes, peak.gpus.get(GPU, 0))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["upsert", "upsert", "remove", "final", "snapshot"]),
+            st.integers(0, 7),  # key
+            st.sampled_from(["n1", "n2"]),
+            st.integers(0, 20),  # start
+            st.integers(1, 10),  # length
+            st.integers(0, 4),  # cores
+            st.integers(0, 1),  # gpus
+        ),
+        max_size=60,
+    )
+)
+def test_incremental_snapshots_equal_a_fresh_index_of_the_same_reservations(
+    ops: list[tuple[str, int, str, int, int, int, int]],
+) -> None:
+    ledger = Ledger()
+    for action, k, where, start, length, cores, gpus in ops:
+        key = f"ns/r{k}"
+        if action == "upsert":
+            ledger.upsert(reservation(where, start, start + length, cores=cores, gpus=gpus, key=key))
+        elif action == "remove":
+            ledger.remove(key)
+        elif action == "final":
+            ledger.upsert(reservation(where, start, start + length, key=key, phase=Phase.COMPLETED))
+        else:
+            ledger.snapshot()
+    incremental = ledger.snapshot()
+    fresh = LedgerSnapshot.of(list(ledger))
+    assert sorted(r.key for r in incremental) == sorted(r.key for r in ledger)
+    for where in ("n1", "n2"):
+        for t in range(-1, 32):
+            assert held_by_step(incremental.usage(where), t) == held_by_step(fresh.usage(where), t)
