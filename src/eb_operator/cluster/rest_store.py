@@ -173,6 +173,9 @@ class _Watcher:
             _request_timeout=(10, self.server_timeout + 30),  # client > server (DESIGN: no deaf watches)
         )
         async with resp:
+            if resp.status != 200:  # e.g. 404 while the CRD is missing: a status, not a stream
+                text = (await resp.text())[:200]
+                raise ApiException(status=resp.status, reason=text.strip() or "watch refused")
             while True:
                 line = await resp.content.readline()
                 if not line:
