@@ -11,9 +11,11 @@ Defaults and limits (digest §9 items 13-15, §5.2):
 * run time: the requested ``duration`` (a minimum), else ``defaultDurationSeconds``.
 * preparation: ``preparationSeconds`` plus the time to stage the data at
   ``dataBandwidthBytesPerSecond``, when the request says how big the data is.
-* start windows: each requested window, clipped to [now + preparation, now + horizon]; none at
-  all means [now + preparation, now + preparation + ``defaultStartWindowSeconds``]. Windows that
-  clip to nothing are dropped, so an empty tuple means "no start possible" and the engine says NO.
+* start windows: each requested window, clipped to [now + preparation, now + horizon], overlaps
+  merged; none at all means [now + preparation, now + preparation + ``defaultStartWindowSeconds``].
+  Windows that clip to nothing are dropped; if nothing at all is left, the requested windows are
+  passed on unclipped, so that the engine (which clips again) can say *why* no start is possible
+  (all in the past, all beyond the horizon) instead of "no window".
 * GPUs: the first accelerator requirement picks a flavour (see
   :mod:`eb_operator.model.accelerators`); its requested minimum is the count, capped at the
   policy limit. A minimum of zero means the GPU is optional, so none is demanded.
@@ -97,6 +99,8 @@ def _windows(req: OfferSetRequest, policy: PlatformPolicy, now: int, preparation
             merged[-1] = (merged[-1][0], max(merged[-1][1], end))
         else:
             merged.append((start, end))
+    if not merged:
+        return tuple(Window(start, end) for start, end in sorted(spans))
     return tuple(Window(start, end) for start, end in merged)
 
 

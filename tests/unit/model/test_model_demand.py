@@ -103,8 +103,11 @@ def test_memory_with_units_rounds_the_minimum_up() -> None:
             [("08:01", "09:00")],
             id="a window under way starts after preparation",
         ),
-        pytest.param(["2026-08-14T06:00:00Z/PT1H"], [], id="a window in the past is dropped"),
-        pytest.param(["2026-08-16T09:00:00Z/PT1H"], [], id="a window beyond the horizon is dropped"),
+        pytest.param(
+            ["2026-08-14T06:00:00Z/PT1H", "2026-08-14T09:00:00Z/PT1H"],
+            [("09:00", "10:00")],
+            id="a window in the past is dropped",
+        ),
         pytest.param(
             ["2026-08-15T07:00:00Z/PT2H"], [("+07:00", "+08:00")], id="a window across the horizon is cut"
         ),
@@ -191,3 +194,22 @@ def test_known_data_sizes_add_staging_time_to_preparation() -> None:
 def test_a_later_now_moves_the_default_window() -> None:
     got = demand(request(docker()), now=NOW + H)
     assert got.windows == (Window(NOW + H + 60, NOW + H + 60 + 2 * H),)
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        pytest.param("2026-08-14T06:00:00Z/PT1H", id="in the past"),
+        pytest.param("2026-08-16T09:00:00Z/PT1H", id="beyond the horizon"),
+    ],
+)
+def test_when_no_window_is_usable_the_requested_ones_pass_through_so_the_engine_can_say_why(
+    start: str,
+) -> None:
+    got = demand(request(docker(), start=[start]))
+    requested = parse_offerset_request(request(docker(), start=[start]))[0].requested_schedule
+    assert requested is not None
+    assert requested.start is not None
+    window = requested.start[0]
+    assert window.start is not None
+    assert got.windows == (Window(window.start, window.start + window.seconds),)
