@@ -872,6 +872,11 @@ cmd_up() {
   local t0=$SECONDS
   mkdir -p "$STATE" "$LOGS" "$PIDS"
   ensure_deps
+  if stale_state; then
+    log "found the data of a cluster none of whose processes runs any more (crash or reboot?): cleaning it up, starting afresh"
+    cleanup_runtime || die "could not clean up the stale cluster state in $STATE" "see the messages above; then: $0 down && $0 up"
+    mkdir -p "$PIDS"
+  fi
   preflight
   ensure_binaries
   build_images
@@ -983,6 +988,37 @@ unmount_state() {
   fi
 }
 
+# everything but the processes: pods' leftovers, iptables chains, cgroups, mounts, addresses and
+# routes, and the cluster's data (etcd, containerd, kubelet)
+cleanup_runtime() {
+  kill_pods
+  if [ -x "$K8S_BIN/kube-proxy" ] && iptables -w -t nat -S KUBE-SERVICES >/dev/null 2>&1; then
+    "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
+  fi
+  iptables_cleanup
+  remove_cgroups
+  if ! unmount_state; then
+    net_down
+    log "left data in $STATE because something is still mounted there; rerun $0 down after fixing"
+    return 1
+  fi
+  net_down
+  rm -rf "$STATE/etcd" "$STATE/containerd" "$STATE/kubelet" "$STATE/cni/ipam" "$STATE/pod-logs" "$PIDS" \
+    "$STATE/kwok-nodes.count"
+}
+
+# true when a cluster left data behind but none of its processes runs any more (crash, reboot,
+# or a CI runner that ended every process)
+stale_state() {
+  [ -d "$STATE/etcd" ] || [ -d "$STATE/containerd" ] || [ -d "$STATE/kubelet" ] || return 1
+  local name
+  for name in "${COMPONENTS[@]}"; do
+    [ -z "$(comp_pid "$name")" ] || return 1
+    [ -z "$(procs_of "$(basename "$(binary_of "$name")")")" ] || return 1
+  done
+  return 0
+}
+
 cmd_down() {
   local purge=0
   [ "${1:-}" = "--purge" ] && purge=1
@@ -994,26 +1030,12 @@ cmd_down() {
   stop_component kubelet
   kill_pods
   stop_component containerd
-  kill_pods # shims or container processes that outlived containerd
   stop_component kube-scheduler
   stop_component kube-controller-manager
   stop_component kube-apiserver
   stop_component etcd
-  if [ -x "$K8S_BIN/kube-proxy" ] && iptables -w -t nat -S KUBE-SERVICES >/dev/null 2>&1; then
-    "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
-  fi
-  iptables_cleanup
-  remove_cgroups
-  local mounts_ok=1
-  unmount_state || mounts_ok=0
-  net_down
-  if [ "$mounts_ok" = 1 ]; then
-    rm -rf "$STATE/etcd" "$STATE/containerd" "$STATE/kubelet" "$STATE/cni/ipam" "$STATE/pod-logs" "$PIDS" "$STATE/kwok-nodes.count"
-    if [ "$purge" = 1 ]; then rm -rf "$STATE"; log "removed $STATE"; fi
-  else
-    log "left data in $STATE because something is still mounted there; rerun $0 down after fixing"
-    return 1
-  fi
+  cleanup_runtime || return 1
+  if [ "$purge" = 1 ]; then rm -rf "$STATE"; log "removed $STATE"; fi
   log "cluster is down (PKI, kubeconfig and logs kept in $STATE; down --purge removes them)"
 }
 

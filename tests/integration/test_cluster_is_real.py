@@ -9,7 +9,10 @@ benchmarks/cluster_scale.py; here the same path is checked for correctness at a 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shutil
+import subprocess
 from typing import Any
 
 import pytest
@@ -22,6 +25,8 @@ from tests.support.kube import (
     async_wait_for,
     delete_all_pods,
     kwok_node,
+    pod_logs,
+    versions,
     workload_pod,
 )
 
@@ -145,3 +150,45 @@ async def test_kwok_nodes_register_and_take_scheduled_pods(k8s: Any, kube: Kubec
     finally:
         await delete_all_pods(v1, namespace)
         kube.run("delete", "nodes", "-l", f"eb-test-nodes={namespace}", "--wait=false", check=False)
+
+
+async def test_pod_reaches_the_api_server_through_the_kubernetes_service(k8s: Any, namespace: str) -> None:
+    # what an in-cluster operator does: service env vars + the mounted service-account token
+    script = (
+        "import os, ssl, urllib.request\n"
+        "sa = '/var/run/secrets/kubernetes.io/serviceaccount'\n"
+        "env = os.environ\n"
+        "url = f\"https://{env['KUBERNETES_SERVICE_HOST']}:{env['KUBERNETES_SERVICE_PORT']}/version\"\n"
+        "auth = {'Authorization': 'Bearer ' + open(sa + '/token').read()}\n"
+        "req = urllib.request.Request(url, headers=auth)\n"
+        "ctx = ssl.create_default_context(cafile=sa + '/ca.crt')\n"
+        "print(urllib.request.urlopen(req, context=ctx, timeout=10).read().decode())\n"
+    )
+    pod = workload_pod("in-cluster", ["python3", "-c", script])
+    pod["spec"]["automountServiceAccountToken"] = True
+    pod["spec"]["enableServiceLinks"] = True
+    v1 = client.CoreV1Api(k8s)
+    await v1.create_namespaced_pod(namespace, pod)
+
+    done = await _finished_pod(v1, "in-cluster", namespace, within=120)
+
+    logs = await pod_logs(v1, "in-cluster", namespace)
+    assert done.status.phase == "Succeeded", logs
+    assert json.loads(logs)["gitVersion"] == versions()["K8S_VERSION"]
+
+
+def test_nothing_routes_from_pods_off_this_machine() -> None:
+    # `ip route get` only asks the kernel; no packet is sent
+    ip = shutil.which("ip")
+    if ip is None or os.geteuid() != 0:
+        pytest.skip("needs iproute2 and root")
+
+    def route(dst: str) -> subprocess.CompletedProcess[str]:
+        args = [ip, "route", "get", dst, "from", "10.214.0.200", "iif", "ebcni0"]
+        return subprocess.run(args, capture_output=True, text=True, check=False)
+
+    for outside in ("192.0.2.123", "10.1.2.3", "8.8.8.8", "10.215.0.77", "10.216.0.5"):
+        r = route(outside)
+        assert r.returncode != 0, f"a pod could route to {outside}: {r.stdout}"
+        assert "unreachable" in r.stderr.lower() or "no route" in r.stderr.lower(), r.stderr
+    assert route("10.213.0.1").returncode == 0  # the node itself (API server, kubelet)

@@ -367,3 +367,15 @@ async def delete_all_pods(v1: Any, namespace: str, timeout: float = 180) -> None
         return not (await v1.list_namespaced_pod(namespace, limit=1)).items
 
     await async_wait_for(gone, timeout, f"all pods of {namespace} to be deleted", interval=0.5)
+
+
+async def pod_logs(v1: Any, name: str, namespace: str, container: str | None = None) -> str:
+    """The raw log text of a Pod. (``CoreV1Api.read_namespaced_pod_log`` of kubernetes_asyncio
+    parses a log that happens to be JSON and returns the ``str()`` of the dict, with single
+    quotes; this reads the raw response instead.)"""
+    kwargs = {"container": container} if container else {}
+    resp = await v1.read_namespaced_pod_log(name, namespace, _preload_content=False, **kwargs)
+    try:
+        return str(await resp.text())
+    finally:
+        resp.release()
