@@ -1,1 +1,80 @@
-"""operator layer."""
+"""operator layer: the kopf operator (offers, the Execution phase machine, Pods).
+
+``run()`` is the blocking entry point of ``eb-operator operator``; ``serve()`` is the same as a
+coroutine, for running the operator inside another event loop (the integration tests do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import kopf
+
+from eb_operator.operator.core import Operator, OperatorConfig
+from eb_operator.operator.handlers import Runtime, make_registry
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("kopf").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+async def serve(
+    config: OperatorConfig,
+    *,
+    peering: bool = True,
+    liveness: str | None = None,
+    stop_flag: asyncio.Event | None = None,
+    ready_flag: asyncio.Event | None = None,
+    runtime: list[Runtime] | None = None,
+) -> None:
+    """Run the operator until ``stop_flag`` is set (or the task is cancelled)."""
+    registry, rt = make_registry(config)
+    if runtime is not None:
+        runtime.append(rt)
+    await kopf.operator(
+        registry=registry,
+        clusterwide=True,
+        standalone=not peering,
+        peering_name="eb-operator" if peering else None,
+        liveness_endpoint=liveness,
+        stop_flag=stop_flag,
+        ready_flag=ready_flag,
+    )
+
+
+def run(
+    namespaces: Sequence[str] | None = None,
+    platform: str = "default",
+    peering: bool = True,
+    liveness: str | None = None,
+    **overrides: Any,
+) -> None:
+    """``eb-operator operator``: run until SIGINT/SIGTERM.
+
+    ``namespaces``: handle OfferSets and Executions only there (None: everywhere; nodes and
+    Pods are always watched cluster-wide, since they make up capacity). ``platform``: the name of
+    the ExecutionPlatform whose policy is used. ``peering``: kopf peering, so that only one
+    replica is active. ``liveness``: e.g. ``http://0.0.0.0:8081/healthz``. ``overrides``: any
+    :class:`OperatorConfig` field (workers, sweep_seconds, offer_status, ...).
+    """
+    configure_logging(getattr(logging, os.environ.get("EB_LOG_LEVEL", "INFO").upper(), logging.INFO))
+    config = OperatorConfig(
+        platform=platform, namespaces=frozenset(namespaces) if namespaces else None, **overrides
+    )
+    registry, _ = make_registry(config)
+    kopf.run(
+        registry=registry,
+        clusterwide=True,
+        standalone=not peering,
+        peering_name="eb-operator" if peering else None,
+        liveness_endpoint=liveness,
+    )
+
+
+__all__ = ["Operator", "OperatorConfig", "run", "serve"]

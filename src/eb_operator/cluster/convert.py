@@ -1,0 +1,294 @@
+"""Pure conversions between Kubernetes objects (plain dicts) and the engine's types.
+
+No I/O here: Kubernetes quantities, RFC 3339 times, ISO 8601 durations, a node's allocatable
+resources, a Pod's requests, an Execution's reservation and phase.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid as uuidlib
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from eb_operator.engine.types import FINAL_PHASES, GIB, Offer, Phase, Reservation, Resources
+
+Obj = Mapping[str, Any]
+
+# --- times and durations ------------------------------------------------------------------------
+
+
+def fmt_time(epoch: int) -> str:
+    """RFC 3339 in UTC with a ``Z``, whole seconds."""
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> int:
+    """RFC 3339 (any offset, optional fraction) to whole epoch seconds, rounding down."""
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() // 1)
+
+
+def fmt_duration(seconds: int) -> str:
+    """ISO 8601 duration in the canonical ``PnDTnHnMnS`` form; ``PT0S`` for zero."""
+    if seconds < 0:
+        raise ValueError("negative duration")
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    out = "P" + (f"{days}D" if days else "")
+    clock = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "") + (f"{secs}S" if secs else "")
+    if clock:
+        out += "T" + clock
+    return out if out != "P" else "PT0S"
+
+
+_DURATION = re.compile(
+    r"^P(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+def parse_duration(text: str) -> int:
+    """A day-time ISO 8601 duration (weeks, days, hours, minutes, seconds) to whole seconds."""
+    match = _DURATION.match(text)
+    if not match or text in ("P", "PT"):
+        raise ValueError(f"not an ISO 8601 day-time duration: {text!r}")
+    g = {k: v or "0" for k, v in match.groupdict().items()}
+    return int(
+        int(g["w"]) * 604800 + int(g["d"]) * 86400 + int(g["h"]) * 3600 + int(g["m"]) * 60 + float(g["s"])
+    )
+
+
+# --- quantities ---------------------------------------------------------------------------------
+
+_SUFFIX: dict[str, int | Decimal] = {
+    "Ki": 1024,
+    "Mi": 1024**2,
+    "Gi": 1024**3,
+    "Ti": 1024**4,
+    "Pi": 1024**5,
+    "Ei": 1024**6,
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "k": 1000,
+    "K": 1000,
+    "M": 1000**2,
+    "G": 1000**3,
+    "T": 1000**4,
+    "P": 1000**5,
+    "E": 1000**6,
+}
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|K|M|G|T|P|E)?$")
+
+
+def parse_quantity(text: str | int | float) -> Decimal:
+    """A Kubernetes resource quantity ("500m", "2", "1Gi", "1e3") as a Decimal in base units."""
+    if isinstance(text, int | float):
+        return Decimal(str(text))
+    match = _QUANTITY.match(text.strip())
+    if not match:
+        raise ValueError(f"not a Kubernetes quantity: {text!r}")
+    number, suffix = match.groups()
+    factor = _SUFFIX[suffix] if suffix else 1
+    return Decimal(number) * (factor if isinstance(factor, Decimal) else Decimal(factor))
+
+
+def cpu_millis(text: str | int | float) -> int:
+    return int((parse_quantity(text) * 1000).to_integral_value(rounding="ROUND_CEILING"))
+
+
+def whole(text: str | int | float) -> int:
+    return int(parse_quantity(text).to_integral_value(rounding="ROUND_CEILING"))
+
+
+def resources_from(values: Mapping[str, Any], extended: Iterable[str] | None = None) -> Resources:
+    """cpu, memory, ephemeral-storage and extended resources (``gpus``) from a resource map.
+
+    ``extended=None`` takes every extended resource (a name with a ``/``, e.g. nvidia.com/gpu).
+    """
+    names = [k for k in values if "/" in k] if extended is None else [r for r in extended if r in values]
+    gpus = {r: n for r in names if (n := whole(values[r])) > 0}
+    return Resources(
+        cpu_millis=cpu_millis(values.get("cpu", 0)),
+        memory_bytes=whole(values.get("memory", 0)),
+        ephemeral_bytes=whole(values.get("ephemeral-storage", 0)),
+        gpus=gpus,
+    )
+
+
+def add(a: Resources, b: Resources, sign: int = 1) -> Resources:
+    gpus = dict(a.gpus)
+    for name, n in b.gpus.items():
+        gpus[name] = gpus.get(name, 0) + sign * n
+    return Resources(
+        cpu_millis=a.cpu_millis + sign * b.cpu_millis,
+        memory_bytes=a.memory_bytes + sign * b.memory_bytes,
+        ephemeral_bytes=a.ephemeral_bytes + sign * b.ephemeral_bytes,
+        gpus={k: v for k, v in gpus.items() if v},
+    )
+
+
+def clamp_free(allocatable: Resources, used: Resources) -> Resources:
+    """What is left of ``allocatable`` after ``used``, never negative."""
+    return Resources(
+        cpu_millis=max(0, allocatable.cpu_millis - used.cpu_millis),
+        memory_bytes=max(0, allocatable.memory_bytes - used.memory_bytes),
+        ephemeral_bytes=max(0, allocatable.ephemeral_bytes - used.ephemeral_bytes),
+        gpus={k: max(0, n - used.gpus.get(k, 0)) for k, n in allocatable.gpus.items()},
+    )
+
+
+# --- nodes and pods -----------------------------------------------------------------------------
+
+
+def node_ready(node: Obj) -> bool:
+    for cond in node.get("status", {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return bool(cond.get("status") == "True")
+    return False
+
+
+def node_allocatable(node: Obj, extended: Iterable[str] | None = None) -> Resources:
+    status = node.get("status", {})
+    return resources_from(status.get("allocatable") or status.get("capacity") or {}, extended)
+
+
+def node_usable(node: Obj, selector: Mapping[str, str], toleration_key: str | None) -> bool:
+    """Ready, schedulable, carrying every selector label, and with no NoSchedule/NoExecute taint but ours."""
+    labels = node.get("metadata", {}).get("labels") or {}
+    if any(labels.get(k) != v for k, v in selector.items()):
+        return False
+    spec = node.get("spec", {})
+    if spec.get("unschedulable"):
+        return False
+    for taint in spec.get("taints") or []:
+        if taint.get("effect") in ("NoSchedule", "NoExecute") and taint.get("key") != toleration_key:
+            return False
+    return node_ready(node)
+
+
+def pod_finished(pod: Obj) -> bool:
+    return pod.get("status", {}).get("phase") in ("Succeeded", "Failed")
+
+
+def pod_requests(pod: Obj, extended: Iterable[str] | None = None) -> Resources:
+    """What the scheduler counts for a Pod: max(sum of containers, largest init container) + overhead.
+
+    A container with limits but no requests requests its limits (the API server defaults it so).
+    """
+    ext = None if extended is None else tuple(extended)
+    spec = pod.get("spec", {})
+
+    def one(c: Obj) -> Resources:
+        res = c.get("resources") or {}
+        merged = {**(res.get("limits") or {}), **(res.get("requests") or {})}
+        return resources_from(merged, ext)
+
+    total = Resources()
+    for c in spec.get("containers") or []:
+        total = add(total, one(c))
+    for c in spec.get("initContainers") or []:
+        r = one(c)
+        total = Resources(
+            cpu_millis=max(total.cpu_millis, r.cpu_millis),
+            memory_bytes=max(total.memory_bytes, r.memory_bytes),
+            ephemeral_bytes=max(total.ephemeral_bytes, r.ephemeral_bytes),
+            gpus={k: max(total.gpus.get(k, 0), r.gpus.get(k, 0)) for k in {*total.gpus, *r.gpus}},
+        )
+    if spec.get("overhead"):
+        total = add(total, resources_from(spec["overhead"], ext))
+    return total
+
+
+# --- broker objects -----------------------------------------------------------------------------
+
+LABEL_EXECUTION = "executionbroker.ivoa.net/execution"
+LABEL_EXECUTION_UID = "executionbroker.ivoa.net/execution-uid"
+LABEL_OFFERSET = "executionbroker.ivoa.net/offerset"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGER = "eb-operator"
+
+#: Child Execution names derive from the OfferSet's uid and the offer's index (see offer_name).
+_OFFER_NAMESPACE = uuidlib.UUID("5d0c6c1e-3f0e-4a8e-9d36-7b0d4b1e2c11")
+
+
+def offer_name(offerset_uid: str, index: int) -> str:
+    """The deterministic name (a UUID, and so the IVOA session uuid) of an OfferSet's i-th offer."""
+    return str(uuidlib.uuid5(_OFFER_NAMESPACE, f"{offerset_uid}/{index}"))
+
+
+def is_uuid(text: str) -> bool:
+    try:
+        return str(uuidlib.UUID(text)) == text.lower()
+    except ValueError:
+        return False
+
+
+def object_uuid(obj: Obj) -> str:
+    """The IVOA uuid of a broker object: its name when that is a UUID (REST-made objects and offers),
+    otherwise its Kubernetes uid (objects named by kubectl users)."""
+    meta = obj.get("metadata", {})
+    name = str(meta.get("name", ""))
+    return name if is_uuid(name) else str(meta.get("uid", ""))
+
+
+def effective_phase(obj: Obj) -> Phase | None:
+    """status.phase; an offer whose status is not yet written is OFFERED (its reservation is in spec)."""
+    phase = (obj.get("status") or {}).get("phase")
+    if phase:
+        return Phase(phase)
+    spec = obj.get("spec") or {}
+    if spec.get("reservation") and spec.get("offerSet"):
+        return Phase.OFFERED
+    return None
+
+
+def reservation_spec(
+    offer: Offer, expires: int | None, node_selector: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The spec.reservation of an Execution holding ``offer``."""
+    out: dict[str, Any] = {
+        "node": offer.node,
+        "prepareStart": fmt_time(offer.prepare_start),
+        "start": fmt_time(offer.start),
+        "duration": fmt_duration(offer.duration),
+        "releaseEnd": fmt_time(offer.release_end),
+    }
+    if expires is not None:
+        out["expires"] = fmt_time(expires)
+    out |= {"cores": offer.cores, "memoryGiB": offer.memory_gib, "storageGiB": offer.storage_gib}
+    out["gpus"] = offer.gpus
+    if offer.gpu_resource and offer.gpus:
+        out["gpuResource"] = offer.gpu_resource
+    if node_selector:
+        out["nodeSelector"] = dict(node_selector)
+    return out
+
+
+def reservation_from_spec(key: str, spec: Obj, phase: Phase, group: str = "") -> Reservation:
+    r = spec
+    gpus = int(r.get("gpus") or 0)
+    resource = r.get("gpuResource")
+    return Reservation(
+        key=key,
+        node=str(r["node"]),
+        start=parse_time(r["prepareStart"]),
+        end=parse_time(r["releaseEnd"]),
+        resources=Resources(
+            cpu_millis=int(r.get("cores", 0)) * 1000,
+            memory_bytes=int(r.get("memoryGiB", 0)) * GIB,
+            ephemeral_bytes=int(r.get("storageGiB", 0)) * GIB,
+            gpus={resource: gpus} if resource and gpus else {},
+        ),
+        phase=phase,
+        group=group,
+    )
+
+
+def holds_capacity(phase: Phase | None) -> bool:
+    return phase is not None and phase not in FINAL_PHASES and phase != Phase.PROPOSED

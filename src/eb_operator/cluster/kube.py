@@ -1,0 +1,31 @@
+"""The one place that makes Kubernetes API clients (kubernetes_asyncio).
+
+In a Pod the in-cluster service account is used; elsewhere ``KUBECONFIG`` (or ~/.kube/config).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.config.config_exception import ConfigException
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    request_timeout: float = 30.0  # seconds, every non-watch request
+    pool_size: int = 64  # concurrent connections to the API server
+    qps_note: str = "no client-side rate limit: the operator serialises its own hot path"
+
+
+async def make_api_client(settings: ClientSettings = ClientSettings()) -> client.ApiClient:
+    """An ApiClient for the cluster this process runs in, or the one in KUBECONFIG."""
+    cfg = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+    except ConfigException:
+        await config.load_kube_config(client_configuration=cfg)
+    cfg.connection_pool_maxsize = settings.pool_size
+    api = client.ApiClient(configuration=cfg)
+    api.user_agent = "eb-operator"
+    return api

@@ -1,0 +1,270 @@
+"""Pure builders of the objects the operator writes: offer Executions, Pods, status patches.
+
+Each takes plain values and returns a plain dict; unit tests pin them with exact dicts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eb_operator.cluster.convert import (
+    LABEL_EXECUTION,
+    LABEL_EXECUTION_UID,
+    LABEL_MANAGED_BY,
+    LABEL_OFFERSET,
+    MANAGER,
+    fmt_time,
+    parse_duration,
+    parse_time,
+)
+from eb_operator.model.crds import API_VERSION
+from eb_operator.model.platform import PlatformPolicy
+
+Obj = Mapping[str, Any]
+
+DOCKER = "docker-container"
+JUPYTER = "jupyter-notebook"
+SINGULARITY = "singularity-container"
+
+
+def executable_kind(type_uri: str) -> str | None:
+    """docker-container, jupyter-notebook or singularity-container for any dialect's type URI."""
+    for kind in (DOCKER, JUPYTER, SINGULARITY):
+        if kind in type_uri:
+            return kind
+    return None
+
+
+def owner_reference(obj: Obj, kind: str, api_version: str = API_VERSION) -> dict[str, Any]:
+    meta = obj["metadata"]
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": False,
+    }
+
+
+def label_value(text: str) -> str:
+    """A valid label value: the text itself when it fits, else a prefix and a hash."""
+    if len(text) <= 63:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:10]
+    return f"{text[:52].rstrip('-_.')}-{digest}"
+
+
+def build_offer_execution(
+    offerset: Obj, name: str, reservation: Mapping[str, Any], request: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """One offer of an OfferSet: a child Execution holding its reservation in spec."""
+    meta = offerset["metadata"]
+    spec: dict[str, Any] = {"offerSet": meta["name"]}
+    owner = (offerset.get("spec") or {}).get("owner")
+    if owner:
+        spec["owner"] = owner
+    if request is not None:
+        spec["request"] = dict(request)
+    spec["reservation"] = dict(reservation)
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Execution",
+        "metadata": {
+            "name": name,
+            "namespace": meta["namespace"],
+            "labels": {LABEL_MANAGED_BY: MANAGER, LABEL_OFFERSET: label_value(meta["name"])},
+            "ownerReferences": [owner_reference(offerset, "OfferSet")],
+        },
+        "spec": spec,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class PodSettings:
+    run_as_user: int = 1000
+    image_pull_policy: str = "IfNotPresent"
+    termination_grace_seconds: int = 10
+
+
+def pod_name(execution_name: str) -> str:
+    name = f"eb-{execution_name}"
+    if len(name) <= 253:
+        return name
+    return f"{name[:240]}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
+
+
+def _container_process(executable: Obj, policy: PlatformPolicy) -> dict[str, Any]:
+    kind = executable_kind(str(executable.get("type", "")))
+    env = dict(executable.get("environment") or {})
+    out: dict[str, Any] = {}
+    if kind == DOCKER:
+        locations = (executable.get("image") or {}).get("locations") or []
+        if not locations:
+            raise ValueError("the executable has no image location")
+        out["image"] = locations[0]
+        if executable.get("entrypoint"):
+            out["command"] = [executable["entrypoint"]]
+        if executable.get("command"):
+            out["args"] = list(executable["command"])
+    elif kind == JUPYTER:
+        out["image"] = policy.images.notebook
+        env.setdefault("EB_NOTEBOOK_URL", str(executable.get("location", "")))
+    elif kind == SINGULARITY:
+        if not policy.images.apptainer:
+            raise ValueError("this platform has no Apptainer image")
+        out["image"] = policy.images.apptainer
+        env.setdefault("EB_SIF_URL", str(executable.get("location", "")))
+    else:
+        raise ValueError(f"unsupported executable type {executable.get('type')!r}")
+    if env:
+        out["env"] = [{"name": k, "value": str(v)} for k, v in sorted(env.items())]
+    ports = []
+    for p in (executable.get("network") or {}).get("ports") or []:
+        port = (p.get("internal") or {}).get("port")
+        if port:
+            proto = "UDP" if str(p.get("protocol", "TCP")).upper() == "UDP" else "TCP"
+            ports.append({"containerPort": int(port), "protocol": proto})
+    if ports:
+        out["ports"] = ports
+    return out
+
+
+def build_pod(
+    execution: Obj,
+    executable: Obj,
+    policy: PlatformPolicy,
+    now: int,
+    settings: PodSettings = PodSettings(),
+) -> dict[str, Any]:
+    """The Pod that runs an accepted Execution on its reserved node, within its reserved resources."""
+    meta = execution["metadata"]
+    r = execution["spec"]["reservation"]
+    limits: dict[str, str] = {"cpu": str(r["cores"]), "memory": f"{r['memoryGiB']}Gi"}
+    if r.get("storageGiB"):
+        limits["ephemeral-storage"] = f"{r['storageGiB']}Gi"
+    if r.get("gpus") and r.get("gpuResource"):
+        limits[r["gpuResource"]] = str(r["gpus"])
+    end = parse_time(r["start"]) + parse_duration(r["duration"])
+    container: dict[str, Any] = {
+        "name": "main",
+        **_container_process(executable, policy),
+        "imagePullPolicy": settings.image_pull_policy,
+        "resources": {"requests": dict(limits), "limits": dict(limits)},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsNonRoot": True,
+        },
+    }
+    labels = {LABEL_MANAGED_BY: MANAGER, LABEL_EXECUTION_UID: meta["uid"]}
+    if len(meta["name"]) <= 63:
+        labels[LABEL_EXECUTION] = meta["name"]
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "activeDeadlineSeconds": max(1, end - now),
+        "terminationGracePeriodSeconds": settings.termination_grace_seconds,
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [r["node"]]}]}
+                    ]
+                }
+            }
+        },
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": settings.run_as_user,
+            "runAsGroup": settings.run_as_user,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+    }
+    if r.get("nodeSelector"):
+        spec["nodeSelector"] = dict(r["nodeSelector"])
+    if policy.toleration is not None:
+        t = policy.toleration
+        toleration: dict[str, Any] = {"key": t.key, "effect": t.effect}
+        toleration |= (
+            {"operator": "Equal", "value": t.value} if t.value is not None else {"operator": "Exists"}
+        )
+        spec["tolerations"] = [toleration]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": pod_name(meta["name"]),
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "ownerReferences": [owner_reference(execution, "Execution")],
+        },
+        "spec": spec,
+    }
+
+
+# --- status ---------------------------------------------------------------------------------------
+
+
+def message_item(
+    level: str, type_: str, message: str, now: int, values: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """An IVOA MessageItem."""
+    item: dict[str, Any] = {"type": type_, "time": fmt_time(now), "level": level, "message": message}
+    if values:
+        item["values"] = dict(values)
+    return item
+
+
+def condition(
+    type_: str, status: bool, reason: str, message: str, now: int, generation: int | None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "type": type_,
+        "status": "True" if status else "False",
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": fmt_time(now),
+    }
+    if generation is not None:
+        out["observedGeneration"] = generation
+    return out
+
+
+def merge_conditions(old: Sequence[Obj] | None, new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Replace conditions of the same type; keep lastTransitionTime when the status did not change."""
+    out = {str(c.get("type")): dict(c) for c in old or []}
+    for c in new:
+        prev = out.get(c["type"])
+        if prev is not None and prev.get("status") == c["status"] and prev.get("lastTransitionTime"):
+            c = {**c, "lastTransitionTime": prev["lastTransitionTime"]}
+        out[c["type"]] = c
+    return sorted(out.values(), key=lambda c: str(c["type"]))
+
+
+def offerset_status(
+    uuid: str,
+    offers: Sequence[tuple[str, str]],
+    expires: int | None,
+    created: int,
+    messages: Sequence[Obj],
+    generation: int | None,
+) -> dict[str, Any]:
+    """OfferSet.status: YES with the offers' names and uuids, or NO with the reasons in messages."""
+    status: dict[str, Any] = {
+        "uuid": uuid,
+        "result": "YES" if offers else "NO",
+        "offers": [{"name": n, "uuid": u} for n, u in offers],
+        "created": fmt_time(created),
+        "messages": [dict(m) for m in messages],
+    }
+    if offers and expires is not None:
+        status["expires"] = fmt_time(expires)
+    if generation is not None:
+        status["observedGeneration"] = generation
+    return status

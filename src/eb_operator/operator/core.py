@@ -1,0 +1,637 @@
+"""The operator's decisions: offers for OfferSets, the Execution phase machine, Pods.
+
+kopf delivers watch events to ``eb_operator.operator.handlers``, which only update
+:class:`~eb_operator.operator.state.ClusterState` and mark keys dirty here. Workers then
+reconcile each key from the newest state (level-based): the same state always leads to the same
+step, so a key processed twice, or after a restart, does no harm.
+
+No double booking (see docs/operator.md):
+
+1. one active operator (kopf peering) holds the reservation ledger, rebuilt from a LIST of every
+   Execution before any offer is made and then kept current by watch events;
+2. every decision that takes capacity (offers, accepts, direct requests) runs under one asyncio
+   lock over a snapshot of that ledger, and puts its reservations into the ledger before the
+   lock is released, so the next decision counts them;
+3. a reservation is only shown to a client (OfferSet status, ACCEPTED) after the API server has
+   it; a write that fails takes its reservation back out of the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from eb_operator.cluster.convert import (
+    fmt_time,
+    object_uuid,
+    offer_name,
+    parse_time,
+    reservation_from_spec,
+    reservation_spec,
+)
+from eb_operator.cluster.crs import (
+    EXECUTABLES,
+    EXECUTIONS,
+    OFFERSETS,
+    PLATFORMS,
+    Cluster,
+    Conflict,
+    NotFound,
+)
+from eb_operator.engine import check_accept, explain_no_offers, find_offers
+from eb_operator.engine.types import Offer, Phase, Reservation
+from eb_operator.model.platform import PlatformPolicy
+from eb_operator.operator import builders
+from eb_operator.operator.events import EventPoster, kv
+from eb_operator.operator.lifecycle import Action, Facts, PodView, Step, decide
+from eb_operator.operator.requests import Interpretation, interpret
+from eb_operator.operator.state import ClusterState, ExecutionView, execution_view, key_of
+from eb_operator.operator.workqueue import Retry, WorkQueue
+
+log = logging.getLogger("eb_operator.operator")
+Obj = Mapping[str, Any]
+
+#: A node NotReady for longer than this is lost for the Executions that hold it.
+NODE_LOST_GRACE = 60.0
+#: Phases a sibling can only have reached by being accepted.
+_NOT_ACCEPTED = frozenset({None, Phase.PROPOSED, Phase.OFFERED, Phase.REJECTED, Phase.EXPIRED})
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    platform: str = "default"
+    namespaces: frozenset[str] | None = None  # None: every namespace
+    workers: int = 8
+    offer_workers: int = 4
+    sweep_seconds: float = 15.0
+    pod: builders.PodSettings = field(default_factory=builders.PodSettings)
+    offer_status: bool = True  # write status.phase=OFFERED right after creating each offer
+    clock: Callable[[], float] = time.time
+
+
+class Operator:
+    def __init__(self, cluster: Cluster, config: OperatorConfig = OperatorConfig()) -> None:
+        self.cluster = cluster
+        self.cfg = config
+        self.state = ClusterState()
+        self.policy = PlatformPolicy()
+        self.policy_generation: int | None = None
+        self.lock = asyncio.Lock()
+        self.ready = asyncio.Event()
+        self.events = EventPoster(cluster)
+        self.executions: WorkQueue[str] = WorkQueue("executions", self.reconcile, config.workers)
+        self.offersets: WorkQueue[str] = WorkQueue("offersets", self.process_offerset, config.offer_workers)
+        self.pending_offersets: dict[str, dict[str, Any]] = {}
+        self.not_ready_since: dict[str, float] = {}
+        self.last_sweep = time.monotonic()
+        self._sweeper: asyncio.Task[None] | None = None
+        self.stats: dict[str, int] = {"offersets": 0, "offers": 0, "accepts": 0, "pods": 0}
+
+    def now(self) -> int:
+        return int(self.cfg.clock())
+
+    def mine(self, namespace: str | None) -> bool:
+        return self.cfg.namespaces is None or namespace in self.cfg.namespaces
+
+    # -- start and stop --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Read the platform, rebuild every cache from LISTs, then start the workers."""
+        try:
+            self.on_platform(await self.cluster.get(PLATFORMS, None, self.cfg.platform))
+        except NotFound:
+            log.warning(
+                "%s", kv(msg="platform not found; using the default policy", platform=self.cfg.platform)
+            )
+        nodes, pods, execs = await asyncio.gather(
+            self.cluster.list_nodes(), self.cluster.list_pods(), self.cluster.list(EXECUTIONS)
+        )
+        self.state.load(nodes.get("items", []), pods.get("items", []), execs.get("items", []))
+        for e in execs.get("items", []):
+            self.executions.add(key_of(e))
+        self.ready.set()
+        self.executions.start()
+        self.offersets.start()
+        self.events.start()
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="sweeper")
+        log.info(
+            "%s",
+            kv(
+                msg="started",
+                platform=self.cfg.platform,
+                nodes=len(self.state.nodes),
+                executions=len(self.state.executions),
+                reservations=len(self.state.ledger),
+            ),
+        )
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        await self.executions.stop()
+        await self.offersets.stop()
+        await self.events.stop()
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.sweep_seconds)
+            self.sweep()
+
+    def sweep(self) -> None:
+        """Queue every Execution whose offer expired or whose next step is due (catches up after
+        downtime and after missed timers), and every OfferSet still without an answer."""
+        now = self.now()
+        for view in list(self.state.executions.values()):
+            if self._due(view, now):
+                self.executions.add(view.key)
+        for key in list(self.pending_offersets):
+            self.offersets.add(key)
+        self.last_sweep = time.monotonic()
+
+    @staticmethod
+    def _due(view: ExecutionView, now: int) -> bool:
+        if view.phase == Phase.OFFERED:
+            return view.expires is not None and view.expires <= now
+        if view.phase in (Phase.ACCEPTED, Phase.WAITING) and view.reservation:
+            return parse_time(view.reservation["prepareStart"]) <= now
+        return False
+
+    def health(self) -> dict[str, Any]:
+        """Liveness: raises when the work has stopped flowing."""
+        stuck = max(self.executions.oldest_wait(), self.offersets.oldest_wait())
+        if stuck > 120:
+            raise RuntimeError(f"work queue stalled: a key has waited {stuck:.0f} s")
+        if time.monotonic() - self.last_sweep > 5 * self.cfg.sweep_seconds + 30:
+            raise RuntimeError("the expiry sweeper has stopped")
+        return {
+            "ready": self.ready.is_set(),
+            "executions": len(self.state.executions),
+            "reservations": len(self.state.ledger),
+            "queued": len(self.executions) + len(self.offersets),
+            **self.stats,
+        }
+
+    # -- watch events (called by the kopf handlers) ----------------------------------------
+
+    def on_execution(self, obj: Obj, deleted: bool) -> None:
+        if not self.mine(obj["metadata"].get("namespace")):
+            return
+        key = key_of(obj)
+        before = self.state.executions.get(key)
+        view = self.state.on_execution(obj, deleted)
+        if view is None:
+            self.executions.forget(key)
+            return
+        self.executions.add(key)
+        if view.group and (before is None or before.phase != view.phase) and view.phase not in _NOT_ACCEPTED:
+            for s in self.state.siblings(view):
+                self.executions.add(s.key)
+
+    def on_offerset(self, obj: Obj, deleted: bool) -> None:
+        meta = obj["metadata"]
+        key = key_of(obj)
+        if deleted or meta.get("deletionTimestamp") or (obj.get("status") or {}).get("result"):
+            self.pending_offersets.pop(key, None)
+            return
+        if self.mine(meta.get("namespace")):
+            self.pending_offersets[key] = dict(obj)
+            self.offersets.add(key)
+
+    def on_pod(self, obj: Obj, deleted: bool) -> None:
+        key = self.state.on_pod(obj, deleted)
+        if key is not None:
+            self.executions.add(key)
+
+    def on_node(self, obj: Obj, deleted: bool) -> None:
+        name = obj["metadata"]["name"]
+        self.state.on_node(obj, deleted)
+        info = self.state.nodes.get(name)
+        if info is not None and info.ready:
+            self.not_ready_since.pop(name, None)
+            return
+        if info is not None:
+            self.not_ready_since.setdefault(name, self.cfg.clock())
+        for r in self.state.ledger.on_node(name):
+            self.executions.add(r.key)
+            self.executions.add_at(r.key, self.not_ready_since.get(name, 0) + NODE_LOST_GRACE)
+
+    def on_platform(self, obj: Obj) -> dict[str, Any] | None:
+        """Take a new policy if it is valid; returns the status to report on the platform."""
+        if obj["metadata"]["name"] != self.cfg.platform:
+            return None
+        generation = obj["metadata"].get("generation")
+        try:
+            policy = PlatformPolicy.model_validate(obj.get("spec") or {})
+        except ValidationError as e:
+            problems = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+            log.warning("%s", kv(msg="invalid platform policy; keeping the previous one", problems=problems))
+            return {
+                "valid": False,
+                "message": f"invalid policy, the previous one stays in force: {problems}",
+                "observedGeneration": generation,
+            }
+        self.policy = policy
+        self.policy_generation = generation
+        self.state.invalidate()
+        table = self.state.node_table(policy)
+        selected = table.selected(policy.node_selector)
+        nodes = len(selected) if selected is not None else len(table)
+        return {"valid": True, "message": "in force", "nodes": nodes, "observedGeneration": generation}
+
+    # -- OfferSets ---------------------------------------------------------------------------
+
+    async def process_offerset(self, key: str) -> None:
+        await self.ready.wait()
+        obj = self.pending_offersets.get(key)
+        if obj is None:
+            return
+        now = self.now()
+        group = key
+        existing = self.state.children(group)
+        if existing:  # answered before a restart, status not yet written: adopt what exists
+            offers = [(v.name, v.uuid or v.name) for v in existing if v.phase is not None]
+            expires = min((v.expires for v in existing if v.expires is not None), default=None)
+            await self._answer(obj, offers, expires, [], now)
+            return
+        interp = interpret(obj.get("spec", {}).get("request"), self.policy, now)
+        if interp.demand is None:
+            await self._answer(obj, [], None, interp.messages, now)
+            return
+        made, expires, reason = await self._make_offers(obj, interp, now)
+        messages = list(interp.messages)
+        if not made:
+            messages.append(builders.message_item("INFO", "urn:no-capacity", reason or "no offers", now))
+        await self._answer(obj, made, expires, messages, now)
+
+    async def _make_offers(
+        self, obj: Obj, interp: Interpretation, now: int
+    ) -> tuple[list[tuple[str, str]], int, str | None]:
+        assert interp.demand is not None
+        meta = obj["metadata"]
+        ns = meta["namespace"]
+        expires = now + self.policy.offer_ttl_seconds
+        async with self.lock:
+            table, book = self.state.node_table(self.policy), self.state.ledger.snapshot()
+            offers = find_offers(interp.demand, self.policy, table, book, now)
+            reason = None if offers else explain_no_offers(interp.demand, self.policy, table, book, now)
+            bodies = []
+            for i, offer in enumerate(offers):
+                name = offer_name(meta["uid"], i)
+                spec = reservation_spec(offer, expires, interp.node_selector)
+                bodies.append(builders.build_offer_execution(obj, name, spec, interp.request))
+                self.state.ledger.upsert(self._held(f"{ns}/{name}", spec, Phase.OFFERED, key_of(obj)))
+        results = await asyncio.gather(*(self._create_offer(ns, b) for b in bodies), return_exceptions=True)
+        made = []
+        for body, res in zip(bodies, results, strict=True):
+            name = body["metadata"]["name"]
+            if isinstance(res, BaseException):
+                self.state.ledger.remove(f"{ns}/{name}")  # roll back: the API server does not have it
+                log.warning("%s", kv(msg="offer not created", execution=f"{ns}/{name}", error=res))
+            else:
+                made.append((name, name))
+        if len(made) < len(bodies) and not made:
+            raise Retry(1.0, "no offer could be created")
+        self.stats["offers"] += len(made)
+        return made, expires, reason
+
+    def _held(self, key: str, spec: Mapping[str, Any], phase: Phase, group: str) -> Reservation:
+        return reservation_from_spec(key, spec, phase, group)
+
+    async def _create_offer(self, ns: str, body: dict[str, Any]) -> None:
+        try:
+            created = await self.cluster.create(EXECUTIONS, ns, body)
+        except Conflict:
+            created = await self.cluster.get(EXECUTIONS, ns, body["metadata"]["name"])
+        view = self.state.on_execution(created)
+        if not self.cfg.offer_status or view is None or view.status_written:
+            return
+        status = self._status(view, Phase.OFFERED, "Offered", "capacity reserved until the offer expires")
+        with contextlib.suppress(Retry):  # a client got there first: its reconcile writes the status
+            await self._patch_status(view, status)
+
+    async def _answer(
+        self, obj: Obj, offers: list[tuple[str, str]], expires: int | None, messages: list[Any], now: int
+    ) -> None:
+        meta = obj["metadata"]
+        status = builders.offerset_status(
+            object_uuid(obj), offers, expires, now, messages, meta.get("generation")
+        )
+        with contextlib.suppress(NotFound):  # deleted meanwhile: its offers go with it (ownerReferences)
+            await self.cluster.patch(
+                OFFERSETS, meta["namespace"], meta["name"], {"status": status}, status=True
+            )
+        self.pending_offersets.pop(key_of(obj), None)
+        self.stats["offersets"] += 1
+        result = status["result"]
+        text = f"{len(offers)} offers" if offers else "; ".join(str(m.get("message")) for m in messages)[:500]
+        self.events.post(obj, "OfferSet", "Offered" if offers else "NoOffers", text)
+        log.info("%s", kv(msg="offerset answered", offerset=key_of(obj), result=result, offers=len(offers)))
+
+    # -- Executions --------------------------------------------------------------------------
+
+    async def reconcile(self, key: str) -> None:
+        await self.ready.wait()
+        for _ in range(6):  # follow immediate steps without waiting for our own watch events
+            view = self.state.executions.get(key)
+            if view is None or view.deleting:
+                return
+            step = decide(self.facts(view))
+            if step.action is Action.ACCEPT:
+                await self.accept(key)
+            elif step.action in (Action.RESERVE, Action.VALIDATE):
+                await self.direct(key, validate=step.action is Action.VALIDATE)
+            elif not await self.apply(view, step):
+                return
+
+    def facts(self, view: ExecutionView) -> Facts:
+        r = view.reservation or {}
+        node = r.get("node")
+        start = parse_time(r["start"]) if r else None
+        sibling = next((s.name for s in self.state.siblings(view) if s.phase not in _NOT_ACCEPTED), None)
+        return Facts(
+            now=self.now(),
+            phase=view.phase,
+            offered=view.offer_set is not None,
+            reserved=bool(r),
+            desired=view.desired,
+            desired_new=view.desired_new,
+            expires=view.expires,
+            prepare_start=parse_time(r["prepareStart"]) if r else None,
+            start=start,
+            release_end=parse_time(r["releaseEnd"]) if r else None,
+            node=node,
+            node_lost=bool(node) and self._node_lost(str(node)),
+            pod=self.state.pod_of(view),
+            accepted_sibling=sibling,
+        )
+
+    def _node_lost(self, node: str) -> bool:
+        if node not in self.state.nodes:
+            return True
+        since = self.not_ready_since.get(node)
+        return since is not None and self.cfg.clock() - since >= NODE_LOST_GRACE
+
+    async def apply(self, view: ExecutionView, step: Step) -> bool:
+        """Carry out one step; True when it changed something (so the next step may follow)."""
+        if step.wake_at is not None:
+            self.executions.add_at(view.key, step.wake_at)
+        if step.noop and not view.desired_new:
+            return False
+        if step.action is Action.CREATE_POD:
+            await self.create_pod(view)
+        elif step.action is Action.DELETE_POD:
+            await self.delete_pod(view)
+        if step.phase is None and not step.refused and not view.desired_new:
+            return False
+        phase = step.phase or view.phase
+        await self._patch_status(view, self._status(view, phase, step.reason, step.message, step.refused))
+        self._announce(view, step)
+        return step.phase is not None
+
+    def _status(
+        self, view: ExecutionView, phase: Phase | None, reason: str, message: str, refused: bool = False
+    ) -> dict[str, Any]:
+        now = self.now()
+        status: dict[str, Any] = {"observedGeneration": view.generation}
+        if phase is not None:
+            status["phase"] = str(phase)
+        if not view.status_written:
+            status |= {
+                "uuid": object_uuid({"metadata": {"name": view.name, "uid": view.uid}}),
+                "created": fmt_time(now),
+            }
+            if view.expires is not None:
+                status["expires"] = fmt_time(view.expires)
+        conds = []
+        if phase is not None:
+            holding = phase not in (
+                Phase.REJECTED,
+                Phase.EXPIRED,
+                Phase.COMPLETED,
+                Phase.FAILED,
+                Phase.CANCELLED,
+            )
+            conds.append(
+                builders.condition(
+                    "Reserved", holding, reason or str(phase), message or str(phase), now, view.generation
+                )
+            )
+        if view.desired:
+            ok = not refused
+            conds.append(
+                builders.condition(
+                    "DesiredPhase",
+                    ok,
+                    reason if refused else "Applied",
+                    message if refused else f"{view.desired} applied",
+                    now,
+                    view.generation,
+                )
+            )
+        status["conditions"] = builders.merge_conditions(view.conditions, conds)
+        if message:
+            status["message"] = message
+        if phase == Phase.FAILED or refused:
+            level = "ERROR" if phase == Phase.FAILED else "WARN"
+            status["messages"] = [
+                builders.message_item(level, f"urn:{reason.lower() or 'failed'}", message, now)
+            ]
+        return status
+
+    async def _patch_status(self, view: ExecutionView, status: dict[str, Any]) -> ExecutionView:
+        try:
+            obj = await self.cluster.patch(
+                EXECUTIONS,
+                view.namespace,
+                view.name,
+                {"status": status},
+                status=True,
+                resource_version=str(view.rv),
+            )
+        except Conflict:
+            raise Retry(0.2, "changed meanwhile") from None
+        except NotFound:
+            return view
+        new = execution_view(obj)
+        self.state.put(new)
+        return new
+
+    def _announce(self, view: ExecutionView, step: Step) -> None:
+        old = view.phase
+        new = step.phase or old
+        warning = step.refused or new == Phase.FAILED
+        reason = "PhaseChangeRefused" if step.refused and step.phase is None else (step.reason or str(new))
+        text = f"{old} -> {new}: {step.message}" if new != old else step.message
+        if text:
+            self.events.post(view.ref(), "Execution", reason, text, warning)
+        log.info(
+            "%s",
+            kv(msg="transition", execution=view.key, old=old, new=new, reason=reason, detail=step.message),
+        )
+
+    # -- accept ----------------------------------------------------------------------------
+
+    async def accept(self, key: str) -> None:
+        """OFFERED -> ACCEPTED: re-validate capacity, then reject the siblings, atomically with
+        respect to every other decision (the lock), with resourceVersion preconditions."""
+        async with self.lock:
+            view = self.state.executions.get(key)
+            if view is None:
+                return
+            step = decide(self.facts(view))
+            if step.action is not Action.ACCEPT:
+                return  # something changed while we waited for the lock: the loop re-decides
+            cand = self.state.ledger.get(key) or reservation_from_spec(
+                key, view.reservation or {}, Phase.OFFERED, view.group
+            )
+            why = check_accept(
+                cand,
+                self.state.node_table(self.policy),
+                self.state.ledger.snapshot(),
+                self.now(),
+                ignore_group=view.group,
+            )
+            if why is not None:
+                await self.apply(view, Step(reason="CapacityGone", message=why, refused=True))
+                return
+            await self._patch_status(
+                view, self._status(view, Phase.ACCEPTED, "Accepted", "accepted by the client")
+            )
+            # The siblings' capacity is free from now on; each one's own reconcile writes REJECTED
+            # (the level rule "a sibling was accepted"), so this step does not wait for them.
+            for s in self.state.siblings(view):
+                if s.phase == Phase.OFFERED:
+                    self.state.ledger.remove(s.key)
+                    self.executions.add(s.key)
+        self.stats["accepts"] += 1
+        self._announce(view, Step(phase=Phase.ACCEPTED, reason="Accepted", message="accepted by the client"))
+
+    # -- direct requests -------------------------------------------------------------------
+
+    async def direct(self, key: str, validate: bool) -> None:
+        """An Execution applied without an OfferSet: hold the earliest fitting slot and accept it."""
+        view = self.state.executions[key]
+        obj = await self.cluster.get(EXECUTIONS, view.namespace, view.name)
+        request = await self._direct_request(obj)
+        now = self.now()
+        interp = (
+            interpret(request, self.policy, now)
+            if request is not None
+            else Interpretation(
+                None,
+                [builders.message_item("ERROR", "urn:missing-value", "no request and no executableRef", now)],
+            )
+        )
+        if interp.demand is None and not validate:
+            await self._fail(
+                view, "Invalid", "; ".join(str(m.get("message")) for m in interp.messages), interp
+            )
+            return
+        async with self.lock:
+            view = self.state.executions[key]
+            spec, why = self._direct_slot(view, interp, validate, now)
+            if spec is None:
+                await self._fail(view, "NoCapacity", why or "no slot fits", interp)
+                return
+            self.state.ledger.upsert(self._held(key, spec, Phase.ACCEPTED, ""))
+            try:
+                patched = (
+                    await self.cluster.patch(
+                        EXECUTIONS,
+                        view.namespace,
+                        view.name,
+                        {"spec": {"reservation": spec}},
+                        resource_version=str(view.rv),
+                    )
+                    if not validate
+                    else obj
+                )
+            except BaseException:
+                self.state.ledger.remove(key)
+                raise
+            view = execution_view(patched)
+            await self._patch_status(
+                view, self._status(view, Phase.ACCEPTED, "Accepted", "earliest slot reserved")
+            )
+        self._announce(
+            view,
+            Step(
+                phase=Phase.ACCEPTED,
+                reason="Accepted",
+                message=f"reserved {spec['cores']} cores on {spec['node']} from {spec['start']}",
+            ),
+        )
+
+    def _direct_slot(
+        self, view: ExecutionView, interp: Interpretation, validate: bool, now: int
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        table, book = self.state.node_table(self.policy), self.state.ledger.snapshot()
+        if validate:
+            spec = view.reservation or {}
+            cand = reservation_from_spec(view.key, spec, Phase.ACCEPTED)
+            why = check_accept(cand, table, book, now)
+            return (spec, None) if why is None else (None, why)
+        assert interp.demand is not None
+        demand = dataclasses.replace(interp.demand, max_offers=1)
+        offers: list[Offer] = find_offers(demand, self.policy, table, book, now)
+        if not offers:
+            return None, explain_no_offers(demand, self.policy, table, book, now)
+        best = min(offers, key=lambda o: (o.start, o.node))
+        return reservation_spec(best, None, interp.node_selector), None
+
+    async def _direct_request(self, obj: Obj) -> dict[str, Any] | None:
+        spec = obj.get("spec") or {}
+        request = dict(spec.get("request") or {})
+        ref = spec.get("executableRef")
+        if ref and not request.get("executable"):
+            try:
+                exe = await self.cluster.get(EXECUTABLES, obj["metadata"]["namespace"], ref)
+            except NotFound:
+                return None
+            request["executable"] = exe.get("spec") or {}
+        return request if request.get("executable") else None
+
+    async def _fail(self, view: ExecutionView, reason: str, message: str, interp: Interpretation) -> None:
+        status = self._status(view, Phase.FAILED, reason, message)
+        status["messages"] = list(interp.messages) or status.get("messages", [])
+        await self._patch_status(view, status)
+        self._announce(view, Step(phase=Phase.FAILED, reason=reason, message=message))
+
+    # -- Pods ------------------------------------------------------------------------------
+
+    async def create_pod(self, view: ExecutionView) -> None:
+        obj = await self.cluster.get(EXECUTIONS, view.namespace, view.name)
+        request = await self._direct_request(obj)
+        executable = (request or {}).get("executable")
+        if not executable:
+            raise Retry(5.0, "no executable to run")
+        body = builders.build_pod(obj, executable, self.policy, self.now(), self.cfg.pod)
+        name = body["metadata"]["name"]
+        try:
+            await self.cluster.create_pod(view.namespace, body)
+            self.stats["pods"] += 1
+            log.info(
+                "%s",
+                kv(
+                    msg="pod created", execution=view.key, pod=name, node=(view.reservation or {}).get("node")
+                ),
+            )
+        except Conflict:
+            pass  # created before: the Pod's own events drive the next steps
+        self.state.broker_pods.setdefault(view.uid, PodView(name=name))
+
+    async def delete_pod(self, view: ExecutionView) -> None:
+        if await self.cluster.delete_pod(view.namespace, builders.pod_name(view.name), grace_seconds=5):
+            log.info("%s", kv(msg="pod deleted", execution=view.key))
+
+
+__all__ = ["Operator", "OperatorConfig"]

@@ -1,0 +1,109 @@
+"""kopf wiring: settings, start-up and clean-up, the liveness probe, and watch-event handlers.
+
+Every handler is ``async`` (kopf runs sync handlers in threads; ours touch the operator's
+in-memory state, which belongs to the event loop) and only records the event and marks a key
+dirty: the decisions are made by ``eb_operator.operator.core.Operator``'s workers.
+
+Why ``on.event`` and not ``on.create``/``on.update``: kopf's change-detecting handlers keep their
+progress and the last handled state in annotations, which costs one more API write per object
+per change. An offer set makes one OfferSet write and a few Execution writes; kopf's
+bookkeeping would double that on the hot path, and the phase machine is level-based anyway
+(it recomputes the next step from what is observed, so it needs no memory of what it did).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+
+from eb_operator.cluster.crs import PLATFORMS, Cluster
+from eb_operator.model.crds import GROUP, VERSION
+from eb_operator.operator.core import Operator, OperatorConfig
+from eb_operator.operator.events import kv
+
+log = logging.getLogger("eb_operator.operator")
+
+
+@dataclass
+class Runtime:
+    config: OperatorConfig
+    operator: Operator | None = None
+
+    @property
+    def op(self) -> Operator:
+        if self.operator is None:
+            raise kopf.TemporaryError("the operator is still starting", delay=1)
+        return self.operator
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    """Watches that never go deaf: the server ends each watch, the client gives up a bit later."""
+    settings.watching.server_timeout = 60
+    settings.watching.client_timeout = 90
+    settings.watching.connect_timeout = 10
+    settings.networking.request_timeout = 30
+    settings.networking.connect_timeout = 10
+    settings.posting.enabled = False  # we post our own Events, one per transition
+    settings.scanning.disabled = True  # the CRDs are installed first; no runtime CRD scanning needed
+    settings.peering.name = "eb-operator"
+    settings.peering.clusterwide = True
+    settings.queueing.idle_timeout = 10
+
+
+def make_registry(config: OperatorConfig) -> tuple[kopf.OperatorRegistry, Runtime]:
+    registry = kopf.OperatorRegistry()
+    rt = Runtime(config)
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.on.startup(registry=registry)
+    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        configure(settings)
+        op = Operator(await Cluster.connect(), config)
+        await op.start()
+        rt.operator = op
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: Any) -> None:
+        if rt.operator is not None:
+            await rt.operator.stop()
+            await rt.operator.cluster.close()
+
+    @kopf.on.probe(id="broker", registry=registry)
+    async def probe(**_: Any) -> dict[str, Any]:
+        return rt.op.health()
+
+    @kopf.on.event(GROUP, VERSION, "executions", registry=registry)
+    async def execution_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+        rt.op.on_execution(body, type == "DELETED")
+
+    @kopf.on.event(GROUP, VERSION, "offersets", registry=registry)
+    async def offerset_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+        rt.op.on_offerset(body, type == "DELETED")
+
+    @kopf.on.event("", "v1", "pods", registry=registry)
+    async def pod_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+        rt.op.on_pod(body, type == "DELETED")
+
+    @kopf.on.event("", "v1", "nodes", registry=registry)
+    async def node_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+        rt.op.on_node(body, type == "DELETED")
+
+    @kopf.on.event(GROUP, VERSION, "executionplatforms", registry=registry)
+    async def platform_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+        if type == "DELETED" and body.metadata.name == config.platform:
+            log.warning(
+                "%s", kv(msg="platform deleted; the last valid policy stays", platform=body.metadata.name)
+            )
+        if type == "DELETED":
+            return
+        status = rt.op.on_platform(body)
+        if status is not None and any((body.get("status") or {}).get(k) != v for k, v in status.items()):
+            await rt.op.cluster.patch(PLATFORMS, None, body.metadata.name, {"status": status}, status=True)
+
+    return registry, rt

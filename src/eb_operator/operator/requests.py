@@ -1,0 +1,67 @@
+"""From the IVOA request in a CR to the engine's Demand, with the messages a client should see.
+
+The wire model parses (``parse_offerset_request``) and judges (``judge_request``) the request;
+``demand_from_request`` reduces it to a :class:`~eb_operator.engine.types.Demand` under the
+platform policy. A request that cannot be served gives no Demand and ERROR messages saying why:
+the OfferSet answers NO, a direct Execution becomes FAILED. Never an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from eb_operator.engine.demand import demand_from_request
+from eb_operator.engine.types import Demand
+from eb_operator.model import (
+    MessageItem,
+    MessageLevel,
+    RequestError,
+    has_errors,
+    judge_request,
+    parse_offerset_request,
+    render,
+)
+from eb_operator.model.platform import PlatformPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Interpretation:
+    demand: Demand | None
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    request: dict[str, Any] | None = None  # the canonical (ivoa-std) request, copied into each offer
+    node_selector: dict[str, str] = field(default_factory=dict)  # e.g. the GPU product label
+
+
+def _message(item: MessageItem) -> dict[str, Any]:
+    return render(item)
+
+
+def refusal(type_uri: str, text: str, now: int) -> Interpretation:
+    when = datetime.fromtimestamp(now, UTC)
+    item = MessageItem.make(type_uri, MessageLevel.ERROR, "{reason}", {"reason": text}, time=when)
+    return Interpretation(None, [_message(item)])
+
+
+def interpret(request: Mapping[str, Any] | None, policy: PlatformPolicy, now: int) -> Interpretation:
+    """Parse, judge and reduce one request. No Demand (and ERROR messages) when it cannot be served."""
+    if not request:
+        return refusal("urn:missing-value", "the resource holds no IVOA request", now)
+    try:
+        req, _ = parse_offerset_request(dict(request))
+    except RequestError as e:
+        return refusal(e.type_uri, e.message, now)
+    judged = judge_request(req, policy)
+    messages = [_message(m) for m in judged]
+    if has_errors(judged):
+        return Interpretation(None, messages)
+    try:
+        demand = demand_from_request(req, policy, now)
+    except ValueError as e:
+        return Interpretation(None, [*messages, *refusal("urn:not-supported", str(e), now).messages])
+    selector: dict[str, str] = {}
+    if demand.gpu is not None and demand.gpu.product:
+        selector[demand.gpu.product_label] = demand.gpu.product
+    return Interpretation(demand, messages, render(req), selector)

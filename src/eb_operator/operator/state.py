@@ -1,0 +1,291 @@
+"""The operator's in-memory picture of the cluster, kept current by watch events.
+
+* nodes: allocatable resources, labels, readiness, taints;
+* Pods the broker does not own: what each requests, summed per node (they shrink capacity);
+* the broker's Pods: a small view per Execution;
+* Executions: a compact view each, and their reservations in the engine's :class:`Ledger`.
+
+Everything is rebuilt from a LIST at start (``load_*``) and then updated by events (``on_*``).
+Stale events are ignored by comparing resourceVersions, so a LIST and a replayed watch can be
+applied in any order, and a view written locally after our own write is not undone by an older
+event arriving later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from eb_operator.cluster.convert import (
+    LABEL_EXECUTION_UID,
+    LABEL_MANAGED_BY,
+    MANAGER,
+    add,
+    clamp_free,
+    effective_phase,
+    node_allocatable,
+    node_ready,
+    parse_time,
+    pod_finished,
+    pod_requests,
+    reservation_from_spec,
+)
+from eb_operator.engine import Ledger, NodeTable
+from eb_operator.engine.types import NodeCapacity, Phase, Resources
+from eb_operator.model.platform import PlatformPolicy
+from eb_operator.operator.lifecycle import PodView, observe_pod
+
+Obj = Mapping[str, Any]
+
+
+def _rv(obj: Obj) -> int:
+    try:
+        return int(obj.get("metadata", {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+def key_of(obj: Obj) -> str:
+    meta = obj["metadata"]
+    return f"{meta.get('namespace')}/{meta['name']}"
+
+
+@dataclass(slots=True)
+class NodeInfo:
+    name: str
+    labels: dict[str, str]
+    allocatable: Resources
+    ready: bool
+    unschedulable: bool
+    taints: tuple[tuple[str, str], ...]  # (key, effect) of NoSchedule/NoExecute taints
+    rv: int
+
+
+@dataclass(slots=True)
+class ExecutionView:
+    key: str
+    namespace: str
+    name: str
+    uid: str
+    rv: int
+    generation: int
+    phase: Phase | None
+    status_written: bool
+    desired: str | None
+    observed_generation: int
+    offer_set: str | None
+    reservation: dict[str, Any] | None
+    expires: int | None
+    deleting: bool
+    conditions: list[dict[str, Any]] = field(default_factory=list)
+    uuid: str | None = None
+
+    @property
+    def group(self) -> str:
+        return f"{self.namespace}/{self.offer_set}" if self.offer_set else ""
+
+    @property
+    def desired_new(self) -> bool:
+        """The client changed spec.desiredPhase since the operator last answered."""
+        return self.desired is not None and self.generation > self.observed_generation
+
+    def ref(self) -> dict[str, Any]:
+        return {"metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid}}
+
+
+def execution_view(obj: Obj) -> ExecutionView:
+    meta = obj["metadata"]
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    reservation = spec.get("reservation")
+    expires = reservation.get("expires") if reservation else None
+    return ExecutionView(
+        key=key_of(obj),
+        namespace=str(meta.get("namespace")),
+        name=str(meta["name"]),
+        uid=str(meta.get("uid", "")),
+        rv=_rv(obj),
+        generation=int(meta.get("generation") or 1),
+        phase=effective_phase(obj),
+        status_written=bool(status.get("phase")),
+        desired=spec.get("desiredPhase"),
+        observed_generation=int(status.get("observedGeneration") or 0),
+        offer_set=spec.get("offerSet"),
+        reservation=dict(reservation) if reservation else None,
+        expires=parse_time(expires) if expires else None,
+        deleting=bool(meta.get("deletionTimestamp")),
+        conditions=list(status.get("conditions") or []),
+        uuid=status.get("uuid"),
+    )
+
+
+class ClusterState:
+    def __init__(self) -> None:
+        self.nodes: dict[str, NodeInfo] = {}
+        self.pod_use: dict[str, tuple[str, Resources]] = {}  # foreign pod key -> (node, requests)
+        self.node_used: dict[str, Resources] = {}
+        self.broker_pods: dict[str, PodView] = {}  # execution uid -> its Pod
+        self.executions: dict[str, ExecutionView] = {}
+        self.by_uid: dict[str, str] = {}  # execution uid -> key
+        self.groups: dict[str, set[str]] = {}  # "ns/offerset" -> execution keys
+        self.ledger = Ledger()
+        self._table: NodeTable | None = None
+        self._table_key: tuple[Any, ...] | None = None
+
+    # -- nodes -----------------------------------------------------------------------------
+
+    def on_node(self, node: Obj, deleted: bool = False) -> bool:
+        """Record a node; True when its usability may have changed (ready, taints, gone)."""
+        name = node["metadata"]["name"]
+        old = self.nodes.get(name)
+        if deleted:
+            self.nodes.pop(name, None)
+            self._table = None
+            return old is not None
+        rv = _rv(node)
+        if old is not None and rv < old.rv:
+            return False
+        spec = node.get("spec") or {}
+        info = NodeInfo(
+            name=name,
+            labels=dict(node["metadata"].get("labels") or {}),
+            allocatable=node_allocatable(node),
+            ready=node_ready(node),
+            unschedulable=bool(spec.get("unschedulable")),
+            taints=tuple(
+                (str(t.get("key")), str(t.get("effect")))
+                for t in spec.get("taints") or []
+                if t.get("effect") in ("NoSchedule", "NoExecute")
+            ),
+            rv=rv,
+        )
+        self.nodes[name] = info
+        changed = old is None or (
+            old.ready,
+            old.unschedulable,
+            old.taints,
+            old.labels,
+            old.allocatable,
+        ) != (info.ready, info.unschedulable, info.taints, info.labels, info.allocatable)
+        if changed:
+            self._table = None
+        return old is not None and (old.ready != info.ready)
+
+    def invalidate(self) -> None:
+        self._table = None
+
+    def node_lost(self, name: str) -> bool:
+        info = self.nodes.get(name)
+        return info is None or not info.ready
+
+    def node_table(self, policy: PlatformPolicy) -> NodeTable:
+        """The nodes the platform may use, with what Pods the broker does not own leave free."""
+        tol = policy.toleration.key if policy.toleration else None
+        key = (tol,)
+        if self._table is not None and self._table_key == key:
+            return self._table
+        caps = []
+        for info in self.nodes.values():
+            if not info.ready or info.unschedulable:
+                continue
+            if any(k != tol for k, _ in info.taints):
+                continue
+            used = self.node_used.get(info.name)
+            free = clamp_free(info.allocatable, used) if used is not None else info.allocatable
+            caps.append(NodeCapacity(name=info.name, free=free, labels=info.labels))
+        self._table = NodeTable(caps)
+        self._table_key = key
+        return self._table
+
+    # -- pods ------------------------------------------------------------------------------
+
+    def on_pod(self, pod: Obj, deleted: bool = False) -> str | None:
+        """Record a Pod; returns the key of the Execution it belongs to, if it is a broker Pod."""
+        meta = pod["metadata"]
+        labels = meta.get("labels") or {}
+        exec_uid = labels.get(LABEL_EXECUTION_UID)
+        if exec_uid and labels.get(LABEL_MANAGED_BY) == MANAGER:
+            if deleted:
+                self.broker_pods.pop(exec_uid, None)
+            else:
+                self.broker_pods[exec_uid] = observe_pod(pod)
+            return self.by_uid.get(exec_uid)
+        key = f"{meta.get('namespace')}/{meta['name']}"
+        node = (pod.get("spec") or {}).get("nodeName")
+        old = self.pod_use.pop(key, None)
+        if old is not None:
+            self._use(old[0], old[1], -1)
+        if not deleted and node and not pod_finished(pod):
+            req = pod_requests(pod)
+            self.pod_use[key] = (node, req)
+            self._use(node, req, +1)
+        return None
+
+    def _use(self, node: str, req: Resources, sign: int) -> None:
+        self.node_used[node] = add(self.node_used.get(node, Resources()), req, sign)
+        self._table = None
+
+    def pod_of(self, view: ExecutionView) -> PodView | None:
+        return self.broker_pods.get(view.uid)
+
+    # -- executions ------------------------------------------------------------------------
+
+    def on_execution(self, obj: Obj, deleted: bool = False) -> ExecutionView | None:
+        """Record an Execution (unless the event is older than what we hold); returns the view."""
+        key = key_of(obj)
+        old = self.executions.get(key)
+        if deleted:
+            if old is not None:
+                self._drop(old)
+            return None
+        view = execution_view(obj)
+        if old is not None and view.rv < old.rv:
+            return old
+        self.put(view)
+        return view
+
+    def put(self, view: ExecutionView) -> None:
+        """Install a view (from an event, or after our own write) and update the ledger."""
+        old = self.executions.get(view.key)
+        if old is not None and old.uid != view.uid:
+            self._drop(old)
+        self.executions[view.key] = view
+        self.by_uid[view.uid] = view.key
+        if view.group:
+            self.groups.setdefault(view.group, set()).add(view.key)
+        self._reserve(view)
+
+    def _reserve(self, view: ExecutionView) -> None:
+        if view.reservation and view.phase is not None and not view.deleting:
+            self.ledger.upsert(reservation_from_spec(view.key, view.reservation, view.phase, view.group))
+        else:
+            self.ledger.remove(view.key)
+
+    def _drop(self, view: ExecutionView) -> None:
+        self.executions.pop(view.key, None)
+        self.by_uid.pop(view.uid, None)
+        self.ledger.remove(view.key)
+        if view.group:
+            members = self.groups.get(view.group)
+            if members is not None:
+                members.discard(view.key)
+                if not members:
+                    del self.groups[view.group]
+
+    def siblings(self, view: ExecutionView) -> list[ExecutionView]:
+        if not view.group:
+            return []
+        keys = self.groups.get(view.group, set())
+        return [self.executions[k] for k in sorted(keys) if k != view.key and k in self.executions]
+
+    def children(self, group: str) -> list[ExecutionView]:
+        return [self.executions[k] for k in sorted(self.groups.get(group, set())) if k in self.executions]
+
+    def load(self, nodes: Iterable[Obj], pods: Iterable[Obj], executions: Iterable[Obj]) -> None:
+        for n in nodes:
+            self.on_node(n)
+        for p in pods:
+            self.on_pod(p)
+        for e in executions:
+            self.on_execution(e)

@@ -1,0 +1,255 @@
+"""The objects the operator writes, pinned as exact dicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from eb_operator.cluster.convert import fmt_time, parse_time
+from eb_operator.model.platform import GpuFlavour, PlatformPolicy, Toleration
+from eb_operator.operator import builders
+
+pytestmark = pytest.mark.unit
+
+DOCKER = "https://www.purl.org/ivoa.net/EB/schema/types/executables/docker-container-1.0"
+T0 = parse_time("2030-01-01T10:00:00Z")
+
+
+def execution(reservation: dict[str, Any], name: str = "job-1") -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": "science", "uid": "uid-1"},
+        "spec": {"reservation": reservation},
+    }
+
+
+def reservation(**over: Any) -> dict[str, Any]:
+    base = {
+        "node": "node-a",
+        "prepareStart": fmt_time(T0 - 30),
+        "start": fmt_time(T0),
+        "duration": "PT1H",
+        "releaseEnd": fmt_time(T0 + 3600 + 60),
+        "cores": 2,
+        "memoryGiB": 4,
+        "storageGiB": 0,
+        "gpus": 0,
+    }
+    return base | over
+
+
+DOCKER_EXE = {
+    "type": DOCKER,
+    "image": {"locations": ["eb-workload:latest"]},
+    "entrypoint": "sh",
+    "command": ["-c", "echo hi"],
+    "environment": {"B": "2", "A": "1"},
+    "network": {"ports": [{"internal": {"port": 8888}, "protocol": "HTTP"}]},
+}
+
+OWNER = {
+    "apiVersion": "executionbroker.ivoa.net/v1alpha1",
+    "kind": "Execution",
+    "name": "job-1",
+    "uid": "uid-1",
+    "controller": True,
+    "blockOwnerDeletion": False,
+}
+
+SECURE_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+}
+
+
+def test_a_docker_pod_is_pinned_to_its_node_with_requests_equal_to_limits() -> None:
+    pod = builders.build_pod(execution(reservation()), DOCKER_EXE, PlatformPolicy(), now=T0 - 30)
+    limits = {"cpu": "2", "memory": "4Gi"}
+    assert pod == {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "eb-job-1",
+            "namespace": "science",
+            "labels": {
+                "app.kubernetes.io/managed-by": "eb-operator",
+                "executionbroker.ivoa.net/execution-uid": "uid-1",
+                "executionbroker.ivoa.net/execution": "job-1",
+            },
+            "ownerReferences": [OWNER],
+        },
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "activeDeadlineSeconds": 3600 + 30,
+            "terminationGracePeriodSeconds": 10,
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchFields": [
+                                    {"key": "metadata.name", "operator": "In", "values": ["node-a"]}
+                                ]
+                            }
+                        ]
+                    }
+                }
+            },
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": 1000,
+                "runAsGroup": 1000,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": "main",
+                    "image": "eb-workload:latest",
+                    "command": ["sh"],
+                    "args": ["-c", "echo hi"],
+                    "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+                    "ports": [{"containerPort": 8888, "protocol": "TCP"}],
+                    "imagePullPolicy": "IfNotPresent",
+                    "resources": {"requests": limits, "limits": limits},
+                    "securityContext": SECURE_CONTAINER,
+                }
+            ],
+        },
+    }
+
+
+def test_a_gpu_pod_limits_the_extended_resource_and_selects_the_product_and_tolerates_the_taint() -> None:
+    policy = PlatformPolicy(
+        toleration=Toleration(key="dedicated", value="broker"),
+        gpu_flavours=[GpuFlavour(name="ad104", product="nvidia-ad104")],
+    )
+    r = reservation(
+        gpus=1,
+        gpuResource="nvidia.com/gpu",
+        storageGiB=10,
+        nodeSelector={"nvidia.com/gpu.product": "nvidia-ad104"},
+    )
+    exe = {"type": DOCKER, "image": {"locations": ["eb-workload:latest"]}}
+    pod = builders.build_pod(execution(r), exe, policy, now=T0 + 600)
+    spec = pod["spec"]
+    limits = {"cpu": "2", "memory": "4Gi", "ephemeral-storage": "10Gi", "nvidia.com/gpu": "1"}
+    assert spec["containers"][0] == {
+        "name": "main",
+        "image": "eb-workload:latest",
+        "imagePullPolicy": "IfNotPresent",
+        "resources": {"requests": limits, "limits": limits},
+        "securityContext": SECURE_CONTAINER,
+    }
+    assert spec["nodeSelector"] == {"nvidia.com/gpu.product": "nvidia-ad104"}
+    assert spec["tolerations"] == [
+        {"key": "dedicated", "effect": "NoSchedule", "operator": "Equal", "value": "broker"}
+    ]
+    assert spec["activeDeadlineSeconds"] == 3600 - 600  # never past start + duration
+
+
+def test_a_long_execution_name_gets_no_name_label_but_a_valid_pod_name() -> None:
+    name = "x" * 100
+    pod = builders.build_pod(execution(reservation(), name=name), DOCKER_EXE, PlatformPolicy(), now=T0)
+    assert "executionbroker.ivoa.net/execution" not in pod["metadata"]["labels"]
+    assert pod["metadata"]["name"] == f"eb-{name}"
+
+
+def test_an_executable_without_image_is_refused() -> None:
+    with pytest.raises(ValueError, match="no image"):
+        builders.build_pod(execution(reservation()), {"type": DOCKER}, PlatformPolicy(), now=T0)
+
+
+def test_an_offer_is_a_child_execution_holding_its_reservation() -> None:
+    offerset = {
+        "metadata": {"name": "my-request", "namespace": "science", "uid": "ofs-uid"},
+        "spec": {"owner": "alice", "request": {"name": "r"}},
+    }
+    body = builders.build_offer_execution(offerset, "uuid-0", reservation(), {"name": "r"})
+    assert body == {
+        "apiVersion": "executionbroker.ivoa.net/v1alpha1",
+        "kind": "Execution",
+        "metadata": {
+            "name": "uuid-0",
+            "namespace": "science",
+            "labels": {
+                "app.kubernetes.io/managed-by": "eb-operator",
+                "executionbroker.ivoa.net/offerset": "my-request",
+            },
+            "ownerReferences": [
+                {
+                    "apiVersion": "executionbroker.ivoa.net/v1alpha1",
+                    "kind": "OfferSet",
+                    "name": "my-request",
+                    "uid": "ofs-uid",
+                    "controller": True,
+                    "blockOwnerDeletion": False,
+                }
+            ],
+        },
+        "spec": {
+            "offerSet": "my-request",
+            "owner": "alice",
+            "request": {"name": "r"},
+            "reservation": reservation(),
+        },
+    }
+
+
+def test_an_offerset_status_with_offers_says_yes_and_shares_one_expiry() -> None:
+    status = builders.offerset_status("u", [("a", "ua"), ("b", "ub")], T0 + 300, T0, [], 1)
+    assert status == {
+        "uuid": "u",
+        "result": "YES",
+        "offers": [{"name": "a", "uuid": "ua"}, {"name": "b", "uuid": "ub"}],
+        "created": "2030-01-01T10:00:00Z",
+        "messages": [],
+        "expires": "2030-01-01T10:05:00Z",
+        "observedGeneration": 1,
+    }
+
+
+def test_an_offerset_status_without_offers_says_no_with_the_reasons() -> None:
+    why = builders.message_item("INFO", "urn:no-capacity", "no node has 64 cores", T0)
+    status = builders.offerset_status("u", [], None, T0, [why], None)
+    assert status == {
+        "uuid": "u",
+        "result": "NO",
+        "offers": [],
+        "created": "2030-01-01T10:00:00Z",
+        "messages": [
+            {
+                "type": "urn:no-capacity",
+                "time": "2030-01-01T10:00:00Z",
+                "level": "INFO",
+                "message": "no node has 64 cores",
+            }
+        ],
+    }
+
+
+def test_conditions_keep_their_transition_time_while_the_status_is_unchanged() -> None:
+    old = [builders.condition("Reserved", True, "Offered", "held", T0, 1)]
+    same = builders.condition("Reserved", True, "Accepted", "held", T0 + 60, 2)
+    flipped = builders.condition("Reserved", False, "Completed", "done", T0 + 120, 2)
+    assert builders.merge_conditions(old, [same])[0]["lastTransitionTime"] == fmt_time(T0)
+    assert builders.merge_conditions(old, [flipped])[0]["lastTransitionTime"] == fmt_time(T0 + 120)
+
+
+@pytest.mark.parametrize(
+    ("uri", "kind"),
+    [
+        (DOCKER, builders.DOCKER),
+        (
+            "https://www.purl.org/ivoa.net/EB/schema/v1.0/types/executable/docker-container-1.0",
+            builders.DOCKER,
+        ),
+        ("https://www.purl.org/ivoa.net/EB/schema/types/executables/jupyter-notebook-1.0", builders.JUPYTER),
+        ("urn:something-else", None),
+    ],
+    ids=["ivoa-std docker", "C105 docker", "jupyter", "unknown"],
+)
+def test_executable_kinds_are_recognised_in_every_dialect(uri: str, kind: str | None) -> None:
+    assert builders.executable_kind(uri) == kind
