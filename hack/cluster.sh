@@ -31,7 +31,7 @@ KUBECTL="$K8S_BIN/kubectl"
 # Addresses. None of them is routed off this machine: the node IP is a /32 on lo, pods live on
 # a local bridge, and every other cluster range gets an `unreachable` route.
 NODE_NAME="eb-real-node"
-NODE_IP="${EB_NODE_IP:-10.213.0.1}"
+NODE_IP="10.213.0.1"
 POD_RANGE="10.214.0.0/16"          # all pod addresses of the real node (unreachable beyond the bridge)
 POD_CIDR="10.214.0.0/24"           # the bridge's subnet
 POD_GW="10.214.0.1"
@@ -82,8 +82,10 @@ need_root() {
 lock() {
   mkdir -p "$STATE"
   exec 9>"$STATE/.lock"
-  flock -n 9 || die "another hack/cluster.sh up/down is running (lock held on $STATE/.lock)" \
-    "wait for it to finish; if none is running, remove the lock file"
+  flock -n 9 && return 0
+  log "another hack/cluster.sh up/down is running; waiting for it (up to 30 min)"
+  flock -w 1800 9 || die "another hack/cluster.sh up/down has held $STATE/.lock for 30 minutes" \
+    "see what it is doing (ps -ef | grep cluster.sh); stop it if it hangs, then rerun"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -868,6 +870,8 @@ cmd_up() {
   ((gpu_m <= kwok_n)) || die "--gpu-nodes ($gpu_m) cannot exceed --kwok-nodes ($kwok_n)"
 
   need_root up
+  [ "${#SOCK}" -lt 100 ] || die "the state directory path is too long for containerd's unix socket ($SOCK)" \
+    "set EB_CLUSTER_DIR to a shorter path"
   lock
   local t0=$SECONDS
   mkdir -p "$STATE" "$LOGS" "$PIDS"
