@@ -1,4 +1,5 @@
-"""FastAPI dependencies, as ``Annotated`` aliases the routers declare by type.
+"""FastAPI dependencies, as ``Annotated`` aliases the routers declare by type. All are ``async``:
+FastAPI would run a plain ``def`` dependency in a worker thread, which costs more than it does.
 
 Declared in this order by the routes, they check a request cheapest-first: what the caller accepts
 (406), who the caller is (401), then the body's type (415), size (413) and syntax (400). Nothing is
@@ -40,23 +41,23 @@ def _state(request: Request) -> AppState:
     return state
 
 
-def _settings(request: Request) -> ApiSettings:
+async def _settings(request: Request) -> ApiSettings:
     return _state(request).settings
 
 
-def _service(request: Request) -> BrokerService:
+async def _service(request: Request) -> BrokerService:
     return _state(request).service
 
 
-def _store(request: Request) -> RestStore:
+async def _store(request: Request) -> RestStore:
     return _state(request).store
 
 
-def _metrics(request: Request) -> Metrics:
+async def _metrics(request: Request) -> Metrics:
     return _state(request).metrics
 
 
-def _negotiate(request: Request) -> Negotiated:
+async def _negotiate(request: Request) -> Negotiated:
     return negotiate_response(request.headers.get("accept"))
 
 
@@ -65,7 +66,7 @@ async def _caller(request: Request) -> Caller:
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    settings = _settings(request)
+    settings = _state(request).settings
     fmt = request_format(request.headers.get("content-type"))
     limit = settings.max_body_bytes
     declared = request.headers.get("content-length")
@@ -83,9 +84,9 @@ async def _body(request: Request) -> dict[str, Any]:
     return doc
 
 
-def base_url(request: Request) -> str:
+async def base_url(request: Request) -> str:
     """The absolute URL clients reach this service at, without a trailing slash."""
-    settings = _settings(request)
+    settings = _state(request).settings
     if settings.public_url:
         return settings.public_url.rstrip("/")
     headers = request.headers

@@ -121,7 +121,7 @@ class BrokerService:
     async def _offers_of(self, offerset: Obj, deadline: float) -> list[Obj] | None:
         """The set's Executions once each one its status names is a visible offer; None past the deadline."""
         wanted = [r["name"] for r in (offerset.get("status", {}).get("offers") or []) if r.get("name")]
-        executions = await self.store.offerset_executions(offerset)
+        executions = await self.store.offerset_executions(offerset, use=views.is_offered)
         ready = {e["metadata"]["name"] for e in executions if views.is_offered(e)}
         missing = [n for n in wanted if n not in ready]
         if not missing:
@@ -131,7 +131,7 @@ class BrokerService:
                 await wait.check_now()
                 if await wait.result(deadline - time.monotonic()) is None:
                     return None
-        return await self.store.offerset_executions(offerset)
+        return await self.store.offerset_executions(offerset, use=views.is_offered)
 
     async def get_offerset(self, caller: Caller, uuid: str, base_url: str) -> Answer:
         name = _uuid_or_404(uuid, "offer set")

@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import os
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,6 +97,10 @@ class _Watcher:
     plural: str
     server_timeout: int = 240
     waiters: dict[str, list[_Waiter]] = field(default_factory=dict)
+    # the newest version of recently changed objects, so an answer right after a change needs no GET;
+    # a cache only (bounded, rebuilt by every list): a miss just means asking the API server
+    recent: OrderedDict[str, Obj] = field(default_factory=OrderedDict)
+    recent_size: int = 4096
     task: asyncio.Task[None] | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -125,6 +130,10 @@ class _Watcher:
 
     def _offer(self, obj: Obj) -> None:
         name = obj.get("metadata", {}).get("name")
+        self.recent[name] = obj
+        self.recent.move_to_end(name)
+        if len(self.recent) > self.recent_size:
+            self.recent.popitem(last=False)
         for w in list(self.waiters.get(name, ())):
             w.check(obj)
 
@@ -132,6 +141,7 @@ class _Watcher:
         listed = await self.api.list_namespaced_custom_object(
             GROUP, VERSION, self.namespace, self.plural, _request_timeout=60
         )
+        self.recent.clear()
         for obj in listed.get("items", []):
             self._offer(obj)
         rv: str = listed["metadata"]["resourceVersion"]
@@ -187,6 +197,8 @@ class _Watcher:
                 rv = obj.get("metadata", {}).get("resourceVersion", rv)
                 if etype in ("ADDED", "MODIFIED"):
                     self._offer(obj)
+                elif etype == "DELETED":
+                    self.recent.pop(obj.get("metadata", {}).get("name"), None)
 
 
 class RestStore:
@@ -274,11 +286,20 @@ class RestStore:
         named by their uuid (the operator's ``offer_name``), so this is a GET by name."""
         return await self.get_execution(session_uuid)
 
-    async def offerset_executions(self, offerset: Obj) -> list[Obj]:
-        """The Executions named in an OfferSet's ``status.offers``, in that order (missing ones left out)."""
+    async def offerset_executions(self, offerset: Obj, use: Predicate | None = None) -> list[Obj]:
+        """The Executions named in an OfferSet's ``status.offers``, in that order (missing ones left
+        out). With ``use``, a version this process's watch saw recently is taken instead of a GET
+        when ``use`` accepts it (answers right after the operator wrote them)."""
         refs = offerset.get("status", {}).get("offers") or []
         names = [str(r["name"]) for r in refs if r.get("name")]
-        found = await asyncio.gather(*(self.get_execution(n) for n in names))
+
+        async def one(name: str) -> Obj | None:
+            seen = self._executions.recent.get(name) if use is not None else None
+            if seen is not None and use is not None and use(seen):
+                return seen
+            return await self.get_execution(name)
+
+        found = await asyncio.gather(*(one(n) for n in names))
         return [o for o in found if o is not None]
 
     async def ping(self) -> None:
