@@ -220,9 +220,9 @@ class BrokerService:
 
         started = time.perf_counter()
         async with self.store.watch_execution(name, reflected) as wait:
-            patched = await self.store.patch_execution_spec(
-                name, {"desiredPhase": value}, execution["metadata"]["resourceVersion"]
-            )
+            # no resourceVersion precondition: the operator re-validates the change against the
+            # phase it finds, so a race only turns into a refusal (409), never a wrong transition
+            patched = await self.store.patch_execution_spec(name, {"desiredPhase": value})
             target["generation"] = int(patched["metadata"].get("generation") or 0)
             wait.recheck()
             result = await wait.result(deadline - time.monotonic())
@@ -273,10 +273,9 @@ class BrokerService:
 
 
 def _refusal_reason(execution: Obj) -> str:
-    """Why the operator left the phase unchanged, from its newest False condition or message."""
+    """Why the operator did not apply the change: its ``DesiredPhase`` condition, else its message."""
     st = execution.get("status") or {}
-    conditions = [c for c in st.get("conditions") or [] if c.get("message")]
-    if conditions:
-        newest = max(conditions, key=lambda c: str(c.get("lastTransitionTime") or ""))
-        return str(newest["message"])
+    for c in st.get("conditions") or []:
+        if c.get("type") == "DesiredPhase" and c.get("status") == "False" and c.get("message"):
+            return str(c["message"])
     return str(st.get("message") or "the operator refused the change")

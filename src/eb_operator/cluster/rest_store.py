@@ -365,9 +365,14 @@ class RestStore:
     async def delete_execution(self, name: str) -> None:
         await self._delete(EXECUTIONS, name)
 
-    async def patch_execution_spec(self, name: str, spec: Mapping[str, Any], resource_version: str) -> Obj:
-        """Merge-patch ``spec`` with a resourceVersion precondition (ConflictError when it moved)."""
-        body = {"metadata": {"resourceVersion": resource_version}, "spec": dict(spec)}
+    async def patch_execution_spec(
+        self, name: str, spec: Mapping[str, Any], resource_version: str | None = None
+    ) -> Obj:
+        """Merge-patch ``spec``; with ``resource_version``, only if the object has not moved since
+        (ConflictError when it has)."""
+        body: dict[str, Any] = {"spec": dict(spec)}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
         try:
             obj: Obj = await self._co.patch_namespaced_custom_object(
                 GROUP,
