@@ -1,0 +1,217 @@
+"""``ebctl`` arguments, exit codes and HTTP handling, against a tiny scripted REST peer.
+
+The peer (an ``httpx.MockTransport``) only replays the IVOA interface's shapes so that the
+client's own logic can be pinned: redirects, refusals, polling. The client against the real
+broker is tested in tests/integration/client and tests/e2e.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from eb_operator.client import BrokerClient, BrokerError
+from eb_operator.client.cli import main, parser
+
+pytestmark = pytest.mark.unit
+
+URL = "http://broker.test"
+
+
+def session(uuid: str, phase: str) -> dict[str, Any]:
+    return {"uuid": uuid, "href": f"{URL}/sessions/{uuid}", "phase": phase}
+
+
+@dataclass
+class Peer:
+    """A scripted broker: ``phases`` is what successive GETs of session s1 answer."""
+
+    phases: list[str] = field(default_factory=lambda: ["OFFERED"])
+    create_body: bool = True
+    requests: list[httpx.Request] = field(default_factory=list)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        path = request.url.path
+        if request.headers.get("authorization") not in (None, "Bearer good"):
+            return self.error(401, "unknown token")
+        if request.method == "POST" and path == "/offersets":
+            body = {
+                "uuid": "set1",
+                "href": f"{URL}/offersets/set1",
+                "result": "YES",
+                "offers": [session("s1", "OFFERED")],
+            }
+            content = json.dumps(body).encode() if self.create_body else b""
+            return httpx.Response(
+                303,
+                headers={"location": "/offersets/set1", "content-type": "application/json"},
+                content=content,
+            )
+        if request.method == "GET" and path == "/offersets/set1":
+            return httpx.Response(
+                200, json={"uuid": "set1", "result": "YES", "offers": [session("s1", "OFFERED")]}
+            )
+        if request.method == "GET" and path == "/sessions/s1":
+            phase = self.phases.pop(0) if len(self.phases) > 1 else self.phases[0]
+            return httpx.Response(200, json=session("s1", phase))
+        if request.method == "POST" and path == "/sessions/s1":
+            value = json.loads(request.content)["update"]["value"]
+            if value == "CANCELLED":
+                doc = session("s1", "OFFERED")
+                doc["messages"] = [
+                    {"level": "ERROR", "message": "Cannot change phase from OFFERED to CANCELLED"}
+                ]
+                return httpx.Response(409, json=doc)
+            return httpx.Response(200, json=session("s1", value))
+        return self.error(404, "no such thing")
+
+    @staticmethod
+    def error(status: int, message: str) -> httpx.Response:
+        return httpx.Response(status, json={"messages": [{"level": "ERROR", "message": message}]})
+
+
+@pytest.fixture
+def peer() -> Peer:
+    return Peer()
+
+
+def run(peer: Peer, *argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(
+        ["--url", URL, "--token", "good", *argv], out=out, err=err, transport=httpx.MockTransport(peer.handle)
+    )
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_options_may_come_before_or_after_the_command() -> None:
+    a = parser().parse_args(["-o", "json", "show", "x"])
+    b = parser().parse_args(["show", "x", "-o", "json"])
+    c = parser().parse_args(["show", "x"])
+    assert (a.output, b.output, c.output) == ("json", "json", "table")
+
+
+def test_url_and_token_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, peer: Peer) -> None:
+    monkeypatch.setenv("EB_URL", URL)
+    monkeypatch.setenv("EB_TOKEN", "good")
+    out = io.StringIO()
+    assert main(["show", "s1"], out=out, err=io.StringIO(), transport=httpx.MockTransport(peer.handle)) == 0
+    assert peer.requests[0].headers["authorization"] == "Bearer good"
+
+
+def test_without_a_url_it_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EB_URL", raising=False)
+    err = io.StringIO()
+    assert main(["show", "x"], out=io.StringIO(), err=err) == 2
+    assert "EB_URL" in err.getvalue()
+
+
+def test_offer_sends_an_ivoa_request_and_prints_the_set(peer: Peer) -> None:
+    code, out, _ = run(
+        peer, "offer", "--cores", "2", "--memory", "4", "--image", "img", "--", "sh", "-c", "true"
+    )
+    sent = json.loads(peer.requests[0].content)
+    assert code == 0
+    assert sent["executable"]["entrypoint"] == "sh"
+    assert sent["executable"]["command"] == ["-c", "true"]
+    assert peer.requests[0].headers["content-type"] == "application/json"
+    assert out.splitlines()[0] == "offer set set1: YES"
+
+
+def test_a_303_without_a_body_is_followed(peer: Peer) -> None:
+    peer.create_body = False
+    code, out, _ = run(peer, "-o", "json", "offer", "--image", "img")
+    assert code == 0
+    assert json.loads(out)["uuid"] == "set1"
+    assert [r.method for r in peer.requests] == ["POST", "GET"]
+
+
+def test_offer_from_a_yaml_file_sends_it_as_written(peer: Peer, tmp_path: Any) -> None:
+    f = tmp_path / "req.yaml"
+    f.write_text("executable: {type: x}\n")
+    assert run(peer, "offer", "-f", str(f))[0] == 0
+    assert peer.requests[0].content == b"executable: {type: x}\n"
+    assert peer.requests[0].headers["content-type"] == "application/yaml"
+
+
+def test_offer_accept_accepts_the_first_offer(peer: Peer) -> None:
+    code, out, _ = run(peer, "-o", "json", "offer", "--image", "img", "--accept")
+    assert code == 0
+    assert json.loads(out)["phase"] == "ACCEPTED"
+    assert json.loads(peer.requests[-1].content)["update"] == {
+        "type": "uri:enum-value-update",
+        "path": "phase",
+        "value": "ACCEPTED",
+    }
+
+
+def test_a_refused_change_prints_the_session_and_exits_1(peer: Peer) -> None:
+    code, out, err = run(peer, "-o", "json", "cancel", f"{URL}/sessions/s1")
+    assert code == 1
+    assert json.loads(out)["phase"] == "OFFERED"
+    assert "Cannot change phase from OFFERED to CANCELLED" in err
+
+
+def test_show_falls_back_to_an_offer_set(peer: Peer) -> None:
+    code, out, _ = run(peer, "-o", "json", "show", "set1")
+    assert code == 0
+    assert json.loads(out)["result"] == "YES"
+
+
+def test_a_bad_token_is_exit_3_with_the_brokers_message(peer: Peer) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(
+        ["--url", URL, "--token", "bad", "show", "s1"],
+        out=out,
+        err=err,
+        transport=httpx.MockTransport(peer.handle),
+    )
+    assert code == 3
+    assert "HTTP 401: unknown token" in err.getvalue()
+
+
+def test_an_unreachable_broker_is_exit_3() -> None:
+    err = io.StringIO()
+    code = main(["--url", "http://127.0.0.1:9", "show", "s1", "--timeout", "2"], out=io.StringIO(), err=err)
+    assert code == 3
+    assert "cannot reach the broker" in err.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("phases", "code"),
+    [
+        pytest.param(["ACCEPTED", "WAITING", "WAITING", "RUNNING", "COMPLETED"], 0, id="completed is exit 0"),
+        pytest.param(["RUNNING", "FAILED"], 1, id="failed is exit 1"),
+    ],
+)
+def test_watch_prints_each_phase_change_once(
+    phases: list[str], code: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("time.sleep", lambda _s: None)
+    p = Peer(phases=list(phases))
+    got, out, _ = run(p, "watch", "s1", "--interval", "0")
+    assert got == code
+    assert [line.split()[2] for line in out.splitlines()] == list(dict.fromkeys(phases))
+
+
+def test_watch_gives_up_after_its_limit() -> None:
+    ticks: Iterator[float] = iter([0.0, 5.0, 11.0])
+    eb = BrokerClient(URL, transport=httpx.MockTransport(Peer(phases=["RUNNING"]).handle))
+    stream = eb.watch("s1", timeout=10, clock=lambda: next(ticks), sleep=lambda _s: None)
+    assert next(stream)["phase"] == "RUNNING"
+    with pytest.raises(TimeoutError, match="still RUNNING after 10 s"):
+        next(stream)
+
+
+def test_an_error_carries_the_document() -> None:
+    eb = BrokerClient(URL, transport=httpx.MockTransport(Peer().handle))
+    with pytest.raises(BrokerError) as e:
+        eb.session("nope")
+    assert (e.value.status, e.value.message) == (404, "no such thing")
+    assert e.value.document == {"messages": [{"level": "ERROR", "message": "no such thing"}]}
