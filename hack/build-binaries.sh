@@ -99,7 +99,10 @@ build_helm() {
   [ -x "$HELM_BIN/helm" ] && return 0
   echo "building helm $HELM_VERSION"
   mkdir -p "$HELM_BIN"
-  GOBIN="$HELM_BIN" go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" \
+  # the version ldflag is what helm's own Makefile sets; without it `helm version` says only v3.x
+  GOBIN="$HELM_BIN" go install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" \
     || die "building helm $HELM_VERSION failed"
 }
 
