@@ -5,6 +5,7 @@ one exception handler that turns every error into an IVOA structured error docum
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -43,7 +44,7 @@ from eb_operator.api.routers import offersets, ops, sessions, vosi
 from eb_operator.api.service import BrokerService
 from eb_operator.api.settings import ApiSettings
 from eb_operator.api.wire import Dialect, RequestError
-from eb_operator.cluster.rest_store import NotFoundError, RestStore, StoreError
+from eb_operator.cluster.rest_store import InvalidError, NotFoundError, RestStore, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,13 @@ def to_api_error(exc: BaseException, settings: ApiSettings | None = None) -> Api
             )
         case NotFoundError():
             return NotFound("Not found: {what}", {"what": str(exc)})
+        case InvalidError():
+            # the CRD's schema or CEL rules refused what the client asked for: name the field the
+            # way the client wrote it (spec.request.resources.compute[0].cores -> resources/compute/0/cores)
+            field, reason = exc.causes[0] if exc.causes else ("", str(exc))
+            return BadRequest(
+                "Invalid value at {path}: {reason}", {"path": client_path(field), "reason": reason}
+            )
         case StoreError():
             return ServiceUnavailable(
                 "The Kubernetes API server cannot be used: {reason}", {"reason": str(exc)}, retry_after=retry
@@ -93,6 +101,15 @@ def to_api_error(exc: BaseException, settings: ApiSettings | None = None) -> Api
             return other
         case _:
             return InternalError("Internal error: {kind}", {"kind": type(exc).__name__})
+
+
+def client_path(field: str) -> str:
+    """An API-server field path of the stored request in the client's slash notation."""
+    for prefix in ("spec.request.", "spec.request", "spec."):
+        if field.startswith(prefix):
+            field = field[len(prefix) :]
+            break
+    return re.sub(r"\[(\d+)\]", r"/\1", field).replace(".", "/").strip("/")
 
 
 async def handle_error(request: Request, exc: Exception) -> Response:
@@ -165,6 +182,7 @@ def create_app(settings: ApiSettings | None = None, store_factory: StoreFactory 
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        redirect_slashes=False,
     )
     for router in (offersets.router, sessions.router, vosi.router, ops.router):
         app.include_router(router)

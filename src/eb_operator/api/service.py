@@ -211,12 +211,18 @@ class BrokerService:
         before = views.stored_phase(execution)
         target: dict[str, int] = {}
 
+        def applied(phase: str | None) -> bool:
+            return phase == value or (value == "ACCEPTED" and phase in views.AFTER_ACCEPT)
+
         def reflected(obj: Obj) -> bool:
-            st = obj.get("status") or {}
-            if views.stored_phase(obj) != before:
+            """The operator has acted on this change: applied it, or seen it (observedGeneration)
+            and left the phase as it was; a final phase can no longer change either way. Progress
+            the operator makes for other reasons (ACCEPTED -> WAITING) does not count."""
+            phase = views.stored_phase(obj)
+            if applied(phase) or phase in views.FINAL:
                 return True
             gen = target.get("generation")
-            return gen is not None and int(st.get("observedGeneration") or 0) >= gen
+            return gen is not None and int((obj.get("status") or {}).get("observedGeneration") or 0) >= gen
 
         started = time.perf_counter()
         async with self.store.watch_execution(name, reflected) as wait:
@@ -231,7 +237,9 @@ class BrokerService:
             raise self._unavailable("update")
         answer = self._session_answer(result, offerset, base_url)
         after = answer.document["phase"]
-        done = after == value or (value == "ACCEPTED" and after in views.AFTER_ACCEPT)
+        done = applied(after)
+        if done and value == "ACCEPTED" and offerset is not None:
+            await self._siblings_rejected(offerset, name, deadline)
         if not done:
             self.metrics.refused.labels(before or "", value).inc()
             reason = _refusal_reason(result)
@@ -242,6 +250,22 @@ class BrokerService:
             )
         self.metrics.transitions.labels(before or "", after).inc()
         return answer
+
+    async def _siblings_rejected(self, offerset: Obj, accepted: str, deadline: float) -> None:
+        """Wait (bounded) until the operator has moved the accepted offer's OFFERED siblings on, so
+        that a GET right after the accept shows them REJECTED. The accept stands either way."""
+        refs = offerset.get("status", {}).get("offers") or []
+        for name in (str(r["name"]) for r in refs if r.get("name") and r["name"] != accepted):
+
+            def moved_on(obj: Obj) -> bool:
+                return views.stored_phase(obj) != "OFFERED"
+
+            async with self.store.watch_execution(name, moved_on) as wait:
+                if not wait.check_recent():
+                    await wait.check_now()
+                if await wait.result(min(deadline - time.monotonic(), 5.0)) is None:
+                    log.warning("sibling still OFFERED after an accept execution=%s", name)
+                    return
 
     # --- direct execution ---------------------------------------------------------------------
 

@@ -207,14 +207,23 @@ def request_of(execution: Obj, offerset: Obj | None) -> Mapping[str, Any]:
 
 
 def session_document(
-    execution: Obj, offerset: Obj | None, base_url: str, now: datetime, *, options: bool = True
+    execution: Obj,
+    offerset: Obj | None,
+    base_url: str,
+    now: datetime,
+    *,
+    sibling_accepted: bool = False,
 ) -> dict[str, Any]:
-    """One ExecutionSessionResponse (ivoa-std shape)."""
+    """One ExecutionSessionResponse (ivoa-std shape). ``sibling_accepted``: another offer of the
+    same set is accepted, so an offer still stored OFFERED is shown REJECTED, as the operator is
+    about to write it (digest §4.3)."""
     spec, st = _spec(execution), _status(execution)
     request = request_of(execution, offerset)
     reservation = spec.get("reservation") or {}
     uuid = object_uuid(execution)
     phase = effective_phase(execution, now) or "PROPOSED"
+    if sibling_accepted and phase == "OFFERED":
+        phase = "REJECTED"
     doc: dict[str, Any] = {
         "uuid": uuid,
         "href": f"{base_url}/sessions/{uuid}",
@@ -238,7 +247,7 @@ def session_document(
     schedule = _offered_schedule(request, reservation)
     if schedule:
         doc["schedule"] = schedule
-    doc["options"] = phase_options(phase) if options else []
+    doc["options"] = phase_options(phase)
     messages = list(st.get("messages") or [])
     if st.get("message") and phase == "FAILED" and not messages:
         messages.append({"type": "urn:ivoa:eb:failed", "level": "ERROR", "message": st["message"]})
@@ -254,6 +263,8 @@ def offerset_document(
     st = _status(offerset)
     uuid = object_uuid(offerset)
     request = _spec(offerset).get("request") or {}
+    offers = [e for e in executions if is_offered(e)]
+    accepted = next((object_uuid(e) for e in offers if stored_phase(e) in AFTER_ACCEPT), None)
     doc: dict[str, Any] = {
         "uuid": uuid,
         "href": f"{base_url}/offersets/{uuid}",
@@ -261,7 +272,12 @@ def offerset_document(
         "name": request.get("name"),
         "created": st.get("created") or offerset.get("metadata", {}).get("creationTimestamp"),
         "result": st.get("result"),
-        "offers": [session_document(e, offerset, base_url, now) for e in executions if is_offered(e)],
+        "offers": [
+            session_document(
+                e, offerset, base_url, now, sibling_accepted=accepted not in (None, object_uuid(e))
+            )
+            for e in offers
+        ],
     }
     messages = st.get("messages")
     if messages:

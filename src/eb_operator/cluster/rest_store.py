@@ -47,6 +47,14 @@ class ConflictError(StoreError):
     """A write lost an optimistic-concurrency race (resourceVersion changed)."""
 
 
+class InvalidError(StoreError):
+    """422: the CRD's schema or CEL rules refused the object. ``causes`` are (field, message)."""
+
+    def __init__(self, what: str, causes: list[tuple[str, str]]) -> None:
+        super().__init__(what)
+        self.causes = causes
+
+
 @dataclass(frozen=True, slots=True)
 class TokenReviewResult:
     authenticated: bool
@@ -60,11 +68,21 @@ class TokenReviewResult:
 _merge_patch: dict[str, Any] = {"_content_type": "application/merge-patch+json"}
 
 
+def _causes(e: ApiException) -> list[tuple[str, str]]:
+    try:
+        details = json.loads(e.body or "{}").get("details") or {}
+    except (ValueError, AttributeError):
+        return []
+    return [(str(c.get("field", "")), str(c.get("message", ""))) for c in details.get("causes") or []]
+
+
 def _store_error(e: ApiException, what: str) -> StoreError:
     if e.status == 404:
         return NotFoundError(what)
     if e.status == 409:
         return ConflictError(what)
+    if e.status == 422:
+        return InvalidError(what, _causes(e))
     return StoreError(f"{what}: API server answered {e.status} {e.reason}")
 
 
@@ -453,6 +471,14 @@ class Wait:
         obj = await self._get()
         if obj is not None:
             self._waiter.check(obj)
+
+    def check_recent(self) -> bool:
+        """Check the version this process's watch saw last, if any; True if that satisfies."""
+        assert self._waiter is not None, "use Wait as an async context manager"
+        seen = self._watcher.recent.get(self._name)
+        if seen is not None:
+            self._waiter.check(seen)
+        return self._waiter.future.done()
 
     def recheck(self) -> None:
         """Check the newest version seen again (after the predicate's inputs changed)."""

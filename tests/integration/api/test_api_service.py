@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.specs.openapi import checks as oas_checks
 from tests.integration.api.conftest import NODE_CORES, NODE_GPUS, NODE_MEMORY_GIB, TOKENS, Broker, serve_api
 from tests.integration.api.helpers import (
@@ -217,7 +217,14 @@ def test_schemathesis_no_server_errors_no_schema_violations(eb: Broker) -> None:
         tested.append(f"{operation.method.upper()} {operation.path}")
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=12, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=12,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[Phase.explicit, Phase.generate],  # report what fails; shrinking costs minutes here
+            suppress_health_check=list(HealthCheck),
+        )
         def run(case: Any) -> None:
             response = case.call(base_url=eb.url, headers=auth)
             assert response.status_code < 500, (

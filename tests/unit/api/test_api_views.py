@@ -203,3 +203,11 @@ def test_documents_validate_against_the_official_schemas(phase: str) -> None:
     assert (
         errors(c26_validator("AbstractExecutionSession"), to_dialect(session, "session", Dialect.C26)) == []
     )
+
+
+def test_siblings_of_an_accepted_offer_read_as_rejected() -> None:
+    accepted, sibling = execution("ACCEPTED"), execution("OFFERED")
+    sibling["metadata"]["name"] = OFFER_NAME[:-1] + "9"
+    doc = views.offerset_document(offerset(), [accepted, sibling], BASE, NOW)
+    assert [o["phase"] for o in doc["offers"]] == ["ACCEPTED", "REJECTED"]
+    assert doc["offers"][1]["options"] == []
