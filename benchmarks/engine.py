@@ -435,7 +435,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     budget = args.naive_budget if args.naive_budget is not None else (0.05 if args.quick else 0.5)
     naive_requests = 2 if args.quick else 3
     started = time.perf_counter()
-    results = [run_config(Config(n, r), requests, budget, naive_requests, args.seed) for n, r in grid]
+    results = []
+    for n, r in grid:
+        t0 = time.perf_counter()
+        results.append(run_config(Config(n, r), requests, budget, naive_requests, args.seed))
+        print(f"{n} nodes, {r} reservations: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     doc = {
         "benchmark": "engine",
         "quick": args.quick,

@@ -33,6 +33,8 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate, compress, repeat
+from operator import ne
 
 from eb_operator.engine.types import Reservation, Resources
 
@@ -67,62 +69,43 @@ class NodeUsage:
 
         Empty spans (``end <= start``) hold nothing. Breakpoints where nothing changes (one
         reservation ends exactly where an identical one starts) are dropped, so scans stay short.
+        The running sums are C-level ``itertools.accumulate`` over the sorted event times.
         """
         kept = tuple(r for r in reservations if r.end > r.start)
-        deltas: dict[int, list[int]] = {}
-        gpu_deltas: dict[str, dict[int, int]] = {}
+        dc: dict[int, int] = {}
+        dm: dict[int, int] = {}
+        de: dict[int, int] = {}
+        dg: dict[str, dict[int, int]] = {}
         for r in kept:
             res = r.resources
-            for t, sign in ((r.start, 1), (r.end, -1)):
-                d = deltas.get(t)
-                if d is None:
-                    d = deltas[t] = [0, 0, 0]
-                d[0] += sign * res.cpu_millis
-                d[1] += sign * res.memory_bytes
-                d[2] += sign * res.ephemeral_bytes
+            s, e = r.start, r.end
+            if res.cpu_millis:
+                dc[s] = dc.get(s, 0) + res.cpu_millis
+                dc[e] = dc.get(e, 0) - res.cpu_millis
+            if res.memory_bytes:
+                dm[s] = dm.get(s, 0) + res.memory_bytes
+                dm[e] = dm.get(e, 0) - res.memory_bytes
+            if res.ephemeral_bytes:
+                de[s] = de.get(s, 0) + res.ephemeral_bytes
+                de[e] = de.get(e, 0) - res.ephemeral_bytes
             for name, count in res.gpus.items():
                 if count:
-                    g = gpu_deltas.setdefault(name, {})
-                    g[r.start] = g.get(r.start, 0) + count
-                    g[r.end] = g.get(r.end, 0) - count
-        names = sorted(gpu_deltas)
-        times: list[int] = []
-        cpu = [0]
-        mem = [0]
-        eph = [0]
-        gcols: list[list[int]] = [[0] for _ in names]
-        c = m = e = 0
-        gcur = [0] * len(names)
-        for t in sorted(deltas):
-            d = deltas[t]
-            c += d[0]
-            m += d[1]
-            e += d[2]
-            changed = bool(d[0] or d[1] or d[2])
-            for i, name in enumerate(names):
-                gd = gpu_deltas[name].get(t, 0)
-                if gd:
-                    gcur[i] += gd
-                    changed = True
-            if not changed:
-                continue
-            if (
-                times
-                and cpu[-1] == c
-                and mem[-1] == m
-                and eph[-1] == e
-                and all(gcols[i][-1] == gcur[i] for i in range(len(names)))
-            ):
-                # The amounts went back to what the previous segment held: extend it.
-                continue
-            times.append(t)
-            cpu.append(c)
-            mem.append(m)
-            eph.append(e)
-            for i in range(len(names)):
-                gcols[i].append(gcur[i])
+                    g = dg.setdefault(name, {})
+                    g[s] = g.get(s, 0) + count
+                    g[e] = g.get(e, 0) - count
+        names = sorted(dg)
+        deltas = [dc, dm, de, *(dg[name] for name in names)]
+        events = sorted(set().union(*deltas))
+        sums = [[0, *accumulate(map(d.get, events, repeat(0)))] for d in deltas]
+        # Keep a breakpoint only where some column changes (all C-level: map, zip, any).
+        if events:
+            changed = list(map(any, zip(*(map(ne, col, col[1:]) for col in sums), strict=True)))
+            if not all(changed):
+                events = list(compress(events, changed))
+                sums = [[0, *compress(col[1:], changed)] for col in sums]
+        cpu, mem, eph, *gcols = sums
         return cls(
-            times=tuple(times),
+            times=tuple(events),
             cpu=tuple(cpu),
             mem=tuple(mem),
             eph=tuple(eph),
@@ -176,9 +159,27 @@ class NodeUsage:
                     delta = sign * amount
                     column[a + 1 : b + 1] = [x + delta for x in column[a + 1 : b + 1]]
         if reservations is None:
-            gone = {r.key for r in removed}
-            reservations = (*(r for r in self.reservations if r.key not in gone), *added)
+            if removed:
+                gone = {r.key for r in removed}
+                reservations = (*(r for r in self.reservations if r.key not in gone), *added)
+            else:
+                reservations = self.reservations + tuple(added)
         gpus = {key[4:]: tuple(col) for key, col in cols.items() if key.startswith("gpu:")}
+        # Peaks only grow with what is added; after a release the old peak is kept as an upper
+        # bound, which is all the checks need (a column under its limit everywhere is skipped).
+        peaks = {"cpu": self.peak_cpu, "mem": self.peak_mem, "eph": self.peak_eph}
+        peaks.update({"gpu:" + name: peak for name, peak in self.peak_gpus.items()})
+        for r in added:
+            res = r.resources
+            for key, amount in (
+                ("cpu", res.cpu_millis),
+                ("mem", res.memory_bytes),
+                ("eph", res.ephemeral_bytes),
+                *(("gpu:" + name, count) for name, count in res.gpus.items()),
+            ):
+                if amount and r.end > r.start:
+                    j0, j1 = segment_range(times, r.start, r.end)
+                    peaks[key] = max(peaks.get(key, 0), max(cols[key][j0:j1]))
         return NodeUsage(
             times=tuple(times),
             cpu=tuple(cols["cpu"]),
@@ -186,10 +187,10 @@ class NodeUsage:
             eph=tuple(cols["eph"]),
             gpus=gpus,
             reservations=reservations,
-            peak_cpu=max(cols["cpu"]),
-            peak_mem=max(cols["mem"]),
-            peak_eph=max(cols["eph"]),
-            peak_gpus={name: max(col) for name, col in gpus.items()},
+            peak_cpu=peaks["cpu"],
+            peak_mem=peaks["mem"],
+            peak_eph=peaks["eph"],
+            peak_gpus={name: peaks.get("gpu:" + name, 0) for name in gpus},
         )
 
     @property
@@ -301,6 +302,32 @@ def iter_free_runs(
         size *= 4
     if open_at is not None:
         yield (open_at, end)
+
+
+def last_violation(times: Sequence[int], checks: Sequence[Check], start: int, end: int) -> int | None:
+    """The end of the last segment of ``[start, end)`` where some check fails, or None if none.
+
+    Searches from the right in chunks that grow fourfold, each tested with C-level ``max``, so
+    a busy window (the usual case when this is called) costs one small chunk, and a window
+    that passes costs a few ``max`` calls.
+    """
+    if not times:
+        return None if all(limit >= 0 for _, limit in checks) else end
+    j0, j1 = segment_range(times, start, end)
+    m = len(times)
+    hi = j1
+    size = 16
+    while hi > j0:
+        lo = max(j0, hi - size)
+        failing = [(col, limit) for col, limit in checks if max(col[lo:hi]) > limit]
+        if failing:
+            for j in range(hi - 1, lo - 1, -1):
+                for col, limit in failing:
+                    if col[j] > limit:
+                        return end if j >= m else min(end, times[j])
+        hi = lo
+        size *= 4
+    return None
 
 
 def free_runs(times: Sequence[int], checks: Sequence[Check], start: int, end: int) -> list[tuple[int, int]]:

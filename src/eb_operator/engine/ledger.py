@@ -110,10 +110,30 @@ class Ledger:
         self._by_node: dict[str, dict[str, Reservation]] = {}
         # Changes since the last snapshot, per node: (added, removed).
         self._pending: dict[str, tuple[list[Reservation], list[Reservation]]] = {}
+        # Nodes whose calendar is rebuilt from scratch at the next snapshot.
+        self._rebuild: set[str] = set()
         self._snapshot: LedgerSnapshot | None = None
         self._usage: dict[str, NodeUsage] = {}
-        for r in reservations:
-            self.upsert(r)
+        self.load(reservations)
+
+    def load(self, reservations: Iterable[Reservation]) -> None:
+        """Upsert many reservations at once (start-up, a re-list after a watch gap).
+
+        Faster than one upsert each: the touched nodes are simply rebuilt at the next snapshot.
+        """
+        with self._lock:
+            for r in reservations:
+                old = self._by_key.pop(r.key, None)
+                if old is not None:
+                    on_node = self._by_node[old.node]
+                    del on_node[r.key]
+                    if not on_node:
+                        del self._by_node[old.node]
+                    self._rebuild.add(old.node)
+                if r.phase in HOLDING_PHASES:
+                    self._by_key[r.key] = r
+                    self._by_node.setdefault(r.node, {})[r.key] = r
+                    self._rebuild.add(r.node)
 
     # -- changes ---------------------------------------------------------------------------
 
@@ -202,21 +222,28 @@ class Ledger:
         ``O(m)`` per change) when few of its reservations changed, and rebuilt otherwise.
         """
         with self._lock:
-            if self._snapshot is not None and not self._pending:
+            if self._snapshot is not None and not self._pending and not self._rebuild:
                 return self._snapshot
             # Copy-on-write: the previous snapshot keeps its dict, we change a copy.
             usage = dict(self._usage)
-            for node, (added, removed) in self._pending.items():
+            for node in self._rebuild | set(self._pending):
                 held = self._by_node.get(node)
                 if not held:
                     usage.pop(node, None)
                     continue
                 base = usage.get(node)
-                if base is None or len(added) + len(removed) > max(8, len(held) // 8) or base.sparse:
+                added, removed = self._pending.get(node, ((), ()))
+                if (
+                    base is None
+                    or node in self._rebuild
+                    or len(added) + len(removed) > max(8, len(held) // 8)
+                    or base.sparse
+                ):
                     usage[node] = NodeUsage.build(held.values())
                 else:
                     usage[node] = base.apply(added, removed, reservations=tuple(held.values()))
             self._pending.clear()
+            self._rebuild.clear()
             self._usage = usage
             self._snapshot = LedgerSnapshot(usage, len(self._by_key))
             return self._snapshot

@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from eb_operator.engine.calendar import Check, NodeUsage, iter_free_runs, run_end, span_fits
+from eb_operator.engine.calendar import Check, NodeUsage, iter_free_runs, last_violation, run_end, span_fits
 from eb_operator.engine.ledger import LedgerSnapshot
 from eb_operator.engine.nodes import NodeTable, Shape
 from eb_operator.engine.types import GIB, Demand, NodeCapacity, Offer, Phase, Reservation
@@ -441,11 +441,15 @@ class _Cycle:
                 if visits > budget:
                     break
             self.visited += 1
-            t: int | None = None
-            for a, b in iter_free_runs(usage.times, checks, lo, latest + tail):
-                t = starts.earliest_in(a + prep, min(b - tail, latest))
-                if t is not None:
+            # Jump past the last failing segment of the current window until one passes: in a
+            # busy calendar each jump skips about a window's length.
+            t: int | None = starts.earliest_in(first + 1, latest)
+            times = usage.times
+            while t is not None:
+                bad = last_violation(times, checks, t - prep, t + tail)
+                if bad is None:
                     break
+                t = starts.earliest_in(bad + prep, latest)
             if t is None:
                 continue
             best = (node, t)

@@ -105,7 +105,7 @@ def held_by_step(usage: NodeUsage, t: int) -> tuple[int, ...]:
 @given(
     st.lists(
         st.tuples(
-            st.sampled_from(["upsert", "upsert", "remove", "final", "snapshot"]),
+            st.sampled_from(["upsert", "upsert", "load", "remove", "final", "snapshot"]),
             st.integers(0, 7),  # key
             st.sampled_from(["n1", "n2"]),
             st.integers(0, 20),  # start
@@ -124,6 +124,8 @@ def test_incremental_snapshots_equal_a_fresh_index_of_the_same_reservations(
         key = f"ns/r{k}"
         if action == "upsert":
             ledger.upsert(reservation(where, start, start + length, cores=cores, gpus=gpus, key=key))
+        elif action == "load":
+            ledger.load([reservation(where, start, start + length, cores=cores, gpus=gpus, key=key)])
         elif action == "remove":
             ledger.remove(key)
         elif action == "final":
