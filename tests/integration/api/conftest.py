@@ -23,7 +23,7 @@ __all__ = ["NODE_CORES", "NODE_GPUS", "NODE_MEMORY_GIB", "OFFER_TTL", "TOKENS", 
 @pytest.fixture(scope="session")
 def broker(kube: Kubectl, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     log_path = tmp_path_factory.mktemp("operator") / "operator.log"
-    with broker_stack(kube, log_path, SHAPE) as b:
+    with broker_stack(kube, log_path, SHAPE, answer_timeout=60) as b:
         yield b
 
 
