@@ -13,7 +13,9 @@ bookkeeping would double that on the hot path, and the phase machine is level-ba
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,13 +55,26 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.queueing.idle_timeout = 10
 
 
+def in_cluster_address(info: kopf.ConnectionInfo) -> kopf.ConnectionInfo:
+    """kopf's service-account login names the API server ``kubernetes.default.svc``, which only
+    resolves where the cluster has DNS; the address in ``KUBERNETES_SERVICE_HOST``/``_PORT`` works
+    everywhere (the official clients use it too)."""
+    host = os.environ.get("KUBERNETES_SERVICE_HOST")
+    if not host:
+        return info
+    port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+    server = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+    return dataclasses.replace(info, server=server)
+
+
 def make_registry(config: OperatorConfig) -> tuple[kopf.OperatorRegistry, Runtime]:
     registry = kopf.OperatorRegistry()
     rt = Runtime(config)
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        info = kopf.login_with_service_account(**kwargs)
+        return in_cluster_address(info) if info is not None else kopf.login_with_kubeconfig(**kwargs)
 
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
