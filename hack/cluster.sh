@@ -995,12 +995,15 @@ unmount_state() {
 # everything but the processes: pods' leftovers, iptables chains, cgroups, mounts, addresses and
 # routes, and the cluster's data (etcd, containerd, kubelet)
 cleanup_runtime() {
+  log "cleaning up: pod leftovers"
   kill_pods
+  log "cleaning up: iptables chains, cgroups"
   if [ -x "$K8S_BIN/kube-proxy" ] && iptables -w -t nat -S KUBE-SERVICES >/dev/null 2>&1; then
     "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
   fi
   iptables_cleanup
   remove_cgroups
+  log "cleaning up: mounts, network, data"
   if ! unmount_state; then
     net_down
     log "left data in $STATE because something is still mounted there; rerun $0 down after fixing"
