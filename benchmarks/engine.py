@@ -8,11 +8,14 @@ Prints one JSON document. For each (nodes, reservations) configuration:
 ``offers``
     latency of :func:`plan_offers` over a fixed mix of requests (below) on one ledger snapshot
     and node table, as the operator calls it: p50 / p99 / max in ms of one pass, and p50 / p99
-    of each request's fastest of three runs (``*_min_of_3_ms``: on a shared machine a single
-    pass also measures the time spent waiting for a CPU); the mean number of node calendars
-    visited; garbage collections during the pass; and the peak memory a request allocates
-    (tracemalloc, in a separate pass because tracing slows Python down). ``target_met`` checks
-    the issue's p99 target on the single pass, ``target_met_min_of_3`` on the fastest runs.
+    of each request's fastest of three runs (``*_min_of_3_ms``) and of the CPU time the thread
+    used (``cpu_*_ms``, ``time.thread_time``): on a shared machine wall time also counts the
+    time spent waiting for a CPU, which the engine does not control (``load_average`` says how
+    busy the machine was). Also the mean number of node calendars visited, garbage
+    collections during the pass, and the peak memory a request allocates (tracemalloc, in a
+    separate pass because tracing slows Python down). ``target_met`` checks the issue's p99
+    target on wall time, ``target_met_min_of_3`` on the fastest runs, ``target_met_cpu`` on
+    CPU time.
 ``worst_case_ms``
     a request that passes the static test everywhere but fits nowhere in time: every node's
     calendar is scanned over a 24-hour span. The bound of the cost model, not a typical request.
@@ -315,13 +318,16 @@ def run_config(
     for d in demands[:5]:
         plan_offers(d, POLICY, table, snap, NOW)
     latencies: list[float] = []
+    cpu_times: list[float] = []
     visited: list[int] = []
     offers_made = 0
     collections_before = sum(g["collections"] for g in gc.get_stats())
     for d in demands:
+        c0 = time.thread_time()
         t0 = time.perf_counter()
         plan = plan_offers(d, POLICY, table, snap, NOW)
         latencies.append(time.perf_counter() - t0)
+        cpu_times.append(time.thread_time() - c0)
         visited.append(plan.visited)
         offers_made += len(plan.offers)
     gc_runs = sum(g["collections"] for g in gc.get_stats()) - collections_before
@@ -387,6 +393,8 @@ def run_config(
             "max_ms": ms(max(latencies)),
             "p50_min_of_3_ms": ms(pct(best, 0.50)),
             "p99_min_of_3_ms": ms(pct(best, 0.99)),
+            "cpu_p50_ms": ms(pct(cpu_times, 0.50)),
+            "cpu_p99_ms": ms(pct(cpu_times, 0.99)),
             "gc_collections": gc_runs,
             "mean_offers": round(offers_made / len(latencies), 2),
             "mean_visited_nodes": round(statistics.fmean(visited), 1),
@@ -397,6 +405,8 @@ def run_config(
         "target_p99_ms": target,
         "target_met": None if target is None else ms(p99) <= target,
         "target_met_min_of_3": None if target is None else ms(pct(best, 0.99)) <= target,
+        "target_met_cpu": None if target is None else ms(pct(cpu_times, 0.99)) <= target,
+        "load_average": round(os.getloadavg()[0], 2),
         "snapshot": {
             "ledger_build_ms": ms(build),
             "ledger_peak_mib": round(ledger_peak / 2**20, 2),

@@ -30,14 +30,17 @@ searches see it: the offers of one set never double-book each other (they all ho
 while OFFERED). Every offer gets, at its node and start, the most resources that fit there (up
 to the requested max) and then the longest run time those resources can keep.
 
-Cost model (``n`` nodes that pass the static test, ``k`` calendar segments a node has inside the
-searched span): each search visits nodes in a fixed order (smallest shape first, then by name)
-and stops at the first node that can start at the first allowed start, so a cluster with free
-room costs ``O(visited * (log m + k))`` with few visits. A search that cannot stop early (nothing
-fits at the first start anywhere) visits every node: ``O(n * (log m + k))``, where the span is
-bounded by the start windows plus the run time, not by the whole horizon. ``k`` grows with the
-reservations per node that fall inside the span; the horizon only matters through the window
-length. See ``docs/engine.md`` for measurements.
+Cost model (``n`` nodes that pass the static test, ``m`` breakpoints of a node's calendar, ``w``
+the breakpoints inside one candidate window). Every search runs in two passes. Pass 1 asks each
+node only "do you fit at the first allowed start?" (two bisects and a C-level ``max`` per
+checked column, nothing when the node's peaks are under the limits), visiting nodes best-fit
+shape first in rounds of :data:`ROUND` per shape, and stops at the first yes: the answer is
+exact and costs ``O(v * (log m + w))`` for the ``v`` nodes visited, a handful when the cluster
+has room. Only if no node fits at the first start, pass 2 gives each node its earliest start by
+jumping past the last failing segment of the current window (each jump skips about a window in
+a busy calendar), bounded by the best start found so far: ``O(n * j * (log m + w))`` for ``j``
+jumps per node. The horizon and the slot size never cost by themselves: there is no per-slot
+loop. See ``docs/engine.md`` for the table and the measurements.
 """
 
 from __future__ import annotations
