@@ -99,9 +99,16 @@ build_helm() {
   [ -x "$HELM_BIN/helm" ] && return 0
   echo "building helm $HELM_VERSION"
   mkdir -p "$HELM_BIN"
-  # the version ldflag is what helm's own Makefile sets; without it `helm version` says only v3.x
+  go mod download -json "helm.sh/helm/v3@$HELM_VERSION" >/dev/null || die "downloading helm $HELM_VERSION failed"
+  # The ldflags helm's Makefile sets: its version, and the Kubernetes version of its client
+  # libraries (k8s.io/client-go v0.X.Y -> 1.X), which `helm template` assumes without a cluster
+  # (unset, helm says v1.20 and charts with a kubeVersion constraint refuse to render).
+  local gomod minor
+  gomod="$(go env GOMODCACHE)/cache/download/helm.sh/helm/v3/@v/$HELM_VERSION.mod"
+  minor="$(awk '$1 == "k8s.io/client-go" {split($2, v, "."); print v[2]}' "$gomod")"
+  [ -n "$minor" ] || die "cannot read the k8s.io/client-go version from $gomod"
   GOBIN="$HELM_BIN" go install -trimpath \
-    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor" \
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" \
     || die "building helm $HELM_VERSION failed"
 }
