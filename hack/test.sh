@@ -27,6 +27,9 @@ KUBECTL="${EB_CACHE_DIR:-$HOME/.cache/eb-operator}/k8s/$K8S_VERSION/bin/kubectl"
 [ -x "$KUBECTL" ] || KUBECTL=kubectl
 if [ -n "${KUBECONFIG:-}" ] && timeout 10 "$KUBECTL" get --raw /readyz >/dev/null 2>&1; then
   step "using the cluster in KUBECONFIG=$KUBECONFIG"
+elif bash hack/cluster.sh status >/dev/null 2>&1; then
+  step "using the running local cluster (left running afterwards)"
+  eval "$(bash hack/cluster.sh env)"
 else
   step "bringing up the local cluster"
   bash hack/cluster.sh up
