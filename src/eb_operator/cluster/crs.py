@@ -53,10 +53,23 @@ class Invalid(ApiError):
     """422: the API server's schema or CEL validation refused the object."""
 
 
-def _wrap(e: ApiException) -> ApiError:
-    status = int(e.status or 0)
+def _error(status: int, reason: str, body: str) -> ApiError:
     kind = {404: NotFound, 409: Conflict, 422: Invalid}.get(status, ApiError)
-    return kind(status, str(e.reason), str(e.body or ""))
+    return kind(status, reason, body)
+
+
+def _wrap(e: ApiException) -> ApiError:
+    return _error(int(e.status or 0), str(e.reason), str(e.body or ""))
+
+
+async def _json(resp: Any) -> Obj:
+    """The JSON body of a raw (not preloaded) response; ApiError for a non-2xx status."""
+    try:
+        if not 200 <= resp.status <= 299:
+            raise _error(int(resp.status), str(resp.reason), await resp.text())
+        return await resp.json()  # type: ignore[no-any-return]
+    finally:
+        resp.release()
 
 
 class Cluster:
@@ -165,7 +178,7 @@ class Cluster:
             resp = await self.core.create_namespaced_pod(
                 namespace, body, _request_timeout=self._t, _preload_content=False
             )
-            return await resp.json()  # type: ignore[no-any-return]
+            return await _json(resp)
         except ApiException as e:
             raise _wrap(e) from None
 
@@ -174,7 +187,7 @@ class Cluster:
             resp = await self.core.read_namespaced_pod(
                 name, namespace, _request_timeout=self._t, _preload_content=False
             )
-            return await resp.json()  # type: ignore[no-any-return]
+            return await _json(resp)
         except ApiException as e:
             raise _wrap(e) from None
 
@@ -201,8 +214,7 @@ class Cluster:
                 _preload_content=False,
                 _request_timeout=max(self._t, 120.0),
             )
-            resp = resp[0] if isinstance(resp, tuple) else resp
-            return await resp.json()  # type: ignore[no-any-return]
+            return await _json(resp[0] if isinstance(resp, tuple) else resp)
         except ApiException as e:
             raise _wrap(e) from None
 
@@ -245,9 +257,10 @@ class Cluster:
             "count": 1,
         }
         try:
-            await self.core.create_namespaced_event(
+            resp = await self.core.create_namespaced_event(
                 namespace, body, _request_timeout=self._t, _preload_content=False
             )
+            await _json(resp)
         except ApiException as e:
             raise _wrap(e) from None
 

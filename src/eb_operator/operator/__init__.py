@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,11 +30,15 @@ async def serve(
     *,
     peering: bool = True,
     liveness: str | None = None,
-    stop_flag: asyncio.Event | None = None,
-    ready_flag: asyncio.Event | None = None,
+    stop_flag: asyncio.Event | threading.Event | None = None,
+    ready_flag: asyncio.Event | threading.Event | None = None,
     runtime: list[Runtime] | None = None,
 ) -> None:
-    """Run the operator until ``stop_flag`` is set (or the task is cancelled)."""
+    """Run the operator until ``stop_flag`` is set (or the task is cancelled).
+
+    Give it an event loop of its own (``asyncio.run`` in a thread, with ``threading.Event``
+    flags): when it stops, kopf cancels every task created in its loop while it ran.
+    """
     registry, rt = make_registry(config)
     if runtime is not None:
         runtime.append(rt)

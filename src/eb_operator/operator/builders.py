@@ -22,6 +22,7 @@ from eb_operator.cluster.convert import (
 )
 from eb_operator.model.crds import API_VERSION
 from eb_operator.model.platform import PlatformPolicy
+from eb_operator.operator import workload
 
 Obj = Mapping[str, Any]
 
@@ -160,7 +161,12 @@ def build_pod(
             "runAsNonRoot": True,
         },
     }
-    labels = {LABEL_MANAGED_BY: MANAGER, LABEL_EXECUTION_UID: meta["uid"]}
+    # volumes, staging init containers, notebook server (eb_operator.operator.workload)
+    parts = workload.pod_parts(execution, executable, policy, limits, settings.image_pull_policy)
+    container.update(parts.process)
+    if parts.mounts:
+        container["volumeMounts"] = parts.mounts
+    labels = {LABEL_MANAGED_BY: MANAGER, LABEL_EXECUTION_UID: meta["uid"], **parts.labels}
     if len(meta["name"]) <= 63:
         labels[LABEL_EXECUTION] = meta["name"]
     spec: dict[str, Any] = {
@@ -186,6 +192,10 @@ def build_pod(
         },
         "containers": [container],
     }
+    if parts.init_containers:
+        spec["initContainers"] = parts.init_containers
+    if parts.volumes:
+        spec["volumes"] = parts.volumes
     if r.get("nodeSelector"):
         spec["nodeSelector"] = dict(r["nodeSelector"])
     if policy.toleration is not None:

@@ -49,7 +49,7 @@ from eb_operator.cluster.crs import (
 from eb_operator.engine import check_accept, explain_no_offers, find_offers
 from eb_operator.engine.types import Offer, Phase, Reservation
 from eb_operator.model.platform import PlatformPolicy
-from eb_operator.operator import builders
+from eb_operator.operator import builders, children
 from eb_operator.operator.events import EventPoster, kv
 from eb_operator.operator.lifecycle import Action, Facts, PodView, Step, decide
 from eb_operator.operator.requests import Interpretation, interpret
@@ -145,6 +145,15 @@ class Operator:
         while True:
             await asyncio.sleep(self.cfg.sweep_seconds)
             self.sweep()
+            try:  # persistent storage past its lifetime (eb_operator.operator.children)
+                await children.sweep_claims(self.cluster, self.mine, self._phase_of_uid, self.now())
+            except Exception as e:
+                log.warning("%s", kv(msg="storage sweep failed", error=e))
+
+    def _phase_of_uid(self, uid: str) -> Phase | bool | None:
+        key = self.state.by_uid.get(uid)
+        view = self.state.executions.get(key) if key is not None else None
+        return False if view is None else view.phase
 
     def sweep(self) -> None:
         """Queue every Execution whose offer expired or whose next step is due (catches up after
@@ -262,7 +271,10 @@ class Operator:
             expires = min((v.expires for v in existing if v.expires is not None), default=None)
             await self._answer(obj, offers, expires, [], now)
             return
-        interp = interpret(obj.get("spec", {}).get("request"), self.policy, now)
+        request = obj.get("spec", {}).get("request")
+        found = await children.probe(self.cluster, obj["metadata"]["namespace"], request, self.policy)
+        now = self.now()  # probing may have taken a while
+        interp = interpret(request, self.policy, now, found)
         if interp.demand is None:
             await self._answer(obj, [], None, interp.messages, now)
             return
@@ -393,7 +405,12 @@ class Operator:
         if step.phase is None and not step.refused and not view.desired_new:
             return False
         phase = step.phase or view.phase
-        await self._patch_status(view, self._status(view, phase, step.reason, step.message, step.refused))
+        status = self._status(view, phase, step.reason, step.message, step.refused)
+        pod = self.state.pod_of(view)
+        access = await children.access(self.cluster, view.namespace, view.name, phase, pod)
+        if access is not None:  # a notebook: its URL once READY (eb_operator.operator.children)
+            status["access"] = access
+        await self._patch_status(view, status)
         self._announce(view, step)
         return step.phase is not None
 
@@ -522,9 +539,10 @@ class Operator:
         view = self.state.executions[key]
         obj = await self.cluster.get(EXECUTIONS, view.namespace, view.name)
         request = await self._direct_request(obj)
+        found = await children.probe(self.cluster, view.namespace, request, self.policy)
         now = self.now()
         interp = (
-            interpret(request, self.policy, now)
+            interpret(request, self.policy, now, found)
             if request is not None
             else Interpretation(
                 None,
@@ -614,6 +632,7 @@ class Operator:
         executable = (request or {}).get("executable")
         if not executable:
             raise Retry(5.0, "no executable to run")
+        await children.prepare(self.cluster, obj, executable, self.policy)  # PVCs, Secrets, Service
         body = builders.build_pod(obj, executable, self.policy, self.now(), self.cfg.pod)
         name = body["metadata"]["name"]
         try:

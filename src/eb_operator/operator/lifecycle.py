@@ -64,6 +64,9 @@ class PodView:
     disruption: str | None = None
     started: str | None = None
     finished: str | None = None
+    ready: bool = False  # the Pod's Ready condition (a notebook server answers its readiness probe)
+    interactive: bool = False  # a notebook server: READY when it answers, its deadline a normal end
+    init_failure: str | None = None  # an init container (data staging) that failed, and why
 
     @property
     def finished_or_gone(self) -> bool:
@@ -105,7 +108,24 @@ def observe_pod(pod: Obj) -> PodView:
         ),
         started=running.get("startedAt") or terminated.get("startedAt"),
         finished=terminated.get("finishedAt"),
+        ready=(conds.get("Ready") or {}).get("status") == "True",
+        interactive=(meta.get("labels") or {}).get(LABEL_INTERACTIVE) == "true",
+        init_failure=_init_failure(status.get("initContainerStatuses") or []),
     )
+
+
+#: Label of Pods whose main container is a server the user connects to (a notebook).
+LABEL_INTERACTIVE = "executionbroker.ivoa.net/interactive"
+
+
+def _init_failure(statuses: list[Obj]) -> str | None:
+    """``<name> exited with code N: <termination message>`` for the first failed init container."""
+    for c in statuses:
+        term = (c.get("state") or {}).get("terminated") or (c.get("lastState") or {}).get("terminated")
+        if term and term.get("exitCode") not in (None, 0):
+            text = " ".join(str(term.get("message") or term.get("reason") or "").split())
+            return f"{c.get('name')} exited with code {term['exitCode']}" + (f": {text}" if text else "")
+    return None
 
 
 class Outcome(StrEnum):
@@ -118,6 +138,10 @@ class Outcome(StrEnum):
 
 def pod_outcome(p: PodView) -> tuple[Outcome, str]:
     """What a Pod's state means for its Execution, with a message naming the cause of a failure."""
+    if p.init_failure is not None:
+        return Outcome.FAILED, f"data staging failed: {p.init_failure}"
+    if p.interactive and p.phase == "Failed" and p.reason == "DeadlineExceeded":
+        return Outcome.SUCCEEDED, "the session's duration elapsed: the notebook server was stopped"
     if p.phase == "Failed":
         if p.reason == "DeadlineExceeded":
             return Outcome.FAILED, (
@@ -148,6 +172,10 @@ def pod_outcome(p: PodView) -> tuple[Outcome, str]:
         )
     if p.exit_code == 0:
         return Outcome.SUCCEEDED, "the container exited with code 0"
+    if p.interactive and p.running:
+        if p.ready:
+            return Outcome.READY, "the notebook server answers"
+        return Outcome.PENDING, "waiting for the notebook server to answer"
     if p.running:
         return Outcome.RUNNING, "the container is running"
     if p.scheduled and p.initialized:

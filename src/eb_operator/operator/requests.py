@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from eb_operator.cluster.probe import Probe
 from eb_operator.engine.demand import demand_from_request
 from eb_operator.engine.types import Demand
 from eb_operator.model import (
@@ -25,6 +26,7 @@ from eb_operator.model import (
     render,
 )
 from eb_operator.model.platform import PlatformPolicy
+from eb_operator.operator.storage import with_offered_storage
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +47,14 @@ def refusal(type_uri: str, text: str, now: int) -> Interpretation:
     return Interpretation(None, [_message(item)])
 
 
-def interpret(request: Mapping[str, Any] | None, policy: PlatformPolicy, now: int) -> Interpretation:
-    """Parse, judge and reduce one request. No Demand (and ERROR messages) when it cannot be served."""
+def interpret(
+    request: Mapping[str, Any] | None, policy: PlatformPolicy, now: int, probe: Probe | None = None
+) -> Interpretation:
+    """Parse, judge and reduce one request. No Demand (and ERROR messages) when it cannot be served.
+
+    ``probe``: what probing the request's data found at offer time (``eb_operator.cluster.probe``):
+    its ERRORs (unreachable data) are reasons for NO too, and its byte count lengthens the
+    preparation lead time."""
     if not request:
         return refusal("urn:missing-value", "the resource holds no IVOA request", now)
     try:
@@ -54,14 +62,17 @@ def interpret(request: Mapping[str, Any] | None, policy: PlatformPolicy, now: in
     except RequestError as e:
         return refusal(e.type_uri, e.message, now)
     judged = judge_request(req, policy)
+    if probe is not None and not has_errors(judged):
+        judged = [*judged, *probe.messages]
     messages = [_message(m) for m in judged]
     if has_errors(judged):
         return Interpretation(None, messages)
     try:
-        demand = demand_from_request(req, policy, now)
+        demand = demand_from_request(req, policy, now, probe.bytes if probe is not None else None)
     except ValueError as e:
         return Interpretation(None, [*messages, *refusal("urn:not-supported", str(e), now).messages])
     selector: dict[str, str] = {}
     if demand.gpu is not None and demand.gpu.product:
         selector[demand.gpu.product_label] = demand.gpu.product
-    return Interpretation(demand, messages, render(req), selector)
+    offered = with_offered_storage(render(req), policy.limits.max_storage_lifetime_seconds)
+    return Interpretation(demand, messages, offered, selector)

@@ -126,6 +126,10 @@ class ClusterState:
         self.pod_use: dict[str, tuple[str, Resources]] = {}  # foreign pod key -> (node, requests)
         self.node_used: dict[str, Resources] = {}
         self.broker_pods: dict[str, PodView] = {}  # execution uid -> its Pod
+        self.broker_use: dict[
+            str, tuple[str, Resources]
+        ] = {}  # execution uid -> (node, requests) of a live Pod
+        self.foreign_broker: set[str] = set()  # broker Pods counted as foreign use (Execution not ours)
         self.executions: dict[str, ExecutionView] = {}
         self.by_uid: dict[str, str] = {}  # execution uid -> key
         self.groups: dict[str, set[str]] = {}  # "ns/offerset" -> execution keys
@@ -205,22 +209,45 @@ class ClusterState:
         meta = pod["metadata"]
         labels = meta.get("labels") or {}
         exec_uid = labels.get(LABEL_EXECUTION_UID)
+        node = (pod.get("spec") or {}).get("nodeName")
+        live = not deleted and bool(node) and not pod_finished(pod)
         if exec_uid and labels.get(LABEL_MANAGED_BY) == MANAGER:
+            # A broker Pod is covered by its Execution's reservation, unless that Execution is not
+            # one of ours (another platform or namespace set): then it is foreign use like any Pod.
+            self._unforeign(exec_uid)
             if deleted:
                 self.broker_pods.pop(exec_uid, None)
+                self.broker_use.pop(exec_uid, None)
             else:
                 self.broker_pods[exec_uid] = observe_pod(pod)
+                if live:
+                    self.broker_use[exec_uid] = (str(node), pod_requests(pod))
+                else:
+                    self.broker_use.pop(exec_uid, None)
+                if exec_uid not in self.by_uid:
+                    self._foreign(exec_uid)
             return self.by_uid.get(exec_uid)
         key = f"{meta.get('namespace')}/{meta['name']}"
-        node = (pod.get("spec") or {}).get("nodeName")
         old = self.pod_use.pop(key, None)
         if old is not None:
             self._use(old[0], old[1], -1)
-        if not deleted and node and not pod_finished(pod):
+        if live:
             req = pod_requests(pod)
-            self.pod_use[key] = (node, req)
-            self._use(node, req, +1)
+            self.pod_use[key] = (str(node), req)
+            self._use(str(node), req, +1)
         return None
+
+    def _foreign(self, exec_uid: str) -> None:
+        use = self.broker_use.get(exec_uid)
+        if use is not None and exec_uid not in self.foreign_broker:
+            self.foreign_broker.add(exec_uid)
+            self._use(use[0], use[1], +1)
+
+    def _unforeign(self, exec_uid: str) -> None:
+        if exec_uid in self.foreign_broker:
+            self.foreign_broker.discard(exec_uid)
+            use = self.broker_use[exec_uid]
+            self._use(use[0], use[1], -1)
 
     def _use(self, node: str, req: Resources, sign: int) -> None:
         self.node_used[node] = add(self.node_used.get(node, Resources()), req, sign)
@@ -252,6 +279,7 @@ class ClusterState:
             self._drop(old)
         self.executions[view.key] = view
         self.by_uid[view.uid] = view.key
+        self._unforeign(view.uid)
         if view.group:
             self.groups.setdefault(view.group, set()).add(view.key)
         self._reserve(view)
@@ -265,6 +293,7 @@ class ClusterState:
     def _drop(self, view: ExecutionView) -> None:
         self.executions.pop(view.key, None)
         self.by_uid.pop(view.uid, None)
+        self._foreign(view.uid)
         self.ledger.remove(view.key)
         if view.group:
             members = self.groups.get(view.group)

@@ -1,0 +1,169 @@
+"""Jupyter notebook sessions: pure builders of the notebook server's container, its token Secret,
+its Service and the access URL (digest §3.3, §9 item 30).
+
+A notebook executable becomes a Pod running ``jupyter-server`` from the platform's
+``images.notebook`` on port 8888, with the notebook (``location``) staged by an init container
+into the server's root directory (``/home/eb/work``). The server's token is random, kept in a
+Secret owned by the Execution (the Pod reads it as ``JUPYTER_TOKEN``). A readiness probe on
+``/api`` (answered without a token) tells when the server answers: the session is then READY
+and its status carries ``access: [{status: ACTIVE, protocol: HTTP, locations: [URL?token=…]}]``,
+which the REST session document shows under ``executable.access``. A ClusterIP Service named
+after the Execution gives the URL a stable address (``http://<clusterIP>:8888/``; the cluster
+has no DNS to rely on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from eb_operator.cluster.convert import LABEL_EXECUTION_UID, LABEL_MANAGED_BY, MANAGER
+from eb_operator.model.platform import PlatformPolicy
+from eb_operator.operator.lifecycle import LABEL_INTERACTIVE as LABEL_INTERACTIVE
+from eb_operator.operator.staging import stage_container
+from eb_operator.operator.storage import child_name
+
+Obj = Mapping[str, Any]
+
+PORT = 8888
+WORK_DIR = "/home/eb/work"
+WORK_VOLUME = "notebook-work"
+TOKEN_KEY = "token"
+
+
+def token_secret_name(execution_name: str) -> str:
+    return child_name(execution_name, "notebook")
+
+
+def service_name(execution_name: str) -> str:
+    return child_name(execution_name, "notebook")
+
+
+def _owner(execution: Obj) -> dict[str, Any]:
+    meta = execution["metadata"]
+    return {
+        "apiVersion": str(execution.get("apiVersion", "executionbroker.ivoa.net/v1alpha1")),
+        "kind": "Execution",
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": False,
+    }
+
+
+def _labels(execution: Obj) -> dict[str, str]:
+    return {LABEL_MANAGED_BY: MANAGER, LABEL_EXECUTION_UID: execution["metadata"]["uid"]}
+
+
+def build_token_secret(execution: Obj, token: str) -> dict[str, Any]:
+    meta = execution["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": token_secret_name(meta["name"]),
+            "namespace": meta["namespace"],
+            "labels": _labels(execution),
+            "ownerReferences": [_owner(execution)],
+        },
+        "type": "Opaque",
+        "stringData": {TOKEN_KEY: token},
+    }
+
+
+def build_service(execution: Obj) -> dict[str, Any]:
+    """A ClusterIP Service in front of the notebook server, selecting the Execution's Pod."""
+    meta = execution["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": service_name(meta["name"]),
+            "namespace": meta["namespace"],
+            "labels": _labels(execution),
+            "ownerReferences": [_owner(execution)],
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {LABEL_EXECUTION_UID: meta["uid"]},
+            "ports": [{"name": "http", "port": PORT, "targetPort": PORT, "protocol": "TCP"}],
+        },
+    }
+
+
+def notebook_file(location: str) -> str:
+    """The file name the notebook is staged as: the last segment of its URL."""
+    name = urlsplit(location).path.rstrip("/").rpartition("/")[2]
+    return name or "notebook.ipynb"
+
+
+def server_process(executable: Obj, policy: PlatformPolicy, execution_name: str) -> dict[str, Any]:
+    """The main container's process: jupyter-server with its token from the Secret, answering
+    ``/api`` when ready."""
+    return {
+        "image": policy.images.notebook,
+        "command": ["jupyter-server"],
+        "args": [
+            "--ip=0.0.0.0",
+            f"--port={PORT}",
+            "--no-browser",
+            f"--ServerApp.root_dir={WORK_DIR}",
+            "--ServerApp.allow_remote_access=True",
+        ],
+        "workingDir": WORK_DIR,
+        "env": [
+            {
+                "name": "JUPYTER_TOKEN",
+                "valueFrom": {"secretKeyRef": {"name": token_secret_name(execution_name), "key": TOKEN_KEY}},
+            },
+            {"name": "EB_NOTEBOOK_URL", "value": str(executable.get("location") or "")},
+        ],
+        "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+        "readinessProbe": {
+            "httpGet": {"path": "/api", "port": PORT},
+            "periodSeconds": 2,
+            "timeoutSeconds": 2,
+            "failureThreshold": 3,
+        },
+    }
+
+
+def work_volume() -> dict[str, Any]:
+    return {"name": WORK_VOLUME, "emptyDir": {}}
+
+
+def work_mount() -> dict[str, Any]:
+    return {"name": WORK_VOLUME, "mountPath": WORK_DIR}
+
+
+def fetch_container(
+    executable: Obj, policy: PlatformPolicy, resources: Mapping[str, Any], pull_policy: str
+) -> dict[str, Any] | None:
+    """The init container that stages the notebook into the server's root directory."""
+    location = executable.get("location")
+    if not location:
+        return None
+    return stage_container(
+        "stage-notebook",
+        policy.images.http_stager,
+        ["http", str(location), "/stage"],
+        WORK_VOLUME,
+        resources=resources,
+        pull_policy=pull_policy,
+    )
+
+
+def access_url(cluster_ip: str, token: str, location: str | None = None) -> str:
+    """The URL a user opens: the server (or the staged notebook in it) with the token."""
+    host = f"[{cluster_ip}]" if ":" in cluster_ip else cluster_ip
+    path = f"tree/{quote(notebook_file(location))}" if location else ""
+    return f"http://{host}:{PORT}/{path}?token={quote(token)}"
+
+
+def access_methods(status: str, url: str | None = None) -> list[dict[str, Any]]:
+    """``executable.access``: PREPARING (no location yet), ACTIVE with the URL, or FINISHED."""
+    method: dict[str, Any] = {"status": status, "protocol": "HTTP"}
+    if url is not None:
+        method["locations"] = [url]
+    return [method]

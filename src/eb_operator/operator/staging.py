@@ -1,0 +1,234 @@
+"""Data staging: pure builders of the init containers that copy a session's data into its volumes
+before the workload starts (digest §3.4.3, §5.1 item 8).
+
+* simple (HTTP(S)) data and IVOA data (its HTTP(S) access URL): ``eb_operator.stager`` ``http``
+  in ``images.httpStager``;
+* S3 data: the stager's ``s3`` (one object, or every object under a prefix; the whole bucket when
+  ``object`` is blank) in ``images.s3Stager``, with the credentials of the platform's data endpoint
+  as environment from a Secret (never from the request);
+* Rucio data: ``rucio download`` in ``images.rucioStager``, with that endpoint's Secret likewise.
+
+The stager is one standard-library Python file passed to ``python3 -c``, so any image with a
+python3 serves. Each init container writes to ``/stage`` (its target volume, read-write) and
+reports a failure on its last log line, which ``terminationMessagePolicy: FallbackToLogsOnError``
+makes the termination message the operator quotes in the FAILED session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from importlib import resources as pkg_resources
+from typing import Any
+from urllib.parse import urlsplit
+
+from eb_operator.model.platform import DataEndpoint, PlatformPolicy
+from eb_operator.model.types import Group, Kind, kind_of
+from eb_operator.operator.storage import Target, child_name
+
+Obj = Mapping[str, Any]
+
+STAGER_SOURCE = pkg_resources.files("eb_operator").joinpath("stager.py").read_text(encoding="utf-8")
+STAGE_MOUNT = "/stage"
+
+SIMPLE_DATA = Kind.SIMPLE_DATA
+S3_DATA = Kind.S3_DATA
+RUCIO_DATA = Kind.RUCIO_DATA
+IVOA_DATA = Kind.IVOA_DATA
+
+RESTRICTED: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+}
+
+
+def data_kind(type_uri: str) -> Kind | None:
+    """The kind of a data resource, for any dialect's type URI."""
+    return kind_of(type_uri, Group.DATA)
+
+
+def _key(url: str) -> str:
+    parts = urlsplit(url.strip())
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+
+
+def endpoint_index(url: str, policy: PlatformPolicy) -> int | None:
+    """Index of the platform's data endpoint for ``url``."""
+    want = _key(url)
+    return next((i for i, e in enumerate(policy.data_endpoints) if _key(e.endpoint) == want), None)
+
+
+def credential_secret(endpoint: DataEndpoint, index: int, execution: Obj) -> str | None:
+    """The name of the Secret a stager reads an endpoint's credentials from, in the session's
+    namespace: the platform's own Secret when it lives there (or names no namespace), else the
+    copy the operator makes (:func:`build_credential_copy`)."""
+    if endpoint.secret_name is None:
+        return None
+    namespace = execution["metadata"]["namespace"]
+    if endpoint.secret_namespace in (None, namespace):
+        return endpoint.secret_name
+    return child_name(execution["metadata"]["name"], f"credentials-{index}")
+
+
+def build_credential_copy(execution: Obj, name: str, source: Obj) -> dict[str, Any]:
+    """A copy of an endpoint's Secret in the session's namespace, owned by the Execution."""
+    meta = execution["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": name,
+            "namespace": meta["namespace"],
+            "labels": {"app.kubernetes.io/managed-by": "eb-operator"},
+            "ownerReferences": [_owner(execution)],
+        },
+        "type": str(source.get("type") or "Opaque"),
+        "data": dict(source.get("data") or {}),
+    }
+
+
+def _owner(execution: Obj) -> dict[str, Any]:
+    meta = execution["metadata"]
+    return {
+        "apiVersion": str(execution.get("apiVersion", "executionbroker.ivoa.net/v1alpha1")),
+        "kind": "Execution",
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": False,
+    }
+
+
+def ivoa_access_url(resource: Obj) -> str | None:
+    block = resource.get("ivoa") or {}
+    for holder in ("datalink", "obscore"):
+        url = (block.get(holder) or {}).get("access_url")
+        if url and str(url).startswith(("http://", "https://")):
+            return str(url)
+    return None
+
+
+def stage_container(
+    name: str,
+    image: str,
+    args: Sequence[str],
+    volume: str,
+    *,
+    resources: Mapping[str, Any],
+    pull_policy: str,
+    secret: str | None = None,
+    command: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """One init container: ``command`` (default: the stager) with ``args``, ``volume`` at /stage."""
+    out: dict[str, Any] = {
+        "name": name,
+        "image": image,
+        "imagePullPolicy": pull_policy,
+        "command": list(command) if command is not None else ["python3", "-c", STAGER_SOURCE],
+        "args": list(args),
+    }
+    if secret is not None:
+        out["envFrom"] = [{"secretRef": {"name": secret}}]
+    out |= {
+        "resources": {k: dict(v) for k, v in resources.items()},
+        "securityContext": dict(RESTRICTED),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [{"name": volume, "mountPath": STAGE_MOUNT}],
+    }
+    return out
+
+
+def _dest(target: Target) -> str:
+    return f"{STAGE_MOUNT}/{target.sub_path}" if target.sub_path else STAGE_MOUNT
+
+
+def build_stage_containers(
+    execution: Obj,
+    request: Obj,
+    targets: Sequence[Target],
+    policy: PlatformPolicy,
+    resources: Mapping[str, Any],
+    pull_policy: str,
+) -> list[dict[str, Any]]:
+    """The init containers that stage every data resource of ``request`` into its target."""
+    data = (request.get("resources") or {}).get("data") or []
+    out = []
+    for target in targets:
+        resource = data[target.index]
+        kind = data_kind(str(resource.get("type", "")))
+        name = f"stage-{target.index}"
+        dest = _dest(target)
+        common: dict[str, Any] = {"resources": resources, "pull_policy": pull_policy}
+        if kind in (SIMPLE_DATA, IVOA_DATA):
+            url = resource.get("location") if kind == SIMPLE_DATA else ivoa_access_url(resource)
+            if not url:
+                raise ValueError(f"data resource {target.index} has no HTTP(S) location")
+            out.append(
+                stage_container(name, policy.images.http_stager, ["http", url, dest], target.volume, **common)
+            )
+        elif kind == S3_DATA:
+            endpoint = str(resource.get("endpoint") or "")
+            at = endpoint_index(endpoint, policy)
+            if at is None:
+                raise ValueError(f"the platform has no data endpoint {endpoint}")
+            secret = credential_secret(policy.data_endpoints[at], at, execution)
+            args = [
+                "s3",
+                endpoint,
+                str(resource.get("bucket") or ""),
+                str(resource.get("object") or ""),
+                dest,
+            ]
+            out.append(
+                stage_container(name, policy.images.s3_stager, args, target.volume, secret=secret, **common)
+            )
+        elif kind == RUCIO_DATA:
+            if policy.images.rucio_stager is None:
+                raise ValueError("this platform does not stage Rucio data")
+            endpoint = str(resource.get("endpoint") or "")
+            at = endpoint_index(endpoint, policy)
+            secret = credential_secret(policy.data_endpoints[at], at, execution) if at is not None else None
+            did = f"{resource.get('domain') or ''}:{resource.get('object') or ''}"
+            args = [
+                "--host",
+                endpoint,
+                "--auth-host",
+                endpoint,
+                "download",
+                "--dir",
+                dest,
+                "--no-subdir",
+                did,
+            ]
+            out.append(
+                stage_container(
+                    name,
+                    policy.images.rucio_stager,
+                    args,
+                    target.volume,
+                    secret=secret,
+                    command=["rucio"],
+                    **common,
+                )
+            )
+        else:
+            raise ValueError(f"data resource {target.index}: the broker cannot stage {resource.get('type')}")
+    return out
+
+
+def credential_copies(execution: Obj, request: Obj, policy: PlatformPolicy) -> list[tuple[DataEndpoint, str]]:
+    """The endpoint Secrets to copy into the session's namespace first: (endpoint, copy's name)."""
+    namespace = execution["metadata"]["namespace"]
+    wanted: dict[int, tuple[DataEndpoint, str]] = {}
+    for resource in (request.get("resources") or {}).get("data") or []:
+        if data_kind(str(resource.get("type", ""))) not in (S3_DATA, RUCIO_DATA):
+            continue
+        at = endpoint_index(str(resource.get("endpoint") or ""), policy)
+        if at is None:
+            continue
+        endpoint = policy.data_endpoints[at]
+        if endpoint.secret_name is not None and endpoint.secret_namespace not in (None, namespace):
+            name = credential_secret(endpoint, at, execution)
+            assert name is not None
+            wanted[at] = (endpoint, name)
+    return [wanted[k] for k in sorted(wanted)]

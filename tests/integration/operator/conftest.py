@@ -1,0 +1,99 @@
+"""The operator against the real cluster: CRDs applied once, then per test a namespace, an
+ExecutionPlatform of its own (selecting nodes no other test uses, or the real node) and the
+operator running in-process in the test's event loop.
+
+``broker(spec, nodes=...)`` is the factory; what it returns (:class:`Broker`) creates CRs and
+waits on them through watches (never sleeps to synchronise).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.integration.operator.helpers import API, Broker, OperatorThread, nodes_ready
+from tests.support.kube import KWOK_TOLERATION, REPO, Kubectl, kwok_node, unique_name
+
+from eb_operator.cluster.crs import PLATFORMS, Cluster
+from eb_operator.cluster.kube import ClientSettings
+from eb_operator.operator import OperatorConfig
+from eb_operator.operator.builders import PodSettings
+
+_HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # kopf closes its watch streams by garbage collection when the operator's loop ends; the
+    # resulting ResourceWarnings belong to that teardown, not to the test.
+    for item in items:
+        if _HERE in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"))
+            item.add_marker(pytest.mark.filterwarnings("ignore::ResourceWarning"))
+
+
+@pytest.fixture(scope="session")
+def crds(kube: Kubectl) -> None:
+    kube.run("apply", "-f", str(REPO / "crds"))
+    kube.run("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
+
+
+@pytest.fixture
+async def broker(
+    crds: None, kube: Kubectl, make_namespace: Callable[..., str], request: pytest.FixtureRequest
+) -> AsyncIterator[Callable[..., Coroutine[Any, Any, Broker]]]:
+    """``await broker(platform_spec, nodes=[kwok node specs], pod_settings=...)``."""
+    cluster = await Cluster.connect(ClientSettings(pool_size=32))
+    started: list[OperatorThread] = []
+    brokers: list[Broker] = []
+
+    async def make(
+        spec: Mapping[str, Any] | None = None,
+        nodes: Sequence[Mapping[str, Any]] = (),
+        pod: PodSettings | None = None,
+        sweep_seconds: float = 2.0,
+    ) -> Broker:
+        ns = make_namespace()
+        name = unique_name(f"t-{request.node.name}", max_len=50)
+        b = Broker(cluster, kube, ns, name)
+        for i, n in enumerate(nodes):
+            node = kwok_node(f"{name}-n{i}", labels={"eb-test-platform": name}, **n)
+            kube.create(node)
+            b.nodes.append(node["metadata"]["name"])
+        pspec = dict(spec or {})
+        if nodes:
+            pspec.setdefault("nodeSelector", {"eb-test-platform": name})
+            pspec.setdefault("toleration", {"key": KWOK_TOLERATION["key"], "value": KWOK_TOLERATION["value"]})
+        await cluster.create(
+            PLATFORMS,
+            None,
+            {"apiVersion": API, "kind": "ExecutionPlatform", "metadata": {"name": name}, "spec": pspec},
+        )
+        if nodes:
+            await nodes_ready(kube, b.nodes)
+        config = OperatorConfig(
+            platform=name,
+            namespaces=frozenset({ns}),
+            sweep_seconds=sweep_seconds,
+            pod=pod or PodSettings(image_pull_policy="Never", termination_grace_seconds=2),
+        )
+        runner = OperatorThread(config)
+        started.append(runner)
+        await runner.start()
+        b.runner = runner
+        brokers.append(b)
+        return b
+
+    yield make
+    for runner in started:
+        await runner.stop()
+    for b in brokers:
+        with contextlib.suppress(Exception):
+            await cluster.custom.delete_cluster_custom_object(
+                "executionbroker.ivoa.net", "v1alpha1", PLATFORMS, b.platform
+            )
+        for n in b.nodes:
+            kube.run("delete", "node", n, "--wait=false", "--ignore-not-found", check=False)
+    await cluster.close()
