@@ -18,7 +18,7 @@ step "ruff"
 step "mypy"
 "$PY" -m mypy
 step "import layers"
-lint-imports
+"$PY" -c "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports())"
 
 started_cluster=0
 # shellcheck source=hack/versions.env
