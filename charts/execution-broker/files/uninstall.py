@@ -1,0 +1,103 @@
+"""helm pre-delete hook of the execution-broker chart: cancel everything the broker holds.
+
+Deletes every OfferSet and Execution in the given namespaces (none given: in every namespace),
+which garbage-collects their Pods through ownerReferences and frees their reservations, then
+waits until no Pod the broker made (label app.kubernetes.io/managed-by=eb-operator) is left.
+Standard library only; talks to the API server with the Pod's service-account token.
+
+    python3 uninstall.py [--timeout SECONDS] [NAMESPACE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import ssl
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+SA = "/var/run/secrets/kubernetes.io/serviceaccount"
+GROUP = "/apis/executionbroker.ivoa.net/v1alpha1"
+POD_SELECTOR = "app.kubernetes.io/managed-by=eb-operator"
+Obj = dict[str, Any]
+
+
+class Api:
+    def __init__(self) -> None:
+        host = os.environ["KUBERNETES_SERVICE_HOST"]
+        port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+        self.base = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+        with open(f"{SA}/token", encoding="utf-8") as f:
+            self.token = f.read().strip()
+        self.tls = ssl.create_default_context(cafile=f"{SA}/ca.crt")
+
+    def call(self, method: str, path: str, body: Obj | None = None) -> Obj:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Authorization", f"Bearer {self.token}")
+        req.add_header("Accept", "application/json")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, context=self.tls, timeout=30) as resp:
+                out: Obj = json.loads(resp.read() or b"{}")
+                return out
+        except urllib.error.HTTPError as e:
+            if e.code == 404:  # the CRDs (or the namespace) are gone: nothing to do there
+                return {"items": []}
+            raise
+
+
+def collection(kind: str, namespace: str | None) -> str:
+    return f"{GROUP}/namespaces/{namespace}/{kind}" if namespace else f"{GROUP}/{kind}"
+
+
+def pods_path(namespace: str | None) -> str:
+    q = urllib.parse.urlencode({"labelSelector": POD_SELECTOR})
+    return f"/api/v1/namespaces/{namespace}/pods?{q}" if namespace else f"/api/v1/pods?{q}"
+
+
+def names(items: list[Obj]) -> list[str]:
+    return sorted(f"{i['metadata'].get('namespace')}/{i['metadata']['name']}" for i in items)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--timeout", type=float, default=180)
+    p.add_argument("namespaces", nargs="*")
+    args = p.parse_args(argv)
+    api = Api()
+    scopes: list[str | None] = list(args.namespaces) or [None]
+    deadline = time.monotonic() + args.timeout
+
+    def listed(path_of: Callable[[str | None], str]) -> list[Obj]:
+        return [i for s in scopes for i in api.call("GET", path_of(s)).get("items", [])]
+
+    # OfferSets first: their offers go with them; then every Execution (direct requests too).
+    for kind in ("offersets", "executions"):
+        found = listed(functools.partial(collection, kind))
+        for ns in sorted({i["metadata"]["namespace"] for i in found}):
+            api.call("DELETE", collection(kind, ns), {"propagationPolicy": "Background"})
+        print(f"deleting {len(found)} {kind}", flush=True)
+
+    executions, pods = listed(functools.partial(collection, "executions")), listed(pods_path)
+    while executions or pods:
+        if time.monotonic() > deadline:
+            still = f"executions {names(executions)}, pods {names(pods)}"
+            print(f"timed out; still there: {still}", file=sys.stderr)
+            return 1
+        time.sleep(1)  # polling the API server until the garbage collector is done
+        executions, pods = listed(functools.partial(collection, "executions")), listed(pods_path)
+    print("no broker sessions or Pods left", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

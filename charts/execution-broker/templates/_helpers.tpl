@@ -1,0 +1,181 @@
+{{/* Names ----------------------------------------------------------------------------------- */}}
+
+{{- define "eb.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "eb.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "eb.operator.name" -}}{{ include "eb.fullname" . | trunc 54 | trimSuffix "-" }}-operator{{- end }}
+{{- define "eb.api.name" -}}{{ include "eb.fullname" . | trunc 58 | trimSuffix "-" }}-api{{- end }}
+{{- define "eb.tokens.secret" -}}
+{{- .Values.auth.existingSecret | default (printf "%s-tokens" (include "eb.api.name" .)) }}
+{{- end }}
+
+{{/* The namespace REST-created OfferSets and Executions (and their Pods) live in. */}}
+{{- define "eb.sessionsNamespace" -}}
+{{- .Values.api.sessionsNamespace | default .Release.Namespace }}
+{{- end }}
+
+{{- define "eb.image" -}}
+{{- $tag := .Values.image.tag | default .Chart.AppVersion }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/* Labels ---------------------------------------------------------------------------------- */}}
+
+{{- define "eb.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: {{ include "eb.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: execution-broker
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "eb.selector" -}}
+app.kubernetes.io/name: {{ include "eb.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* Security: the restricted Pod Security Standard. */}}
+
+{{- define "eb.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.securityContext.runAsUser }}
+runAsGroup: {{ .Values.securityContext.runAsUser }}
+fsGroup: {{ .Values.securityContext.runAsUser }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "eb.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/*
+RBAC from files/<name> (synced from manifests/ by hack/sync-install.py), re-homed into this
+release: namespaced objects move to the release namespace; cluster-scoped names get the
+release's prefix (two releases never share a ClusterRole); bindings follow both renames.
+Roles and RoleBindings go to .roleNamespace when given (the API's, to the sessions namespace).
+Call with (dict "root" $ "file" "files/rbac.yaml" ["roleNamespace" ns]).
+*/}}
+{{- define "eb.rbacFrom" -}}
+{{- $root := .root }}
+{{- $prefix := include "eb.fullname" $root }}
+{{- $clusterKinds := list "ClusterRole" "ClusterRoleBinding" }}
+{{- $roleNamespace := .roleNamespace | default $root.Release.Namespace }}
+{{- range $doc := splitList "\n---" ($root.Files.Get .file) }}
+{{- $obj := fromYaml $doc }}
+{{- if and $obj $obj.kind }}
+{{- $meta := $obj.metadata }}
+{{- if has $obj.kind $clusterKinds }}
+{{- $_ := set $meta "name" (printf "%s-%s" $prefix $meta.name) }}
+{{- $_ := unset $meta "namespace" }}
+{{- else if has $obj.kind (list "Role" "RoleBinding") }}
+{{- $_ := set $meta "namespace" $roleNamespace }}
+{{- else }}
+{{- $_ := set $meta "namespace" $root.Release.Namespace }}
+{{- end }}
+{{- $labels := merge (default (dict) $meta.labels) (fromYaml (include "eb.labels" $root)) }}
+{{- $_ := set $meta "labels" $labels }}
+{{- if hasKey $obj "roleRef" }}
+{{- if eq $obj.roleRef.kind "ClusterRole" }}
+{{- $_ := set $obj.roleRef "name" (printf "%s-%s" $prefix $obj.roleRef.name) }}
+{{- end }}
+{{- end }}
+{{- range $s := (default (list) $obj.subjects) }}
+{{- if eq $s.kind "ServiceAccount" }}
+{{- $_ := set $s "namespace" $root.Release.Namespace }}
+{{- end }}
+{{- end }}
+---
+{{ toYaml $obj }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The first ServiceAccount defined in a synced RBAC file. Call with (dict "root" $ "file" "files/rbac.yaml"). */}}
+{{- define "eb.serviceAccountIn" -}}
+{{- $found := "" }}
+{{- range $doc := splitList "\n---" (.root.Files.Get .file) }}
+{{- $obj := fromYaml $doc }}
+{{- if and (not $found) $obj (eq (default "" $obj.kind) "ServiceAccount") }}
+{{- $found = $obj.metadata.name }}
+{{- end }}
+{{- end }}
+{{- required (printf "%s defines no ServiceAccount (run python3 hack/sync-install.py)" .file) $found }}
+{{- end }}
+
+{{- define "eb.operator.serviceAccount" -}}
+{{- include "eb.serviceAccountIn" (dict "root" . "file" "files/rbac.yaml") }}
+{{- end }}
+
+{{- define "eb.api.serviceAccount" -}}
+{{- include "eb.serviceAccountIn" (dict "root" . "file" "files/api-rbac.yaml") }}
+{{- end }}
+
+{{/* Namespaces the operator handles: none listed means all; else the list plus the sessions namespace. */}}
+{{- define "eb.operator.namespaces" -}}
+{{- if .Values.operator.watchNamespaces }}
+{{- toJson (uniq (append .Values.operator.watchNamespaces (include "eb.sessionsNamespace" .))) }}
+{{- else }}
+{{- toJson (list) }}
+{{- end }}
+{{- end }}
+
+{{/* The static-token CSV (Kubernetes static token file format). */}}
+{{- define "eb.tokens.csv" -}}
+{{- range .Values.auth.staticTokens }}
+{{- $groups := join "," (default (list) .groups) }}
+{{- printf "%s,%s,%s,\"%s\"" (required "auth.staticTokens[].token is required" .token) (required "auth.staticTokens[].user is required" .user) (default .user .uid) $groups }}
+{{ end }}
+{{- end }}
+
+{{/* Egress of the broker's Pods: the Kubernetes API server, and DNS. */}}
+{{- define "eb.egress" -}}
+- # the Kubernetes API server
+  {{- with .Values.networkPolicy.kubeApiServer.cidrs }}
+  to:
+    {{- range . }}
+    - ipBlock: {cidr: {{ . | quote }}}
+    {{- end }}
+  {{- end }}
+  ports:
+    {{- range .Values.networkPolicy.kubeApiServer.ports }}
+    - {protocol: TCP, port: {{ . }}}
+    {{- end }}
+{{- if .Values.networkPolicy.dns }}
+- # DNS
+  to:
+    - namespaceSelector: {}
+  ports:
+    - {protocol: UDP, port: 53}
+    - {protocol: TCP, port: 53}
+{{- end }}
+{{- end }}

@@ -1,0 +1,128 @@
+"""What a user of the installed broker does, as functions: ask, accept, follow, look at Pods."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.install import API_VERSION, Installation
+from tests.support.kube import KWOK_ANNOTATION, REAL_NODE, Kubectl, is_local_cluster
+
+from eb_operator.client import FINAL_PHASES, BrokerClient, BrokerError, offer_request
+from eb_operator.client.requests import COMPUTE, DOCKER
+
+WORKLOAD_IMAGE = "eb-workload:latest"
+
+
+def start_of(offer: Mapping[str, Any]) -> str:
+    return str(((offer.get("schedule") or {}).get("executing") or {}).get("start") or "")
+
+
+def earliest(offers: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    assert offers, "the broker made no offer"
+    return min(offers, key=start_of)
+
+
+@dataclass
+class User:
+    """A REST user and what they started, so a test leaves no capacity held behind it."""
+
+    client: BrokerClient
+    image: str = WORKLOAD_IMAGE
+    sessions: list[str] = field(default_factory=list)
+
+    def ask(self, command: Sequence[str], **kw: Any) -> dict[str, Any]:
+        kw.setdefault("duration", "PT2M")
+        answer = self.client.create_offerset(offer_request(image=self.image, command=command, **kw))
+        self.sessions += [str(o["uuid"]) for o in answer.get("offers") or []]
+        return answer
+
+    def run(self, command: Sequence[str], **kw: Any) -> dict[str, Any]:
+        """Ask, and accept the earliest offer; returns the accepted session."""
+        answer = self.ask(command, **kw)
+        assert answer.get("result") == "YES", answer
+        return self.client.accept(str(earliest(answer["offers"])["uuid"]))
+
+    def follow(self, uuid: str, timeout: float, until: frozenset[str] = FINAL_PHASES) -> dict[str, Any]:
+        """The session once it reaches one of ``until`` (polled through the REST API)."""
+        last: dict[str, Any] = {}
+        for doc in self.client.watch(uuid, interval=0.5, timeout=timeout):
+            last = doc
+            if doc.get("phase") in until:
+                return doc
+        return last
+
+    def tidy(self) -> None:
+        """Reject what is still offered, cancel what is still to run."""
+        for uuid in self.sessions:
+            with contextlib.suppress(BrokerError):
+                phase = self.client.session(uuid).get("phase")
+                if phase == "OFFERED":
+                    self.client.reject(uuid)
+                elif phase not in FINAL_PHASES:
+                    self.client.cancel(uuid)
+
+
+@contextlib.contextmanager
+def user(installed: Installation, name: str = "alice") -> Iterator[User]:
+    with BrokerClient(installed.url(), installed.tokens[name], timeout=60) as c:
+        u = User(c)
+        try:
+            yield u
+        finally:
+            u.tidy()
+
+
+def execution_doc(
+    name: str, namespace: str, command: Sequence[str], duration: str = "PT2M"
+) -> dict[str, Any]:
+    """An Execution a user applies with kubectl: a direct request, no OfferSet."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Execution",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "request": {
+                "executable": {
+                    "type": DOCKER,
+                    "image": {"locations": [WORKLOAD_IMAGE]},
+                    "entrypoint": command[0],
+                    "command": list(command[1:]),
+                },
+                "resources": {
+                    "compute": [
+                        {
+                            "type": COMPUTE,
+                            "cores": {"requested": {"min": 1}},
+                            "memory": {"requested": {"min": 1}},
+                        }
+                    ]
+                },
+                "schedule": {"requested": {"duration": duration}},
+            }
+        },
+    }
+
+
+def pod_of(kube: Kubectl, namespace: str, execution: str) -> dict[str, Any]:
+    pod: dict[str, Any] = kube.get("pod", f"eb-{execution}", namespace)
+    return pod
+
+
+def assert_ran_on_a_real_node(kube: Kubectl, pod: Mapping[str, Any]) -> str:
+    """The Pod ran on a node with a kubelet (not a kwok fake) and exited 0; returns the node."""
+    node_name = pod["spec"].get("nodeName")
+    assert node_name, f"the Pod was never scheduled: {pod.get('status')}"
+    node = kube.get("node", node_name)
+    fake = set(KWOK_ANNOTATION.items()) <= set((node["metadata"].get("annotations") or {}).items())
+    assert not fake, f"{node_name} is a kwok node"
+    if is_local_cluster(Path(kube.kubeconfig)):
+        assert node_name == REAL_NODE
+    status = pod["status"]
+    assert status.get("phase") == "Succeeded", status
+    terminated = status["containerStatuses"][0]["state"].get("terminated") or {}
+    assert terminated.get("exitCode") == 0, terminated
+    return str(node_name)

@@ -1,0 +1,173 @@
+"""The installed broker, used as a user would: REST through its Service, ebctl, kubectl apply."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from tests.e2e.helpers import WORKLOAD_IMAGE, assert_ran_on_a_real_node, execution_doc, pod_of, user
+from tests.e2e.install import Installation
+from tests.support.kube import Kubectl, wait_for
+
+from eb_operator.client import BrokerClient, BrokerError
+
+RUN_TIMEOUT = 180  # seconds from accept to a final phase: a slot, Pod start, a few seconds of work
+
+
+def test_the_broker_runs_one_operator_and_two_api_replicas_as_restricted_pods(
+    installed: Installation,
+) -> None:
+    pods = installed.broker_pods()
+    by = {
+        c: [p for p in pods if p["metadata"]["labels"].get("app.kubernetes.io/component") == c]
+        for c in ("operator", "api")
+    }
+    assert len(by["operator"]) == 1
+    assert len(by["api"]) == 2
+    for pod in pods:
+        spec = pod["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for c in spec["containers"]:
+            sc = c["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False
+            assert sc["capabilities"]["drop"] == ["ALL"]
+            assert sc["readOnlyRootFilesystem"] is True
+        assert all(s["ready"] for s in pod["status"]["containerStatuses"]), pod["status"]
+    ns = installed.kube.get("namespace", installed.namespace)
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    kinds = installed.kube.json("get", "pdb,networkpolicy", "-n", installed.namespace)["items"]
+    assert sorted(k["kind"] for k in kinds) == ["NetworkPolicy", "NetworkPolicy", "PodDisruptionBudget"]
+
+
+def test_a_rest_session_runs_to_completed_in_a_real_pod(installed: Installation) -> None:
+    with user(installed) as alice:
+        session = alice.run(["sh", "-c", "echo hello from the broker"], cores=1, memory=1, duration="PT1M")
+        assert session["phase"] in ("ACCEPTED", "WAITING", "PREPARING", "READY", "RUNNING", "COMPLETED")
+        done = alice.follow(session["uuid"], RUN_TIMEOUT)
+    assert done["phase"] == "COMPLETED", done
+    pod = pod_of(installed.kube, installed.namespace, session["uuid"])
+    assert_ran_on_a_real_node(installed.kube, pod)
+    logs = installed.kube.run("logs", pod["metadata"]["name"], "-n", installed.namespace).stdout
+    assert "hello from the broker" in logs
+    limits = pod["spec"]["containers"][0]["resources"]["limits"]
+    assert (limits["cpu"], limits["memory"]) == ("1", "1Gi")
+
+
+def test_ebctl_offers_accepts_and_watches_to_completed(installed: Installation, tmp_path: Path) -> None:
+    env = {**os.environ, "EB_URL": installed.url(), "EB_TOKEN": installed.tokens["alice"]}
+    argv = [
+        sys.executable,
+        "-m",
+        "eb_operator.client.cli",
+        "-o",
+        "json",
+        "offer",
+        "--cores",
+        "1",
+        "--memory",
+        "1",
+    ]
+    argv += ["--duration", "1m", "--image", WORKLOAD_IMAGE, "--", "sh", "-c", "echo from ebctl"]
+    offered = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert offered.returncode == 0, offered.stderr
+    answer = json.loads(offered.stdout)
+    first = min(answer["offers"], key=lambda o: o["schedule"]["executing"]["start"])
+    others = [o["uuid"] for o in answer["offers"] if o["uuid"] != first["uuid"]]
+    cli = [sys.executable, "-m", "eb_operator.client.cli"]
+    accepted = subprocess.run(
+        [*cli, "accept", first["uuid"]], env=env, capture_output=True, text=True, check=False
+    )
+    assert accepted.returncode == 0, accepted.stderr
+    assert "ACCEPTED" in accepted.stdout or "WAITING" in accepted.stdout
+    watched = subprocess.run(
+        [*cli, "watch", first["uuid"], "--interval", "0.5", "--for", str(RUN_TIMEOUT)],
+        env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT + 30, check=False,
+    )  # fmt: skip
+    phases = [line.split()[2] for line in watched.stdout.splitlines()]
+    assert watched.returncode == 0, (watched.stdout, watched.stderr)
+    assert phases[-1] == "COMPLETED"
+    assert len(phases) == len(set(phases)), "each phase is shown once"
+    shown = subprocess.run(
+        [*cli, "-o", "yaml", "show", others[0]], env=env, capture_output=True, text=True, check=False
+    )
+    assert yaml.safe_load(shown.stdout)["phase"] == "REJECTED", "accepting one offer rejects its siblings"
+
+
+def test_a_kubectl_applied_execution_runs_to_completed(installed: Installation, tmp_path: Path) -> None:
+    kube, ns = installed.kube, installed.user_namespace
+    name = f"hello-{uuid.uuid4().hex[:6]}"
+    manifest = tmp_path / "execution.yaml"
+    manifest.write_text(
+        yaml.safe_dump(execution_doc(name, ns, ["sh", "-c", "echo applied with kubectl"], "PT1M"))
+    )
+    kube.run("apply", "-f", str(manifest))
+    try:
+        final = wait_for(
+            lambda: (
+                (kube.get("execution", name, ns).get("status") or {}).get("phase")
+                in ("COMPLETED", "FAILED", "CANCELLED", "REJECTED", "EXPIRED")
+                and kube.get("execution", name, ns)
+            ),
+            RUN_TIMEOUT,
+            f"execution {ns}/{name} to reach a final phase",
+        )
+        assert final["status"]["phase"] == "COMPLETED", final["status"]
+        table = kube.run("get", "executions", name, "-n", ns).stdout
+        assert "COMPLETED" in table, "kubectl get executions shows the phase"
+        assert_ran_on_a_real_node(kube, pod_of(kube, ns, name))
+    finally:
+        kube.run("delete", "-f", str(manifest), "--ignore-not-found", "--wait=false", check=False)
+
+
+def test_a_gpu_request_gets_a_gpu_and_its_pod_limits_one(installed: Installation) -> None:
+    with user(installed) as alice:
+        answer = alice.ask(["sh", "-c", "echo gpu job"], cores=1, memory=1, gpus=1, duration="PT1M")
+        assert answer["result"] == "YES", answer.get("messages")
+        for offer in answer["offers"]:
+            assert offer["resources"]["compute"][0]["gpus"]["offered"]["min"] == 1
+        session = alice.client.accept(
+            min(answer["offers"], key=lambda o: o["schedule"]["executing"]["start"])["uuid"]
+        )
+        done = alice.follow(session["uuid"], RUN_TIMEOUT)
+    assert done["phase"] == "COMPLETED", done
+    pod = pod_of(installed.kube, installed.namespace, session["uuid"])
+    assert pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    node = assert_ran_on_a_real_node(installed.kube, pod)
+    assert int(installed.kube.get("node", node)["status"]["allocatable"]["nvidia.com/gpu"]) >= 1
+
+
+def test_callers_are_authenticated_and_see_only_their_own_sessions(installed: Installation) -> None:
+    with user(installed, "alice") as alice:
+        answer = alice.ask(["true"], duration="PT1M")
+        offer = answer["offers"][0]["uuid"]
+        with BrokerClient(installed.url(), installed.tokens["bob"]) as bob, pytest.raises(BrokerError) as e:
+            bob.session(offer)
+        assert e.value.status == 404, "another caller's session looks like an unknown one"
+        with BrokerClient(installed.url()) as anonymous, pytest.raises(BrokerError) as e:
+            anonymous.session(offer)
+        assert e.value.status == 401
+    # a Kubernetes service-account token is accepted through TokenReview
+    token = installed.kube.run("create", "token", "default", "-n", installed.user_namespace).stdout.strip()
+    with BrokerClient(installed.url(), token) as sa:
+        with pytest.raises(BrokerError) as e:
+            sa.session(offer)
+        assert e.value.status == 404
+    assert httpx.get(f"{installed.url()}/availability", timeout=10).text.count("true") >= 1
+
+
+def test_helm_test_checks_the_service(installed: Installation) -> None:
+    out = installed.helm.run("test", installed.release, "-n", installed.namespace, "--timeout", "3m")
+    assert "Phase:          Succeeded" in out.stdout or "Succeeded" in out.stdout, out.stdout
+
+
+def test_metrics_are_served(installed: Installation, kube: Kubectl) -> None:
+    text = httpx.get(f"{installed.url()}/metrics", timeout=10).text
+    assert "eb_api_requests_total" in text

@@ -1,0 +1,277 @@
+"""The chart without a cluster: helm lint, helm template under the values users set, and the
+single-source copies (CRDs, RBAC, the rendered plain manifests). Needs only helm."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+from tests.e2e.install import CHART, Helm, helm_binary
+from tests.support.kube import REPO, kubectl_binary
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def helm() -> Helm:
+    return Helm("/dev/null", helm_binary())
+
+
+def template(helm: Helm, *args: str, namespace: str = "science") -> list[dict[str, Any]]:
+    out = helm.run("template", "rel", str(CHART), "-n", namespace, *args).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def one(docs: list[dict[str, Any]], kind: str, component: str | None = None) -> dict[str, Any]:
+    found = [
+        d
+        for d in docs
+        if d["kind"] == kind
+        and (
+            component is None
+            or d["metadata"].get("labels", {}).get("app.kubernetes.io/component") == component
+        )
+    ]
+    assert len(found) == 1, f"{len(found)} {kind} {component or ''}"
+    return found[0]
+
+
+def pod_specs(docs: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for d in docs:
+        if d["kind"] in ("Deployment", "Job"):
+            yield f"{d['kind']}/{d['metadata']['name']}", d["spec"]["template"]["spec"]
+        elif d["kind"] == "Pod":
+            yield f"Pod/{d['metadata']['name']}", d["spec"]
+
+
+def env_of(deployment: dict[str, Any]) -> dict[str, str]:
+    return {
+        e["name"]: e.get("value", "") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+
+
+def test_helm_lint_is_clean(helm: Helm) -> None:
+    out = helm.run("lint", "--strict", str(CHART))
+    assert "0 chart(s) failed" in out.stdout
+
+
+def test_the_defaults_render_the_whole_product(helm: Helm) -> None:
+    docs = template(helm)
+    kinds = sorted({d["kind"] for d in docs})
+    assert kinds == sorted(
+        {
+            "ClusterKopfPeering", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment",
+            "ExecutionPlatform", "Job", "NetworkPolicy", "Pod", "PodDisruptionBudget", "Role",
+            "RoleBinding", "Secret", "Service", "ServiceAccount",
+        }
+        - {"Secret"}  # no static tokens by default
+    )  # fmt: skip
+    operator = one(docs, "Deployment", "operator")
+    assert operator["spec"]["replicas"] == 1
+    assert operator["spec"]["strategy"] == {"type": "Recreate"}
+    args = operator["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args == ["operator", "--platform", "default", "--liveness", "http://0.0.0.0:8081/healthz"]
+    api = one(docs, "Deployment", "api")
+    assert api["spec"]["replicas"] == 2
+    assert env_of(api)["EB_API_NAMESPACE"] == "science"
+    assert env_of(api)["EB_API_ALLOW_ANONYMOUS"] == "false"
+    assert one(docs, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+    assert one(docs, "ExecutionPlatform")["spec"]["gpuFlavours"] == [
+        {"name": "nvidia", "resourceName": "nvidia.com/gpu"}
+    ]
+
+
+def test_every_pod_meets_the_restricted_pod_security_standard(helm: Helm) -> None:
+    for what, spec in pod_specs(
+        template(helm, "--set", "auth.staticTokens[0].user=a,auth.staticTokens[0].token=t")
+    ):
+        psc = spec["securityContext"]
+        assert psc["runAsNonRoot"] is True, what
+        assert psc["seccompProfile"] == {"type": "RuntimeDefault"}, what
+        assert not spec.get("hostNetwork"), what
+        assert not spec.get("hostPID"), what
+        for c in spec["containers"]:
+            sc = c["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False, what
+            assert sc["capabilities"] == {"drop": ["ALL"]}, what
+            assert sc["runAsNonRoot"] is True, what
+            assert sc["readOnlyRootFilesystem"] is True, what
+        for v in spec.get("volumes", []):
+            assert set(v) & {"emptyDir", "secret", "configMap"}, f"{what}: volume {v}"
+
+
+def test_static_tokens_become_a_secret_mounted_into_the_api(helm: Helm) -> None:
+    values = ["--set-json", 'auth.staticTokens=[{"user":"alice","token":"s3cret","groups":["astro","gpu"]}]']
+    docs = template(helm, *values)
+    secret = one(docs, "Secret")
+    assert secret["stringData"]["tokens.csv"].strip() == 's3cret,alice,alice,"astro,gpu"'
+    api = one(docs, "Deployment", "api")
+    assert env_of(api)["EB_API_STATIC_TOKENS_FILE"] == "/etc/eb-api/tokens/tokens.csv"
+    volumes = api["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "tokens", "secret": {"secretName": secret["metadata"]["name"], "defaultMode": 0o440,
+            "items": [{"key": "tokens.csv", "path": "tokens.csv"}]}} in volumes  # fmt: skip
+    other = one(
+        template(helm, "--set-json", 'auth.staticTokens=[{"user":"alice","token":"other"}]'),
+        "Deployment",
+        "api",
+    )
+    checksum = "checksum/tokens"
+    assert (
+        other["spec"]["template"]["metadata"]["annotations"][checksum]
+        != api["spec"]["template"]["metadata"]["annotations"][checksum]
+    ), "a changed token list rolls the API"
+
+
+def test_an_existing_secret_and_anonymous_access(helm: Helm) -> None:
+    docs = template(
+        helm, "--set", "auth.existingSecret=mine,auth.existingSecretKey=csv,auth.allowAnonymous=true"
+    )
+    assert not [d for d in docs if d["kind"] == "Secret"]
+    api = one(docs, "Deployment", "api")
+    assert env_of(api)["EB_API_ALLOW_ANONYMOUS"] == "true"
+    tokens = next(v for v in api["spec"]["template"]["spec"]["volumes"] if v["name"] == "tokens")
+    assert tokens["secret"]["secretName"] == "mine"
+    assert tokens["secret"]["items"] == [{"key": "csv", "path": "tokens.csv"}]
+
+
+def test_watched_namespaces_always_include_the_sessions_namespace(helm: Helm) -> None:
+    docs = template(
+        helm, "--set", "operator.watchNamespaces={team-a,team-b}", "--set", "api.sessionsNamespace=rest"
+    )
+    args = one(docs, "Deployment", "operator")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--namespace"] == ["team-a", "team-b", "rest"]
+    role = one(docs, "Role")
+    assert role["metadata"]["namespace"] == "rest", "the API's Role is where its sessions are"
+    assert one(docs, "Job")["spec"]["template"]["spec"]["containers"][0]["args"] == [
+        "team-a",
+        "team-b",
+        "rest",
+    ]
+
+
+def test_rbac_is_the_manifests_rbac_rehomed_into_the_release(helm: Helm) -> None:
+    docs = template(helm, namespace="science")
+    source = [
+        d
+        for f in ("rbac.yaml", "api-rbac.yaml")
+        for d in yaml.safe_load_all((REPO / "manifests" / f).read_text())
+        if d
+    ]
+    rendered = [
+        d
+        for d in docs
+        if d["kind"] in {s["kind"] for s in source} and "uninstall" not in d["metadata"]["name"]
+    ]
+    assert len(rendered) == len(source)
+    for src in source:
+        kind, name = src["kind"], src["metadata"]["name"]
+        cluster = kind.startswith("Cluster")
+        got = one(
+            [
+                d
+                for d in rendered
+                if d["kind"] == kind
+                and d["metadata"]["name"] == ("rel-execution-broker-" + name if cluster else name)
+            ],
+            kind,
+        )
+        assert got.get("rules") == src.get("rules"), f"{kind}/{name}: the same rules"
+        assert got["metadata"].get("namespace") == (None if cluster else "science")
+        for s in got.get("subjects", []):
+            assert s["namespace"] == "science"
+        if "roleRef" in got and got["roleRef"]["kind"] == "ClusterRole":
+            assert got["roleRef"]["name"].startswith("rel-execution-broker-")
+
+
+OPTIONAL = [
+    ("metrics.serviceMonitor.enabled=true", {"ServiceMonitor"}, set(), "a ServiceMonitor on request"),
+    ("networkPolicy.enabled=false", set(), {"NetworkPolicy"}, "network policies can be left out"),
+    ("api.replicas=1", set(), {"PodDisruptionBudget"}, "no PDB that would block drains"),
+    ("platform.create=false", set(), {"ExecutionPlatform"}, "bring your own platform"),
+    ("uninstall.deleteSessions=false", set(), {"Job"}, "sessions may outlive the release"),
+    ("operator.peering.enabled=false", set(), {"ClusterKopfPeering"}, "no peering"),
+    ("rbac.create=false", set(), {"Role", "RoleBinding"}, "bring your own RBAC"),
+]
+
+
+@pytest.mark.parametrize(("value", "present", "absent"), [pytest.param(*o[:3], id=o[3]) for o in OPTIONAL])
+def test_optional_objects(helm: Helm, value: str, present: set[str], absent: set[str]) -> None:
+    kinds = {d["kind"] for d in template(helm, "--set", value)}
+    assert present <= kinds
+    assert not absent & kinds
+
+
+def test_without_peering_the_operator_says_so(helm: Helm) -> None:
+    docs = template(helm, "--set", "operator.peering.enabled=false")
+    assert (
+        "--no-peering"
+        in one(docs, "Deployment", "operator")["spec"]["template"]["spec"]["containers"][0]["args"]
+    )
+
+
+def test_the_platform_policy_and_gpu_flavours_come_from_values(helm: Helm, tmp_path: Path) -> None:
+    values = tmp_path / "v.yaml"
+    spec = {
+        "nodeSelector": {"pool": "gpu"},
+        "slotSeconds": 600,
+        "gpuFlavours": [
+            {"name": "a100", "resourceName": "nvidia.com/gpu", "product": "A100", "memoryGib": 80}
+        ],
+    }
+    values.write_text(yaml.safe_dump({"platform": {"name": "prod", "spec": spec}}))
+    docs = template(helm, "-f", str(values))
+    rendered = one(docs, "ExecutionPlatform")["spec"]
+    assert {k: rendered[k] for k in spec} == spec, "what a user sets wins"
+    assert rendered["offerTtlSeconds"] == 300, "what a user does not set keeps the chart's default"
+    assert one(docs, "ExecutionPlatform")["metadata"]["name"] == "prod"
+
+
+def test_the_chart_renders_against_the_crd_schema(helm: Helm) -> None:
+    """The ExecutionPlatform the chart writes validates against the platform CRD's schema."""
+    jsonschema = pytest.importorskip("jsonschema")
+    crd = yaml.safe_load((CHART / "crds" / "executionplatforms.yaml").read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    platform = one(template(helm), "ExecutionPlatform")
+    jsonschema.validate(json.loads(json.dumps(platform)), _openapi_to_jsonschema(schema))
+
+
+def _openapi_to_jsonschema(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _openapi_to_jsonschema(v) for k, v in schema.items() if not k.startswith("x-kubernetes")}
+    if isinstance(schema, list):
+        return [_openapi_to_jsonschema(v) for v in schema]
+    return schema
+
+
+def _sync_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("sync_install", REPO / "hack" / "sync-install.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_crds_rbac_and_plain_manifests_match_their_sources(helm: Helm) -> None:
+    diff = _sync_module().differences(helm=helm.binary)
+    assert not diff, "out of date (python3 hack/sync-install.py fixes it):\n" + "\n".join(diff)
+
+
+def test_the_plain_manifests_build_with_kustomize() -> None:
+    out = subprocess.run(
+        [kubectl_binary(), "kustomize", str(REPO / "manifests")], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+    kinds = {d["kind"] for d in docs}
+    assert {"Namespace", "CustomResourceDefinition", "Deployment", "Service", "ExecutionPlatform"} <= kinds
+    sas = {d["metadata"]["name"] for d in docs if d["kind"] == "ServiceAccount"}
+    used = {d["spec"]["template"]["spec"]["serviceAccountName"] for d in docs if d["kind"] == "Deployment"}
+    assert used <= sas, "every Deployment's ServiceAccount is in the RBAC files"
