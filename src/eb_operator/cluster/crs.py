@@ -317,8 +317,8 @@ class Cluster:
                     if event["type"] == "ERROR":
                         return
                     yield event
-        except TimeoutError:
-            return
+        except (TimeoutError, ApiException):
+            return  # expired (410 Gone), or the server ended the watch: the caller reads again
         finally:
             with contextlib.suppress(Exception):
                 await w.close()

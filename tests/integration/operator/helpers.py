@@ -187,7 +187,12 @@ class OperatorThread:
 async def nodes_ready(kube: Kubectl, names: Sequence[str]) -> None:
     def ready() -> bool:
         out = kube.run(
-            "wait", "--for=condition=Ready", "--timeout=30s", *[f"node/{n}" for n in names], check=False
+            "wait",
+            "--for=condition=Ready",
+            "--timeout=300s",
+            *[f"node/{n}" for n in names],
+            check=False,
+            timeout=330,
         )
         return out.returncode == 0
 
