@@ -232,14 +232,15 @@ class BrokerService:
             target["generation"] = int(patched["metadata"].get("generation") or 0)
             wait.recheck()
             result = await wait.result(deadline - time.monotonic())
-        self.metrics.wait.labels("update").observe(time.perf_counter() - started)
         if result is None:
+            self.metrics.wait.labels("update").observe(time.perf_counter() - started)
             raise self._unavailable("update")
         answer = self._session_answer(result, offerset, base_url)
         after = answer.document["phase"]
         done = applied(after)
         if done and value == "ACCEPTED" and offerset is not None:
             await self._siblings_rejected(offerset, name, deadline)
+        self.metrics.wait.labels("update").observe(time.perf_counter() - started)
         if not done:
             self.metrics.refused.labels(before or "", value).inc()
             reason = _refusal_reason(result)
