@@ -12,6 +12,7 @@ ETCD_BIN="$CACHE/etcd/$ETCD_VERSION/bin"
 KWOK_BIN="$CACHE/kwok/$KWOK_VERSION/bin"
 HELM_BIN="$CACHE/helm/$HELM_VERSION/bin"
 CRICTL_BIN="$CACHE/crictl/${CRICTL_VERSION:-v1.34.0}/bin"
+VERSITYGW_BIN="$CACHE/versitygw/${VERSITYGW_VERSION:-v1.8.0}/bin"
 export GOFLAGS="-mod=mod" CGO_ENABLED="${CGO_ENABLED:-0}"
 
 die() { echo "build-binaries: $*" >&2; exit 1; }
@@ -120,6 +121,16 @@ build_crictl() {
   mkdir -p "$CRICTL_BIN"
   GOBIN="$CRICTL_BIN" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/cri-tools/cmd/crictl@${CRICTL_VERSION:-v1.34.0}" \
     || die "building crictl ${CRICTL_VERSION:-v1.34.0} failed"
+}
+
+# versitygw: a real S3-compatible server (POSIX backend) for the data-staging integration tests
+build_versitygw() {
+  [ -x "$VERSITYGW_BIN/versitygw" ] && return 0
+  echo "building versitygw ${VERSITYGW_VERSION:-v1.8.0} (S3 server for the data-staging tests)"
+  mkdir -p "$VERSITYGW_BIN"
+  GOBIN="$VERSITYGW_BIN" go install -trimpath -ldflags "-s -w" \
+    "github.com/versity/versitygw/cmd/versitygw@${VERSITYGW_VERSION:-v1.8.0}" \
+    || die "building versitygw ${VERSITYGW_VERSION:-v1.8.0} failed"
 }
 
 targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(etcd kwok k8s)

@@ -10,7 +10,8 @@ Defaults and limits (digest §9 items 13-15, §5.2):
   below the ``min``.
 * run time: the requested ``duration`` (a minimum), else ``defaultDurationSeconds``.
 * preparation: ``preparationSeconds`` plus the time to stage the data at
-  ``dataBandwidthBytesPerSecond``, when the request says how big the data is.
+  ``dataBandwidthBytesPerSecond``, when the request says how big the data is or the operator's
+  probe measured it (``probed_bytes``).
 * start windows: each requested window, clipped to [now + preparation, now + horizon], overlaps
   merged; none at all means [now + preparation, now + preparation + ``defaultStartWindowSeconds``].
   Windows that clip to nothing are dropped; if nothing at all is left, the requested windows are
@@ -104,8 +105,14 @@ def _windows(req: OfferSetRequest, policy: PlatformPolicy, now: int, preparation
     return tuple(Window(start, end) for start, end in merged)
 
 
-def demand_from_request(req: OfferSetRequest, policy: PlatformPolicy, now: int) -> Demand:
-    """``req`` in the engine's units, under ``policy``, at ``now`` (epoch seconds). See module doc."""
+def demand_from_request(
+    req: OfferSetRequest, policy: PlatformPolicy, now: int, probed_bytes: int | None = None
+) -> Demand:
+    """``req`` in the engine's units, under ``policy``, at ``now`` (epoch seconds). See module doc.
+
+    ``probed_bytes``: the size of the data the request names that the operator measured at offer
+    time (HTTP ``Content-Length``, S3 object sizes; ``eb_operator.cluster.probe``), added to the
+    sizes the request itself states."""
     compute = req.simple_compute()
     limits = policy.limits
     cores_min, cores_max = _range(compute.cores if compute else None, DEFAULT_CORES, limits.max_cores)
@@ -116,7 +123,7 @@ def demand_from_request(req: OfferSetRequest, policy: PlatformPolicy, now: int) 
     duration = policy.default_duration_seconds
     if requested is not None and requested.duration is not None and requested.duration.seconds > 0:
         duration = requested.duration.seconds
-    staged = data_size_bytes(req.data)
+    staged = (data_size_bytes(req.data) or 0) + (probed_bytes or 0)
     staging = math.ceil(staged / policy.data_bandwidth_bytes_per_second) if staged else 0
     preparation = policy.preparation_seconds + staging
     return Demand(

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from eb_operator.model.common import MessageItem
-from eb_operator.model.executables import Executable
+from eb_operator.model.executables import AccessMethod, Executable
 from eb_operator.model.offerset import OfferSetRequest
 from eb_operator.model.platform import PlatformPolicy
 
@@ -176,6 +176,11 @@ class ExecutionStatus(CrModel):
     started: str | None = None
     finished: str | None = None
     exit_code: int | None = None
+    access: list[AccessMethod] | None = Field(
+        default=None,
+        description="How to reach the running executable (IVOA ExecutableAccessMethod): a notebook's "
+        "URL with its token once READY.",
+    )
     message: str | None = None
     messages: list[MessageItem] | None = None
     conditions: list[Condition] | None = None

@@ -45,6 +45,7 @@ from eb_operator.model.resources import (
     SimpleDataResource,
     SimpleStorageResource,
     SkaoDataResource,
+    StorageLifecycle,
 )
 from eb_operator.model.types import Group, Kind, info, kind_of, prose_type
 
@@ -520,6 +521,7 @@ class _Judge:
                 continue
             self.unknown_requirements(resource, path)
             self.costs_and_metrics(resource.costs, resource.metrics, path)
+            self.persistence(resource, path)
             requested = resource.size.requested if resource.size else None
             if requested is None:
                 continue
@@ -561,6 +563,45 @@ class _Judge:
                 ("resources", "storage"),
                 value=total,
                 limit=limit,
+            )
+
+    def persistence(self, resource: SimpleStorageResource, path: Path) -> None:
+        """Persistent storage (a ``lifetime``) needs a StorageClass, and a lifetime within the limit."""
+        if resource.lifecycle is StorageLifecycle.UNMANAGED:
+            self.no(
+                MessageType.NOT_SUPPORTED,
+                "{path}: the broker manages the storage it offers; unmanaged storage is not supported",
+                (*path, "lifecycle"),
+            )
+        if resource.lifetime is None:
+            return
+        where = (*path, "lifetime")
+        if self.policy.storage_class_name is None:
+            self.no(
+                MessageType.NOT_SUPPORTED,
+                "{path}: this platform offers no persistent storage (no storage class is configured)",
+                where,
+            )
+            return
+        requested = resource.lifetime.requested
+        low = requested.min if requested else None
+        high = requested.max if requested else None
+        limit = self.policy.limits.max_storage_lifetime_seconds
+        if low is not None and high is not None and high.seconds < low.seconds:
+            self.no(
+                MessageType.BAD_VALUE,
+                "{path}: the maximum {max} is below the minimum {min}",
+                (*where, "requested", "max"),
+                max=str(high),
+                min=str(low),
+            )
+        elif low is not None and low.seconds > limit:
+            self.no(
+                MessageType.RESOURCE_LIMIT,
+                "{path}: storage kept for {value} after the session, longer than the limit of {limit}",
+                (*where, "requested", "min"),
+                value=str(low),
+                limit=f"{limit} s",
             )
 
     def data(self) -> None:

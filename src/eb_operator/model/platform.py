@@ -28,13 +28,17 @@ class GpuFlavour(PolicyModel):
     name: str = Field(description="Short name clients may use in extras[].name, e.g. 'a100'.")
     resource_name: str = Field(default="nvidia.com/gpu", description="Kubernetes extended resource.")
     product: str | None = Field(default=None, description="Value of the product node label, if any.")
-    product_label: str = Field(default="nvidia.com/gpu.product", description="Node label holding the product.")
+    product_label: str = Field(
+        default="nvidia.com/gpu.product", description="Node label holding the product."
+    )
     type_uris: list[str] = Field(
         default_factory=list,
         description="Extra type URIs (digest §9 item 26) that select this flavour, e.g. "
         "https://www.purl.org/ivoa.net/resource-types/nvidia-ad104.",
     )
-    memory_gib: int | None = Field(default=None, ge=0, description="GPU memory per device, for extras min checks.")
+    memory_gib: int | None = Field(
+        default=None, ge=0, description="GPU memory per device, for extras min checks."
+    )
 
 
 class RequestLimits(PolicyModel):
@@ -43,6 +47,9 @@ class RequestLimits(PolicyModel):
     max_gpus: int = Field(default=8, ge=0)
     max_storage_gib: int = Field(default=1024, ge=0)
     max_duration_seconds: int = Field(default=24 * 3600, ge=60)
+    max_storage_lifetime_seconds: int = Field(
+        default=7 * 24 * 3600, ge=0, description="Longest time persistent storage outlives its session."
+    )
 
 
 class Images(PolicyModel):
@@ -79,7 +86,11 @@ class PlatformPolicy(PolicyModel):
     limits: RequestLimits = Field(default_factory=RequestLimits)
     gpu_flavours: list[GpuFlavour] = Field(default_factory=list)
     images: Images = Field(default_factory=Images)
-    storage_class_name: str | None = None
+    storage_class_name: str | None = Field(
+        default=None,
+        description="StorageClass of the PersistentVolumeClaims made for persistent storage (storage with "
+        "a lifetime); none means the platform offers no persistent storage.",
+    )
     data_endpoints: list[DataEndpoint] = Field(default_factory=list)
 
     @model_validator(mode="after")

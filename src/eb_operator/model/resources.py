@@ -28,6 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from eb_operator.model.base import WireInt, WireModel, WireStr
 from eb_operator.model.common import UNKNOWN_TAG, Component, TypeUri, discriminator_tag, tagged
+from eb_operator.model.schedule import IsoDuration
 from eb_operator.model.types import Group, Kind, info, kind_of
 from eb_operator.model.units import min_max_gib, unit_name
 
@@ -232,11 +233,56 @@ class AbstractStorageResource(Component):
     data: list[WireStr] | None = None  # C26: uuids of the data resources it holds
 
 
+class DurationMinMax(WireModel):
+    """A ``{min, max}`` pair of ISO 8601 durations."""
+
+    min: IsoDuration | None = None
+    max: IsoDuration | None = None
+
+
+class StorageLifetime(WireModel):
+    """The prose's ``lifetime`` of persistent storage (tex §3.2.2, digest §5.3 X5): how long the
+    storage outlives the session, ``{requested: {min, max}, offered: {min, max}}`` as ISO 8601
+    durations. The flat prose/C26 form ``lifetime: {min, max}`` is read as ``requested``."""
+
+    requested: DurationMinMax | None = None
+    offered: DurationMinMax | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat(cls, data: Any) -> Any:
+        if isinstance(data, dict) and ("min" in data or "max" in data) and "requested" not in data:
+            rest = {k: v for k, v in data.items() if k not in ("min", "max")}
+            return {**rest, "requested": {k: data[k] for k in ("min", "max") if k in data}}
+        return data
+
+
+class StorageLifecycle(StrEnum):
+    MANAGED = "managed"
+    UNMANAGED = "unmanaged"
+
+
+def _coerce_lifecycle(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().lower() in ("managed", "unmanaged"):
+        return StorageLifecycle(value.strip().lower())
+    raise PydanticCustomError("lifecycle", "lifecycle must be managed or unmanaged")
+
+
 class SimpleStorageResource(AbstractStorageResource):
-    """Managed, ephemeral scratch space that lives for the session (digest §9 item 27)."""
+    """Managed scratch space (digest §9 item 27): ephemeral, living for the session, unless it
+    carries the prose's ``lifetime`` (this broker's extension, tex §3.2.2): then it is persistent
+    managed storage that the broker allocates when the offer is accepted and deletes ``lifetime``
+    after the session ends. ``lifecycle: unmanaged`` (storage someone else owns) is kept for the
+    judge, which answers NO to it."""
 
     type: TypeUri = info(Kind.SIMPLE_STORAGE).canonical
     size: StorageSize | None = None
+    lifetime: StorageLifetime | None = None
+    lifecycle: Annotated[StorageLifecycle, BeforeValidator(_coerce_lifecycle)] | None = None
+
+    @property
+    def persistent(self) -> bool:
+        return self.lifetime is not None
 
 
 class UnknownStorageResource(AbstractStorageResource):

@@ -7,6 +7,7 @@ reconcile that runs twice does no harm.
 
 from __future__ import annotations
 
+import base64
 import logging
 import secrets
 from collections.abc import Callable, Mapping
@@ -14,7 +15,7 @@ from typing import Any
 
 from eb_operator.cluster import objects
 from eb_operator.cluster.convert import LABEL_MANAGED_BY, MANAGER
-from eb_operator.cluster.crs import Cluster
+from eb_operator.cluster.crs import Cluster, NotFound
 from eb_operator.cluster.probe import Probe, probe_request
 from eb_operator.engine.types import FINAL_PHASES, Phase
 from eb_operator.model.platform import PlatformPolicy
@@ -40,9 +41,7 @@ async def prepare(cluster: Cluster, execution: Obj, executable: Obj, policy: Pla
     """Create what the Pod refers to: PVCs, copies of endpoint Secrets, a notebook's token Secret
     and Service."""
     request = workload.request_of(execution)
-    plan = storage.plan_storage(
-        execution, request, policy.storage_class_name, policy.limits.max_storage_lifetime_seconds
-    )
+    plan = workload.storage_plan(execution, policy)
     for claim in plan.claims:
         _, created = await objects.create_if_absent(cluster, claim)
         if created:
@@ -72,13 +71,17 @@ async def access(
         return notebook.access_methods("PREPARING")
     service = await objects.get(cluster, "Service", namespace, notebook.service_name(name))
     secret = await objects.get(cluster, "Secret", namespace, notebook.token_secret_name(name))
-    ip = ((service or {}).get("spec") or {}).get("clusterIP")
+    try:
+        pod_ip = ((await cluster.get_pod(namespace, pod.name)).get("status") or {}).get("podIP")
+    except NotFound:
+        pod_ip = None
+    service_ip = ((service or {}).get("spec") or {}).get("clusterIP")
     token = ((secret or {}).get("data") or {}).get(notebook.TOKEN_KEY)
-    if not ip or not token:
+    addresses = [ip for ip in (service_ip, pod_ip) if ip and ip != "None"]
+    if not addresses or not token:
         return notebook.access_methods("PREPARING")
-    import base64
-
-    return notebook.access_methods("ACTIVE", notebook.access_url(ip, base64.b64decode(token).decode()))
+    text = base64.b64decode(token).decode()
+    return notebook.access_methods("ACTIVE", *(notebook.access_url(ip, text) for ip in addresses))
 
 
 async def sweep_claims(
@@ -95,6 +98,9 @@ async def sweep_claims(
         ended = phase is False or (isinstance(phase, Phase) and phase in FINAL_PHASES)
         verdict = storage.claim_verdict(claim, ended, now)
         if verdict.delete:
+            pod = (meta.get("annotations") or {}).get(storage.ANN_POD)
+            if pod:  # a finished Pod kept for its logs still holds the claim
+                await cluster.delete_pod(meta["namespace"], pod)
             if await objects.delete_claim(cluster, meta["namespace"], meta["name"]):
                 log.info("%s", kv(msg="persistent storage deleted: lifetime passed", claim=meta["name"]))
         elif verdict.annotations:

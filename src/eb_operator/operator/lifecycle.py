@@ -172,8 +172,8 @@ def pod_outcome(p: PodView) -> tuple[Outcome, str]:
         )
     if p.exit_code == 0:
         return Outcome.SUCCEEDED, "the container exited with code 0"
-    if p.interactive and p.running:
-        if p.ready:
+    if p.interactive:
+        if p.running and p.ready:
             return Outcome.READY, "the notebook server answers"
         return Outcome.PENDING, "waiting for the notebook server to answer"
     if p.running:

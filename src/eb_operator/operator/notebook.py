@@ -7,16 +7,17 @@ into the server's root directory (``/home/eb/work``). The server's token is rand
 Secret owned by the Execution (the Pod reads it as ``JUPYTER_TOKEN``). A readiness probe on
 ``/api`` (answered without a token) tells when the server answers: the session is then READY
 and its status carries ``access: [{status: ACTIVE, protocol: HTTP, locations: [URL?token=…]}]``,
-which the REST session document shows under ``executable.access``. A ClusterIP Service named
-after the Execution gives the URL a stable address (``http://<clusterIP>:8888/``; the cluster
-has no DNS to rely on).
+which the REST session document shows under ``executable.access``. Two locations: the ClusterIP
+Service named after the Execution (a stable address; the cluster has no DNS to rely on), and the
+Pod's own address (reachable from the nodes, and on the local cluster from the host, which cannot
+route to Service IPs); each ``http://<ip>:8888/?token=…``, as ``jupyter server list`` prints it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from eb_operator.cluster.convert import LABEL_EXECUTION_UID, LABEL_MANAGED_BY, MANAGER
 from eb_operator.model.platform import PlatformPolicy
@@ -92,12 +93,6 @@ def build_service(execution: Obj) -> dict[str, Any]:
     }
 
 
-def notebook_file(location: str) -> str:
-    """The file name the notebook is staged as: the last segment of its URL."""
-    name = urlsplit(location).path.rstrip("/").rpartition("/")[2]
-    return name or "notebook.ipynb"
-
-
 def server_process(executable: Obj, policy: PlatformPolicy, execution_name: str) -> dict[str, Any]:
     """The main container's process: jupyter-server with its token from the Secret, answering
     ``/api`` when ready."""
@@ -154,16 +149,17 @@ def fetch_container(
     )
 
 
-def access_url(cluster_ip: str, token: str, location: str | None = None) -> str:
-    """The URL a user opens: the server (or the staged notebook in it) with the token."""
+def access_url(cluster_ip: str, token: str) -> str:
+    """The URL a user opens: the server with its token, as ``jupyter server list`` prints it (the
+    staged notebook is in the server's root directory)."""
     host = f"[{cluster_ip}]" if ":" in cluster_ip else cluster_ip
-    path = f"tree/{quote(notebook_file(location))}" if location else ""
-    return f"http://{host}:{PORT}/{path}?token={quote(token)}"
+    return f"http://{host}:{PORT}/?token={quote(token)}"
 
 
-def access_methods(status: str, url: str | None = None) -> list[dict[str, Any]]:
-    """``executable.access``: PREPARING (no location yet), ACTIVE with the URL, or FINISHED."""
+def access_methods(status: str, *urls: str) -> list[dict[str, Any]]:
+    """``executable.access``: PREPARING (no location yet), ACTIVE with the URLs (the Service's,
+    stable inside the cluster, then the Pod's own), or FINISHED."""
     method: dict[str, Any] = {"status": status, "protocol": "HTTP"}
-    if url is not None:
-        method["locations"] = [url]
+    if urls:
+        method["locations"] = list(urls)
     return [method]

@@ -38,6 +38,7 @@ LABEL_STORAGE = "executionbroker.ivoa.net/storage"
 ANN_LIFETIME = "executionbroker.ivoa.net/lifetime"
 ANN_DELETE_AFTER = "executionbroker.ivoa.net/delete-after"
 ANN_SESSION_ENDED = "executionbroker.ivoa.net/session-ended"
+ANN_POD = "executionbroker.ivoa.net/pod"  # the session's Pod, deleted with the claim (it holds it)
 DEFAULT_GIB = 1
 _SAFE_DIR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -165,11 +166,11 @@ def data_target(request: Obj, index: int) -> Target:
 
 
 def build_claim(
-    execution: Obj, index: int, resource: Obj, storage_class: str, limit_seconds: int
+    execution: Obj, index: int, resource: Obj, storage_class: str, limit_seconds: int, pod: str
 ) -> dict[str, Any]:
     """The PVC of persistent storage resource ``index``: not owned by the Execution (it outlives
-    it); until the session ends it may be deleted no earlier than the reservation's end plus its
-    lifetime."""
+    it); deleted at the latest its lifetime after the reservation's end, together with the session's
+    Pod ``pod`` (kept after the run for its logs, it would hold the claim)."""
     meta = execution["metadata"]
     r = execution["spec"]["reservation"]
     lifetime = offered_lifetime(resource, limit_seconds) or 0
@@ -187,6 +188,7 @@ def build_claim(
             "annotations": {
                 ANN_LIFETIME: fmt_duration(lifetime),
                 ANN_DELETE_AFTER: fmt_time(parse_time(r["releaseEnd"]) + lifetime),
+                ANN_POD: pod,
             },
         },
         "spec": {
@@ -206,9 +208,11 @@ def _mount(volume: str, path: str, read_only: bool, sub_path: str = "") -> dict[
     return out
 
 
-def plan_storage(execution: Obj, request: Obj, storage_class: str | None, limit_seconds: int) -> StoragePlan:
+def plan_storage(
+    execution: Obj, request: Obj, storage_class: str | None, limit_seconds: int, pod: str = ""
+) -> StoragePlan:
     """Volumes, main-container mounts, PVCs and staging targets for ``request`` (canonical
-    ivoa-std, as judged: every reference resolves)."""
+    ivoa-std, as judged: every reference resolves); ``pod``: the name of the session's Pod."""
     resources = request.get("resources") or {}
     storage = resources.get("storage") or []
     data = resources.get("data") or []
@@ -218,7 +222,7 @@ def plan_storage(execution: Obj, request: Obj, storage_class: str | None, limit_
         if is_persistent(item):
             if storage_class is None:
                 raise ValueError("persistent storage needs the platform's storageClassName")
-            claim = build_claim(execution, i, item, storage_class, limit_seconds)
+            claim = build_claim(execution, i, item, storage_class, limit_seconds, pod)
             claims.append(claim)
             volumes.append(
                 {"name": storage_volume(i), "persistentVolumeClaim": {"claimName": claim["metadata"]["name"]}}

@@ -40,6 +40,19 @@ def request_of(execution: Obj) -> Obj:
     return (execution.get("spec") or {}).get("request") or {}
 
 
+def storage_plan(execution: Obj, policy: PlatformPolicy) -> storage.StoragePlan:
+    """The session's volumes, mounts, claims and staging targets under ``policy``."""
+    from eb_operator.operator.builders import pod_name  # builders imports this module
+
+    return storage.plan_storage(
+        execution,
+        request_of(execution),
+        policy.storage_class_name,
+        policy.limits.max_storage_lifetime_seconds,
+        pod_name(execution["metadata"]["name"]),
+    )
+
+
 def pod_parts(
     execution: Obj,
     executable: Obj,
@@ -50,9 +63,7 @@ def pod_parts(
     """See the module doc. ``limits``: the main container's; init containers get its cpu and
     memory (so the Pod keeps the Guaranteed QoS class and the reservation's size)."""
     request = request_of(execution)
-    plan = storage.plan_storage(
-        execution, request, policy.storage_class_name, policy.limits.max_storage_lifetime_seconds
-    )
+    plan = storage_plan(execution, policy)
     init_resources = {k: v for k, v in limits.items() if k in ("cpu", "memory")}
     resources = {"requests": dict(init_resources), "limits": dict(init_resources)}
     inits = staging.build_stage_containers(execution, request, plan.targets, policy, resources, pull_policy)

@@ -392,9 +392,9 @@ CASES = [
     ),
     pytest.param(
         request(docker(), storage=[storage("s", 10, lifetime={"requested": {"min": "P1D"}})]),
-        T.UNKNOWN_REQUIREMENT,
+        T.NOT_SUPPORTED,
         "resources/storage/0/lifetime",
-        id="a storage lifetime",
+        id="persistent storage (a lifetime) on a platform without a storage class",
     ),
     pytest.param(
         request(docker(), storage=[storage("s", 4096)]),

@@ -1,0 +1,109 @@
+"""Core objects a session needs besides its Pod: PersistentVolumeClaims, Secrets, Services.
+
+Create-if-absent by deterministic name (409 = already there, the existing object is returned),
+NotFound on read is None, NotFound on delete is success: safe to run twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from eb_operator.cluster.crs import MERGE, Cluster, _wrap
+
+Obj = dict[str, Any]
+
+_KINDS = {
+    "PersistentVolumeClaim": "persistent_volume_claim",
+    "Secret": "secret",
+    "Service": "service",
+}
+
+
+def _method(cluster: Cluster, verb: str, kind: str) -> Any:
+    return getattr(cluster.core, f"{verb}_namespaced_{_KINDS[kind]}")
+
+
+async def _json(resp: Any) -> Obj:
+    try:
+        return await resp.json()  # type: ignore[no-any-return]
+    finally:
+        resp.release()
+
+
+async def get(cluster: Cluster, kind: str, namespace: str, name: str) -> Obj | None:
+    try:
+        resp = await _method(cluster, "read", kind)(
+            name, namespace, _request_timeout=cluster.settings.request_timeout, _preload_content=False
+        )
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise _wrap(e) from None
+    return await _json(resp)
+
+
+async def create_if_absent(cluster: Cluster, body: Mapping[str, Any]) -> tuple[Obj, bool]:
+    """Create ``body`` (a PVC, Secret or Service); ``(object, created)``, the existing object when
+    one of that name is already there."""
+    meta = body["metadata"]
+    try:
+        resp = await _method(cluster, "create", str(body["kind"]))(
+            meta["namespace"], body, _request_timeout=cluster.settings.request_timeout, _preload_content=False
+        )
+    except ApiException as e:
+        if e.status != 409:
+            raise _wrap(e) from None
+        found = await get(cluster, str(body["kind"]), meta["namespace"], meta["name"])
+        if found is None:  # deleted between the two calls: the next reconcile creates it again
+            raise _wrap(e) from None
+        return found, False
+    return await _json(resp), True
+
+
+async def list_claims(cluster: Cluster, label_selector: str) -> list[Obj]:
+    """PersistentVolumeClaims of every namespace matching ``label_selector``."""
+    try:
+        resp = await cluster.core.list_persistent_volume_claim_for_all_namespaces(
+            label_selector=label_selector,
+            _request_timeout=cluster.settings.request_timeout,
+            _preload_content=False,
+        )
+    except ApiException as e:
+        raise _wrap(e) from None
+    return list((await _json(resp)).get("items") or [])
+
+
+async def annotate_claim(cluster: Cluster, namespace: str, name: str, annotations: Mapping[str, str]) -> None:
+    try:
+        await cluster.core.patch_namespaced_persistent_volume_claim(
+            name,
+            namespace,
+            {"metadata": {"annotations": dict(annotations)}},
+            _content_type=MERGE,
+            _request_timeout=cluster.settings.request_timeout,
+        )
+    except ApiException as e:
+        if e.status != 404:
+            raise _wrap(e) from None
+
+
+async def delete_claim(cluster: Cluster, namespace: str, name: str) -> bool:
+    """Delete a PVC; False when it was already gone."""
+    try:
+        await cluster.core.delete_namespaced_persistent_volume_claim(
+            name, namespace, _request_timeout=cluster.settings.request_timeout
+        )
+    except ApiException as e:
+        if e.status == 404:
+            return False
+        raise _wrap(e) from None
+    return True
+
+
+async def read_secret_data(cluster: Cluster, namespace: str, name: str) -> Mapping[str, str] | None:
+    """The ``data`` of a Secret (base64 values), None when it does not exist."""
+    found = await get(cluster, "Secret", namespace, name)
+    return None if found is None else dict(found.get("data") or {})
