@@ -23,8 +23,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="watch only this namespace (repeatable); default: all namespaces",
     )
-    op.add_argument("--platform", default=os.environ.get("EB_PLATFORM", "default"), help="ExecutionPlatform name")
-    op.add_argument("--no-peering", action="store_true", help="run without kopf peering (single replica, dev)")
+    op.add_argument(
+        "--platform", default=os.environ.get("EB_PLATFORM", "default"), help="ExecutionPlatform name"
+    )
+    op.add_argument(
+        "--no-peering", action="store_true", help="run without kopf peering (single replica, dev)"
+    )
     op.add_argument("--liveness", default=os.environ.get("EB_LIVENESS", "http://0.0.0.0:8081/healthz"))
 
     api = sub.add_parser("api", help="serve the IVOA REST interface over the custom resources")
