@@ -148,8 +148,6 @@ def differences(repo: Path = REPO, helm: str | None = None) -> list[str]:
 
 def sync(repo: Path = REPO, helm: str | None = None) -> list[str]:
     want, dirs = plan(repo)
-    if helm:
-        want[repo / "manifests" / "broker.yaml"] = render_manifests(helm, repo)
     changed = []
     for d in dirs:
         for path in sorted(d.glob("*")) if d.exists() else []:
@@ -159,6 +157,11 @@ def sync(repo: Path = REPO, helm: str | None = None) -> list[str]:
     for path, data in sorted(want.items()):
         if not path.exists() or path.read_bytes() != data:
             path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            changed.append(f"wrote   {path.relative_to(repo)}")
+    if helm:  # rendered from the chart as it is once the copies above are in place
+        path, data = repo / "manifests" / "broker.yaml", render_manifests(helm, repo)
+        if not path.exists() or path.read_bytes() != data:
             path.write_bytes(data)
             changed.append(f"wrote   {path.relative_to(repo)}")
     return changed

@@ -1,58 +1,217 @@
 #!/usr/bin/env bash
-# Sets everything up and runs the broker: the local cluster (or the cluster in KUBECONFIG),
-# the CRDs, RBAC and default ExecutionPlatform, then the operator and the REST API as local
-# processes from this source tree. `bash hack/up.sh stop` stops the broker processes.
+# The first command of the README: a running IVOA ExecutionBroker, installed like a real operator.
+#
+#   bash hack/up.sh          bring it up (idempotent; a second run upgrades in place)
+#   bash hack/up.sh stop     helm uninstall the broker (cancels its sessions; the cluster stays)
+#   bash hack/up.sh down     stop, then stop the local cluster too (if this script started it)
+#   bash hack/up.sh status   the release, its Pods and the URL
+#
+# Up: uses the cluster in KUBECONFIG when it answers, else starts the project's local cluster
+# (hack/cluster.sh up); builds the broker image and imports it into the local containerd when the
+# source changed (hack/ensure-image.py; on another cluster the image must be pullable or loaded:
+# EB_IMAGE=registry/eb-operator:tag); installs the Helm chart charts/execution-broker as release
+# execution-broker in namespace execution-broker with a static token for user "demo"; waits for
+# the rollout; prints a working curl and ebctl example.
+#
+# Environment: EB_NAMESPACE, EB_RELEASE, EB_IMAGE, EB_API_PORT (port-forward port, 8080),
+# EB_VALUES (an extra values file for helm).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+REPO="$PWD"
 PY="${PYTHON:-python3}"
-STATE="${EB_CLUSTER_DIR:-$HOME/.local/state/eb-operator/cluster}/broker"
-API_PORT="${EB_API_PORT:-8080}"
-mkdir -p "$STATE"
 # shellcheck source=hack/versions.env
 source hack/versions.env
-KUBECTL="${EB_CACHE_DIR:-$HOME/.cache/eb-operator}/k8s/$K8S_VERSION/bin/kubectl"
+CACHE="${EB_CACHE_DIR:-$HOME/.cache/eb-operator}"
+CLUSTER_STATE="${EB_CLUSTER_DIR:-$HOME/.local/state/eb-operator/cluster}"
+STATE="$CLUSTER_STATE/broker"
+NS="${EB_NAMESPACE:-execution-broker}"
+RELEASE="${EB_RELEASE:-execution-broker}"
+IMAGE="${EB_IMAGE:-eb-operator:dev}"
+PF_PORT="${EB_API_PORT:-8080}"
+KUBECTL="$CACHE/k8s/$K8S_VERSION/bin/kubectl"; [ -x "$KUBECTL" ] || KUBECTL=kubectl
+HELM="$CACHE/helm/$HELM_VERSION/bin/helm"
+mkdir -p "$STATE"
 
-stop_broker() {
-  for c in operator api; do
-    if [ -f "$STATE/$c.pid" ] && kill -0 "$(cat "$STATE/$c.pid")" 2>/dev/null; then
-      kill "$(cat "$STATE/$c.pid")" && echo "stopped $c"
-    fi
-    rm -f "$STATE/$c.pid"
-  done
+say() { printf '==> %s\n' "$*"; }
+die() { echo "up: $*" >&2; exit 1; }
+answers() { [ -n "${KUBECONFIG:-}" ] && timeout 10 "$KUBECTL" get --raw /readyz >/dev/null 2>&1; }
+local_kubeconfig() { [ "$(readlink -f "${KUBECONFIG:-}")" = "$(readlink -f "$CLUSTER_STATE/kubeconfig")" ]; }
+fullname() { case "$RELEASE" in *execution-broker*) echo "$RELEASE" ;; *) echo "$RELEASE-execution-broker" ;; esac; }
+
+stop_port_forward() {
+  if [ -f "$STATE/port-forward.pid" ]; then
+    kill "$(cat "$STATE/port-forward.pid")" 2>/dev/null || true
+    rm -f "$STATE/port-forward.pid"
+  fi
 }
-if [ "${1:-}" = stop ]; then stop_broker; exit 0; fi
 
-if [ -n "${KUBECONFIG:-}" ] && { [ -x "$KUBECTL" ] || KUBECTL=kubectl; } && timeout 10 "$KUBECTL" get --raw /readyz >/dev/null 2>&1; then
-  echo "using the cluster in KUBECONFIG=$KUBECONFIG"
+use_cluster() {
+  if answers; then return 0; fi
+  if [ -f "$CLUSTER_STATE/kubeconfig" ] && KUBECONFIG="$CLUSTER_STATE/kubeconfig" answers; then
+    export KUBECONFIG="$CLUSTER_STATE/kubeconfig"; return 0
+  fi
+  return 1
+}
+
+need_helm() {
+  [ -x "$HELM" ] || bash hack/build-binaries.sh helm
+  [ -x "$HELM" ] || HELM="$(command -v helm)" || die "no helm: bash hack/build-binaries.sh helm"
+}
+
+case "${1:-up}" in
+  stop)
+    stop_port_forward
+    if use_cluster; then
+      need_helm
+      if "$HELM" status "$RELEASE" -n "$NS" >/dev/null 2>&1; then
+        say "helm uninstall $RELEASE (cancels its sessions, frees their reservations)"
+        "$HELM" uninstall "$RELEASE" -n "$NS" --wait --timeout 5m
+      else
+        echo "no release $RELEASE in namespace $NS"
+      fi
+    fi
+    exit 0 ;;
+  down)
+    bash "$0" stop
+    if [ -f "$STATE/started-cluster" ]; then
+      rm -f "$STATE/started-cluster"
+      bash hack/cluster.sh down
+    fi
+    exit 0 ;;
+  status)
+    use_cluster || die "no cluster answers (bash hack/up.sh brings one up)"
+    need_helm
+    "$HELM" status "$RELEASE" -n "$NS" | head -6 || true
+    "$KUBECTL" get pods -n "$NS" -l "app.kubernetes.io/instance=$RELEASE" -o wide
+    [ -f "$STATE/url" ] && echo "REST API: $(cat "$STATE/url")"
+    exit 0 ;;
+  up) ;;
+  *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
+
+t_start=$(date +%s)
+if use_cluster; then
+  say "using the cluster in KUBECONFIG=$KUBECONFIG"
 else
+  say "starting the local cluster (hack/cluster.sh up)"
   bash hack/cluster.sh up
   eval "$(bash hack/cluster.sh env)"
+  touch "$STATE/started-cluster"
 fi
-[ -x "$KUBECTL" ] || KUBECTL=kubectl
+export KUBECONFIG
 
-"$PY" -m pip install --quiet --disable-pip-version-check -e .
-"$KUBECTL" apply -f crds/
-"$KUBECTL" wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
-"$KUBECTL" apply -f manifests/namespace.yaml -f manifests/platform-default.yaml
+say "installing the Python package (ebctl, the e2e tests)"
+PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install --quiet --disable-pip-version-check -e . >/dev/null
+need_helm
 
-stop_broker
-nohup eb-operator operator --no-peering >"$STATE/operator.log" 2>&1 &
-echo $! >"$STATE/operator.pid"
-EB_API_ALLOW_ANONYMOUS="${EB_API_ALLOW_ANONYMOUS:-false}" \
-  nohup eb-operator api --host 127.0.0.1 --port "$API_PORT" >"$STATE/api.log" 2>&1 &
-echo $! >"$STATE/api.pid"
+if local_kubeconfig; then
+  say "broker image $IMAGE (built only when the source changed)"
+  echo "    $("$PY" hack/ensure-image.py --tag "$IMAGE" 2>"$STATE/image-build.log")" \
+    || die "building the image failed: $STATE/image-build.log"
+else
+  say "broker image $IMAGE: expected to be pullable by (or loaded into) the cluster's nodes"
+fi
 
-for _ in $(seq 1 60); do
-  curl -fsS "http://127.0.0.1:$API_PORT/readyz" >/dev/null 2>&1 && break
-  kill -0 "$(cat "$STATE/api.pid")" 2>/dev/null || { echo "the API exited; see $STATE/api.log" >&2; exit 1; }
-  sleep 1
-done
-curl -fsS "http://127.0.0.1:$API_PORT/readyz" >/dev/null || { echo "the API did not become ready in 60 s; see $STATE/api.log" >&2; exit 1; }
+# Another install's operator on the same cluster would pause this one (kopf peering): say so.
+others="$("$KUBECTL" get deployments -A -l app.kubernetes.io/part-of=execution-broker,app.kubernetes.io/component=operator \
+  -o jsonpath='{range .items[?(@.spec.replicas>0)]}{.metadata.namespace}{"\n"}{end}' 2>/dev/null | grep -vx "$NS" || true)"
+[ -z "$others" ] || echo "up: note: another broker operator runs in namespace(s) $others; only one of them works at a time (kopf peering)" >&2
+
+say "namespace $NS (restricted Pod Security), CRDs"
+"$KUBECTL" apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $NS
+  labels:
+    pod-security.kubernetes.io/enforce: restricted
+    pod-security.kubernetes.io/enforce-version: latest
+    pod-security.kubernetes.io/warn: restricted
+YAML
+# helm installs crds/ only once and never upgrades them; apply them as they are now
+"$KUBECTL" apply --server-side --force-conflicts -f charts/execution-broker/crds >/dev/null
+"$KUBECTL" wait --for=condition=Established --timeout=60s -f charts/execution-broker/crds >/dev/null
+
+[ -s "$STATE/demo-token" ] || "$PY" -c 'import secrets; print("demo-" + secrets.token_hex(16))' >"$STATE/demo-token"
+chmod 600 "$STATE/demo-token"
+TOKEN="$(cat "$STATE/demo-token")"
+
+values="$STATE/values.yaml"
+repo_part="${IMAGE%:*}"; tag_part="${IMAGE##*:}"; [ "$repo_part" != "$IMAGE" ] || tag_part=latest
+{
+  cat <<YAML
+image: {repository: "$repo_part", tag: "$tag_part", pullPolicy: IfNotPresent}
+auth:
+  staticTokens:
+    - {user: demo, token: "$TOKEN"}
+# Quick turns for a demo: 10 s slots, short lead and release times.
+platform:
+  spec:
+    slotSeconds: 10
+    preparationSeconds: 5
+    releaseSeconds: 5
+    offerTtlSeconds: 300
+YAML
+  # On the project's local cluster NodePorts answer on the node's address from this machine
+  # (ClusterIPs do not), which gives a stable URL without a port-forward.
+  if local_kubeconfig; then echo 'api: {service: {type: NodePort}}'; fi
+} >"$values"
+
+say "helm upgrade --install $RELEASE charts/execution-broker -n $NS"
+t_helm=$(date +%s)
+"$HELM" upgrade --install "$RELEASE" charts/execution-broker -n "$NS" -f "$values" \
+  ${EB_VALUES:+-f "$EB_VALUES"} --wait --timeout 5m >/dev/null
+FULL="$(fullname)"
+"$KUBECTL" -n "$NS" rollout status "deployment/$FULL-operator" --timeout=180s >/dev/null
+"$KUBECTL" -n "$NS" rollout status "deployment/$FULL-api" --timeout=180s >/dev/null
+t_done=$(date +%s)
+
+# The URL: a NodePort on a node address if it answers from here, else a port-forward.
+stop_port_forward
+URL=""
+node_port="$("$KUBECTL" -n "$NS" get service "$FULL" -o jsonpath='{.spec.ports[0].nodePort}')"
+if [ -n "$node_port" ]; then
+  for ip in $("$KUBECTL" get nodes -o jsonpath='{range .items[*]}{.status.addresses[?(@.type=="InternalIP")].address}{"\n"}{end}' | sort -u); do
+    if curl -fsS -m 3 "http://$ip:$node_port/healthz" >/dev/null 2>&1; then URL="http://$ip:$node_port"; break; fi
+  done
+fi
+if [ -z "$URL" ]; then
+  nohup "$KUBECTL" -n "$NS" port-forward "service/$FULL" "$PF_PORT:80" --address 127.0.0.1 \
+    >"$STATE/port-forward.log" 2>&1 &
+  echo $! >"$STATE/port-forward.pid"
+  URL="http://127.0.0.1:$PF_PORT"
+  for _ in $(seq 1 60); do
+    curl -fsS -m 2 "$URL/healthz" >/dev/null 2>&1 && break
+    kill -0 "$(cat "$STATE/port-forward.pid")" 2>/dev/null || die "kubectl port-forward exited: $STATE/port-forward.log"
+    sleep 0.5
+  done
+fi
+curl -fsS -m 5 "$URL/readyz" >/dev/null || die "the REST API does not answer at $URL"
+echo "$URL" >"$STATE/url"
+
 cat <<MSG
 
-The broker is running.
+The IVOA ExecutionBroker is running: release $RELEASE in namespace $NS
+(image $IMAGE; helm install/upgrade and rollout $((t_done - t_helm)) s, all of up $((t_done - t_start)) s).
+
   export KUBECONFIG=$KUBECONFIG
-  operator log: $STATE/operator.log    API log: $STATE/api.log
-  REST API:     http://127.0.0.1:$API_PORT   (see README "REST API" for curl examples)
-  stop:         bash hack/up.sh stop ; bash hack/cluster.sh down
+  export EB_URL=$URL
+  export EB_TOKEN=\$(cat $STATE/demo-token)
+
+Ask for offers with curl (YAML in, YAML out), then accept one:
+
+  curl -sS -X POST "\$EB_URL/offersets" -H "Authorization: Bearer \$EB_TOKEN" \\
+    -H 'Content-Type: application/yaml' --data-binary @manifests/examples/offer-request.yaml
+  curl -sS -X POST "\$EB_URL/sessions/<offer uuid>" -H "Authorization: Bearer \$EB_TOKEN" \\
+    -H 'Content-Type: application/json' -d '{"update": {"type": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"}}'
+
+Or with the CLI: offer, accept the earliest, and watch it to COMPLETED:
+
+  ebctl offer --cores 1 --memory 1 --duration 5m --image eb-workload:latest --accept --watch -- sh -c 'echo hello'
+
+Or as a custom resource:
+
+  kubectl apply -f manifests/examples/hello-execution.yaml && kubectl get executions -w
+
+Stop: bash hack/up.sh stop  (uninstall)    bash hack/up.sh down  (and stop the local cluster)
 MSG

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.install import API_VERSION, Installation
-from tests.support.kube import KWOK_ANNOTATION, REAL_NODE, Kubectl, is_local_cluster
+from tests.support.kube import KWOK_ANNOTATION, REAL_NODE, Kubectl, is_local_cluster, wait_for
 
 from eb_operator.client import FINAL_PHASES, BrokerClient, BrokerError, offer_request
 from eb_operator.client.requests import COMPUTE, DOCKER
@@ -34,11 +34,25 @@ class User:
     image: str = WORKLOAD_IMAGE
     sessions: list[str] = field(default_factory=list)
 
-    def ask(self, command: Sequence[str], **kw: Any) -> dict[str, Any]:
+    def ask(self, command: Sequence[str], *, capacity_wait: float = 180, **kw: Any) -> dict[str, Any]:
+        """Ask for offers. A NO for want of free capacity (Pods of others on a shared node, our own
+        earlier sessions still releasing) is asked again, as a user would, for ``capacity_wait`` s."""
         kw.setdefault("duration", "PT2M")
-        answer = self.client.create_offerset(offer_request(image=self.image, command=command, **kw))
-        self.sessions += [str(o["uuid"]) for o in answer.get("offers") or []]
-        return answer
+        request = offer_request(image=self.image, command=command, **kw)
+
+        def answer() -> dict[str, Any] | None:
+            got = self.client.create_offerset(request)
+            busy = got.get("result") == "NO" and any(
+                str(m.get("type", "")).endswith("no-capacity") for m in got.get("messages") or []
+            )
+            return None if busy else got
+
+        try:
+            got = wait_for(answer, capacity_wait, "free capacity for the request", interval=2)
+        except TimeoutError:
+            got = self.client.create_offerset(request)
+        self.sessions += [str(o["uuid"]) for o in got.get("offers") or []]
+        return got
 
     def run(self, command: Sequence[str], **kw: Any) -> dict[str, Any]:
         """Ask, and accept the earliest offer; returns the accepted session."""

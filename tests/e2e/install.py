@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
+import importlib.util
 import json
 import os
 import secrets
@@ -32,19 +32,12 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
 import yaml
-from tests.support.kube import (
-    REPO,
-    Kubectl,
-    cache_dir,
-    cluster_state_dir,
-    is_local_cluster,
-    versions,
-    wait_for,
-)
+from tests.support.kube import REPO, Kubectl, cache_dir, is_local_cluster, versions, wait_for
 
 CHART = REPO / "charts" / "execution-broker"
 RELEASE = "eb-e2e"
@@ -105,47 +98,27 @@ class Helm:
 # the image
 
 
+def _hack(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name.replace("-", "_"), REPO / "hack" / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def source_digest() -> str:
-    """A digest of everything that goes into the broker image (the package and its metadata)."""
-    h = hashlib.sha256()
-    files = [REPO / "pyproject.toml", *sorted((REPO / "src" / "eb_operator").rglob("*.py"))]
-    for f in files:
-        h.update(str(f.relative_to(REPO)).encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def _ctr(*args: str) -> subprocess.CompletedProcess[str]:
-    sock = cluster_state_dir() / "containerd" / "containerd.sock"
-    cmd = ["ctr", "-a", str(sock), "-n", "k8s.io", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=600)
-
-
-def _local_image_present(image: str) -> bool:
-    ref = image if "/" in image.split(":")[0] else f"docker.io/library/{image}"
-    proc = _ctr("images", "ls", "-q", f"name=={ref}")
-    return proc.returncode == 0 and bool(proc.stdout.strip())
+    """The digest hack/ensure-image.py keys the image on (the package source)."""
+    return str(_hack("ensure-image").source_digest())
 
 
 def ensure_image(image: str, kubeconfig: Path) -> str:
-    """Make sure the nodes have ``image``; returns how. On the local cluster the image is built
-    (hack/build-image.sh) only when the source changed since the last build (a stamp next to the
-    image tar in the cache), and re-imported from that tar when a restarted cluster lost it."""
+    """Make sure the nodes have ``image``; returns how. On the local cluster hack/ensure-image.py
+    builds it only when the source changed since the last build."""
     mode = env("EB_E2E_BUILD_IMAGE", "auto")
     if mode == "never" or not is_local_cluster(kubeconfig):
         return "as found"
-    images = cache_dir() / "images"
-    stamp = images / f"{image.replace(':', '_').replace('/', '_')}.src"
-    tar = images / "eb-operator-image.tar"
-    digest = source_digest()
-    if mode != "always" and stamp.exists() and stamp.read_text().strip() == digest and tar.exists():
-        if _local_image_present(image):
-            return "cached"
-        if _ctr("images", "import", str(tar)).returncode == 0 and _local_image_present(image):
-            return "imported"
-    subprocess.run(["bash", str(REPO / "hack" / "build-image.sh"), "--tag", image], check=True, timeout=1800)
-    stamp.write_text(digest + "\n")
-    return "built"
+    return str(_hack("ensure-image").ensure(image, always=mode == "always"))
 
 
 # --------------------------------------------------------------------------------------------

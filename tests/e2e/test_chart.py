@@ -149,6 +149,12 @@ def test_watched_namespaces_always_include_the_sessions_namespace(helm: Helm) ->
     assert [args[i + 1] for i, a in enumerate(args) if a == "--namespace"] == ["team-a", "team-b", "rest"]
     role = one(docs, "Role")
     assert role["metadata"]["namespace"] == "rest", "the API's Role is where its sessions are"
+    pods_where = sorted(
+        d["metadata"]["namespace"]
+        for d in docs
+        if d["kind"] == "RoleBinding" and d["roleRef"]["name"].endswith("eb-operator-workloads")
+    )
+    assert pods_where == ["rest", "team-a", "team-b"], "the operator may create Pods where sessions run"
     assert one(docs, "Job")["spec"]["template"]["spec"]["containers"][0]["args"] == [
         "team-a",
         "team-b",

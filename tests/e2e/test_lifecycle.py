@@ -19,28 +19,35 @@ from tests.support.kube import wait_for
 from eb_operator.client import FINAL_PHASES, BrokerClient
 
 BEFORE_START = frozenset({"ACCEPTED", "WAITING", "PREPARING", "READY"})
+STARTED = frozenset({"RUNNING"}) | FINAL_PHASES
 
 
 def test_helm_upgrade_with_sessions_in_flight_loses_none(installed: Installation) -> None:
     kube, ns = installed.kube, installed.namespace
     client = BrokerClient(installed.url(), installed.tokens["alice"], timeout=60)
     before = User(client)
-    # one session running through the upgrade, one accepted to start after it, one set still offered
-    running = before.run(["sh", "-c", "sleep 20; echo survived the upgrade"], duration="PT1M")
-    assert (
-        before.follow(running["uuid"], 120, until=frozenset({"RUNNING"}) | FINAL_PHASES)["phase"] == "RUNNING"
-    )
-    waiting = before.run(["sh", "-c", "echo started after the upgrade"], duration="PT1M")
-    offered = [o["uuid"] for o in before.ask(["true"], duration="PT1M")["offers"]]
-    assert client.session(waiting["uuid"])["phase"] in BEFORE_START
-    pod_before = pod_of(kube, ns, running["uuid"])
-    broker_before = {p["metadata"]["name"] for p in installed.broker_pods()}
-    client.close()
+    try:
+        # one session running through the upgrade, one accepted to start after it, one set offered
+        running = before.run(["sh", "-c", "sleep 20; echo survived the upgrade"], duration="PT1M")
+        assert before.follow(running["uuid"], 120, until=STARTED)["phase"] == "RUNNING"
+        waiting = before.run(["sh", "-c", "echo started after the upgrade"], duration="PT1M")
+        offered = [o["uuid"] for o in before.ask(["true"], duration="PT1M")["offers"]]
+        assert client.session(waiting["uuid"])["phase"] in BEFORE_START
+        pod_before = pod_of(kube, ns, running["uuid"])
+        broker_before = {p["metadata"]["uid"] for p in installed.broker_pods()}
+    except BaseException:
+        before.tidy()
+        raise
+    finally:
+        client.close()
 
     nonce = {"executionbroker.ivoa.net/e2e-upgrade": secrets.token_hex(4)}
     took = installed.install({"operator": {"podAnnotations": nonce}, "api": {"podAnnotations": nonce}})
-    broker_after = {p["metadata"]["name"] for p in installed.broker_pods()}
-    assert not broker_before & broker_after, "the upgrade replaced every broker Pod"
+    wait_for(
+        lambda: not broker_before & {p["metadata"]["uid"] for p in installed.broker_pods()},
+        120,
+        "every broker Pod of before the upgrade to be gone",
+    )
     assert took < 300
 
     with user(installed) as after:  # a new connection: a port-forward ends with its Pod
@@ -64,24 +71,28 @@ def test_helm_uninstall_leaves_no_pods_or_reservations(installed: Installation, 
     namespaces = (installed.namespace, installed.user_namespace)
     client = BrokerClient(installed.url(), installed.tokens["alice"], timeout=60)
     alice = User(client)
-    running = alice.run(["sleep", "600"], duration="PT10M")
-    assert (
-        alice.follow(running["uuid"], 120, until=frozenset({"RUNNING"}) | FINAL_PHASES)["phase"] == "RUNNING"
-    )
-    alice.ask(["true"], duration="PT1M")  # offers holding capacity
     name = f"direct-{uuid.uuid4().hex[:6]}"
     manifest = tmp_path / "execution.yaml"
     manifest.write_text(
         yaml.safe_dump(execution_doc(name, installed.user_namespace, ["sleep", "600"], "PT10M"))
     )
-    kube.run("apply", "-f", str(manifest))
-    wait_for(
-        lambda: (kube.get("execution", name, installed.user_namespace).get("status") or {}).get("phase"),
-        60,
-        "the applied Execution to be taken",
-    )
-    client.close()
-    assert installed.workload_pods(), "a session is running before the uninstall"
+    try:
+        running = alice.run(["sleep", "600"], duration="PT10M")
+        assert alice.follow(running["uuid"], 120, until=STARTED)["phase"] == "RUNNING"
+        alice.ask(["true"], duration="PT1M")  # offers holding capacity
+        kube.run("apply", "-f", str(manifest))
+        wait_for(
+            lambda: (kube.get("execution", name, installed.user_namespace).get("status") or {}).get("phase"),
+            60,
+            "the applied Execution to be taken",
+        )
+        assert installed.workload_pods(), "a session is running before the uninstall"
+    except BaseException:
+        alice.tidy()
+        kube.run("delete", "-f", str(manifest), "--ignore-not-found", "--wait=false", check=False)
+        raise
+    finally:
+        client.close()
 
     t0 = time.monotonic()
     installed.uninstall()

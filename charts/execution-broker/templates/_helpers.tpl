@@ -80,30 +80,22 @@ seccompProfile:
 
 {{/*
 RBAC from files/<name> (synced from manifests/ by hack/sync-install.py), re-homed into this
-release: namespaced objects move to the release namespace; cluster-scoped names get the
-release's prefix (two releases never share a ClusterRole); bindings follow both renames.
-Roles and RoleBindings go to .roleNamespace when given (the API's, to the sessions namespace).
-Call with (dict "root" $ "file" "files/rbac.yaml" ["roleNamespace" ns]).
+release: ServiceAccounts move to the release namespace; cluster-scoped names get the release's
+prefix (two releases never share a ClusterRole); bindings follow both renames; every Role and
+RoleBinding is written once into each of .roleNamespaces (a JSON list; default: the release
+namespace), which is how the operator may create Pods exactly where sessions run.
+Call with (dict "root" $ "file" "files/rbac.yaml" ["roleNamespaces" (toJson list)]).
 */}}
 {{- define "eb.rbacFrom" -}}
 {{- $root := .root }}
 {{- $prefix := include "eb.fullname" $root }}
-{{- $clusterKinds := list "ClusterRole" "ClusterRoleBinding" }}
-{{- $roleNamespace := .roleNamespace | default $root.Release.Namespace }}
+{{- $roleNamespaces := list $root.Release.Namespace }}
+{{- if .roleNamespaces }}{{ $roleNamespaces = fromJsonArray .roleNamespaces }}{{ end }}
 {{- range $doc := splitList "\n---" ($root.Files.Get .file) }}
 {{- $obj := fromYaml $doc }}
 {{- if and $obj $obj.kind }}
 {{- $meta := $obj.metadata }}
-{{- if has $obj.kind $clusterKinds }}
-{{- $_ := set $meta "name" (printf "%s-%s" $prefix $meta.name) }}
-{{- $_ := unset $meta "namespace" }}
-{{- else if has $obj.kind (list "Role" "RoleBinding") }}
-{{- $_ := set $meta "namespace" $roleNamespace }}
-{{- else }}
-{{- $_ := set $meta "namespace" $root.Release.Namespace }}
-{{- end }}
-{{- $labels := merge (default (dict) $meta.labels) (fromYaml (include "eb.labels" $root)) }}
-{{- $_ := set $meta "labels" $labels }}
+{{- $_ := set $meta "labels" (merge (default (dict) $meta.labels) (fromYaml (include "eb.labels" $root))) }}
 {{- if hasKey $obj "roleRef" }}
 {{- if eq $obj.roleRef.kind "ClusterRole" }}
 {{- $_ := set $obj.roleRef "name" (printf "%s-%s" $prefix $obj.roleRef.name) }}
@@ -114,8 +106,22 @@ Call with (dict "root" $ "file" "files/rbac.yaml" ["roleNamespace" ns]).
 {{- $_ := set $s "namespace" $root.Release.Namespace }}
 {{- end }}
 {{- end }}
+{{- if has $obj.kind (list "ClusterRole" "ClusterRoleBinding") }}
+{{- $_ := set $meta "name" (printf "%s-%s" $prefix $meta.name) }}
+{{- $_ := unset $meta "namespace" }}
 ---
 {{ toYaml $obj }}
+{{- else if has $obj.kind (list "Role" "RoleBinding") }}
+{{- range $ns := $roleNamespaces }}
+{{- $_ := set $meta "namespace" $ns }}
+---
+{{ toYaml $obj }}
+{{- end }}
+{{- else }}
+{{- $_ := set $meta "namespace" $root.Release.Namespace }}
+---
+{{ toYaml $obj }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -138,6 +144,11 @@ Call with (dict "root" $ "file" "files/rbac.yaml" ["roleNamespace" ns]).
 
 {{- define "eb.api.serviceAccount" -}}
 {{- include "eb.serviceAccountIn" (dict "root" . "file" "files/api-rbac.yaml") }}
+{{- end }}
+
+{{/* Where the operator may create and delete Pods: the sessions namespace, every watched one, and any extra. */}}
+{{- define "eb.workloadNamespaces" -}}
+{{- toJson (uniq (concat (list (include "eb.sessionsNamespace" .)) .Values.operator.watchNamespaces .Values.operator.workloadNamespaces)) }}
 {{- end }}
 
 {{/* Namespaces the operator handles: none listed means all; else the list plus the sessions namespace. */}}

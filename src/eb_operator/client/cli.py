@@ -24,7 +24,7 @@ from typing import Any, TextIO
 import httpx
 
 from eb_operator.client.http import FINAL_PHASES, JSON, YAML, BrokerClient, BrokerError, phase_of
-from eb_operator.client.output import FORMATS, phase_line, render
+from eb_operator.client.output import FORMATS, phase_line, render, start_of
 from eb_operator.client.requests import offer_request
 
 EXIT_OK, EXIT_NO, EXIT_USAGE, EXIT_BROKER, EXIT_TIMEOUT = 0, 1, 2, 3, 4
@@ -71,7 +71,7 @@ def parser() -> argparse.ArgumentParser:
     )
     offer.add_argument("--name", default=None, help="a name for the request")
     offer.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="an env variable")
-    offer.add_argument("--accept", action="store_true", help="accept the first offer right away")
+    offer.add_argument("--accept", action="store_true", help="accept the earliest offer right away")
     offer.add_argument("--watch", action="store_true", help="with --accept: then watch it to a final phase")
     offer.add_argument("command_args", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...] to run")
 
@@ -140,9 +140,10 @@ class Cli:
         if not offers:
             self.emit(answer)
             return EXIT_NO
-        session = self.eb.accept(str(offers[0].get("uuid") or offers[0].get("href")))
+        first = min(offers, key=start_of)
+        session = self.eb.accept(str(first.get("uuid") or first.get("href")))
         if a.watch:
-            return self._watch(str(session.get("uuid") or offers[0].get("uuid")), 1.0, None)
+            return self._watch(str(session.get("uuid") or first.get("uuid")), 1.0, None)
         self.emit(session)
         return EXIT_OK
 

@@ -76,6 +76,12 @@ def _start(doc: Mapping[str, Any]) -> tuple[str, str]:
     return start, str(_get(item, "duration") or "-")
 
 
+def start_of(doc: Mapping[str, Any]) -> str:
+    """When an offer starts, as sortable text (RFC 3339 UTC); unknown starts sort last."""
+    start = _start(doc)[0]
+    return "~" if start == "-" else start
+
+
 def session_row(doc: Mapping[str, Any]) -> SessionRow:
     compute = _compute(doc)
     start, duration = _start(doc)

@@ -25,7 +25,13 @@ URL = "http://broker.test"
 
 
 def session(uuid: str, phase: str) -> dict[str, Any]:
-    return {"uuid": uuid, "href": f"{URL}/sessions/{uuid}", "phase": phase}
+    start = {"executing": {"start": "2030-01-01T10:00:00Z/PT0S", "duration": "PT1H"}}
+    return {"uuid": uuid, "href": f"{URL}/sessions/{uuid}", "phase": phase, "schedule": start}
+
+
+def later(uuid: str) -> dict[str, Any]:
+    """An offer that starts two hours after s1."""
+    return {**session(uuid, "OFFERED"), "schedule": {"executing": {"start": "2030-01-01T12:00:00Z/PT0S"}}}
 
 
 @dataclass
@@ -46,7 +52,7 @@ class Peer:
                 "uuid": "set1",
                 "href": f"{URL}/offersets/set1",
                 "result": "YES",
-                "offers": [session("s1", "OFFERED")],
+                "offers": [later("s2"), session("s1", "OFFERED")],
             }
             content = json.dumps(body).encode() if self.create_body else b""
             return httpx.Response(
@@ -140,9 +146,10 @@ def test_offer_from_a_yaml_file_sends_it_as_written(peer: Peer, tmp_path: Any) -
     assert peer.requests[0].headers["content-type"] == "application/yaml"
 
 
-def test_offer_accept_accepts_the_first_offer(peer: Peer) -> None:
+def test_offer_accept_accepts_the_earliest_offer(peer: Peer) -> None:
     code, out, _ = run(peer, "-o", "json", "offer", "--image", "img", "--accept")
     assert code == 0
+    assert peer.requests[-1].url.path == "/sessions/s1", "s1 starts before s2, which is listed first"
     assert json.loads(out)["phase"] == "ACCEPTED"
     assert json.loads(peer.requests[-1].content)["update"] == {
         "type": "uri:enum-value-update",
