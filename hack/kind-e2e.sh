@@ -11,12 +11,15 @@
 # with python3 and a uid-1000 user, like the local one), makes the cluster look like the local
 # one where tests rely on it (one node advertising nvidia.com/gpu: 1 with the product label,
 # every node labelled executionbroker.ivoa.net/pool=default), then runs
-# `pytest tests/e2e -m e2e` with KUBECONFIG pointing at the kind cluster. The cluster is
-# deleted afterwards unless --keep is given; --reuse uses an existing cluster of that name.
+# `pytest tests/e2e -m e2e` with KUBECONFIG pointing at the kind cluster: the tests install the
+# Helm chart charts/execution-broker with that image (helm upgrade --install, release eb-e2e in
+# namespace eb-e2e) and use it only through its Service and kubectl. The cluster is deleted
+# afterwards unless --keep is given; --reuse uses an existing cluster of that name.
 #
-# Needs: docker, kind (https://kind.sigs.k8s.io), kubectl, python3 with the project installed
-# (pip install -e '.[test]'). Environment: KIND_NODE_IMAGE, EB_OPERATOR_IMAGE (default
-# eb-operator:dev), KIND (path to kind), KUBECTL (path to kubectl).
+# Needs: docker, kind (https://kind.sigs.k8s.io), kubectl, helm (or Go, to build the pinned one
+# with hack/build-binaries.sh helm), python3 with the project installed (pip install -e '.[test]').
+# Environment: KIND_NODE_IMAGE, EB_OPERATOR_IMAGE (default eb-operator:dev), KIND (path to kind),
+# KUBECTL (path to kubectl), EB_HELM (path to helm).
 set -euo pipefail
 HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(dirname "$HACK_DIR")"
@@ -31,7 +34,7 @@ while [ $# -gt 0 ]; do
     --keep) KEEP=1; shift ;;
     --reuse) REUSE=1; shift ;;
     --) shift; PYTEST_ARGS=("$@"); break ;;
-    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "kind-e2e: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -48,6 +51,12 @@ for tool in docker "$KIND" "$KUBECTL" "$PY"; do
   command -v "$tool" >/dev/null || die "'$tool' is missing: this script needs docker, kind, kubectl and python3"
 done
 docker info >/dev/null 2>&1 || die "the Docker engine does not answer (is dockerd running, may you use it?)"
+HELM="${EB_HELM:-$HOME/.cache/eb-operator/helm/$HELM_VERSION/bin/helm}"
+if [ ! -x "$HELM" ]; then
+  if command -v helm >/dev/null; then HELM="$(command -v helm)"
+  elif command -v go >/dev/null; then bash "$HACK_DIR/build-binaries.sh" helm
+  else die "no helm: install helm 3, or Go (then hack/build-binaries.sh helm builds the pinned one)"; fi
+fi
 
 WORK="$(mktemp -d)"
 KUBECONFIG_FILE="$WORK/kubeconfig"
@@ -110,5 +119,5 @@ GPU_NODE="$("$KUBECTL" get nodes -l '!node-role.kubernetes.io/control-plane' -o 
 
 echo "==> pytest tests/e2e against kind cluster $NAME"
 cd "$REPO_DIR"
-EB_OPERATOR_IMAGE="$OPERATOR_IMAGE" EB_KUBECTL="$(command -v "$KUBECTL")" \
-  "$PY" -m pytest tests/e2e -m e2e "${PYTEST_ARGS[@]}"
+EB_OPERATOR_IMAGE="$OPERATOR_IMAGE" EB_KUBECTL="$(command -v "$KUBECTL")" EB_HELM="$HELM" \
+  EB_E2E_BUILD_IMAGE=never "$PY" -m pytest tests/e2e -m e2e "${PYTEST_ARGS[@]}"
