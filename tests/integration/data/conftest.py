@@ -56,6 +56,37 @@ def _node_address_present() -> None:
         )
 
 
+# --- no other broker -------------------------------------------------------------------------------
+
+INSTALLED_OPERATORS = "app.kubernetes.io/part-of=execution-broker,app.kubernetes.io/component=operator"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_installed_broker(kube: Kubectl) -> Iterator[None]:
+    """Scale any installed broker's operator (the chart's, e.g. from hack/up.sh or the e2e suite)
+    to 0 while these tests run, and back afterwards: an operator watching every namespace would
+    answer the tests' OfferSets with its own platform policy, racing the in-process operator."""
+    found = kube.json("get", "deployments", "-A", "-l", INSTALLED_OPERATORS)
+    paused = []
+    for d in found["items"]:
+        ns, name = d["metadata"]["namespace"], d["metadata"]["name"]
+        replicas = int(d["spec"].get("replicas") or 0)
+        if replicas:
+            kube.run("scale", "deployment", name, "-n", ns, "--replicas=0")
+            paused.append((ns, name, replicas))
+    for ns, _, _ in paused:
+        wait_for(
+            lambda ns=ns: not kube.json("get", "pods", "-n", ns, "-l", INSTALLED_OPERATORS)["items"],
+            120,
+            f"the installed operator in {ns} to stop",
+        )
+    try:
+        yield
+    finally:
+        for ns, name, replicas in paused:
+            kube.run("scale", "deployment", name, "-n", ns, f"--replicas={replicas}", check=False)
+
+
 # --- HTTP files -----------------------------------------------------------------------------------
 
 

@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from tests.integration.data.conftest import Files
 from tests.integration.operator.helpers import COMPUTE, FAST, REAL_NODE_PLATFORM, Broker, phase
+
+from eb_operator.api.views import session_document
 
 MakeBroker = Callable[..., Coroutine[Any, Any, Broker]]
 pytestmark = pytest.mark.timeout(300)
@@ -58,6 +61,8 @@ async def test_a_notebook_session_is_ready_when_its_server_answers_at_the_url_wi
     async with httpx.AsyncClient(timeout=10, trust_env=False) as anonymous:  # no login cookie
         assert (await anonymous.get(f"{base}/api/contents/analysis.ipynb")).status_code == 403
     print(f"\nnotebook session: accepted -> READY in {took:.1f} s; {url}")
+    document = session_document(ready, None, "http://broker.example", datetime.now(UTC))
+    assert document["executable"]["access"] == [access], "the REST session shows the URL"
 
     await b.desire(offer, "CANCELLED")
     done = await b.settles(offer)
