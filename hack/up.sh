@@ -144,6 +144,8 @@ image: {repository: "$repo_part", tag: "$tag_part", pullPolicy: IfNotPresent}
 auth:
   staticTokens:
     - {user: demo, token: "$TOKEN"}
+# kubectl-applied Executions may run in the default namespace too (the examples use it)
+operator: {workloadNamespaces: [default]}
 # Quick turns for a demo: 10 s slots, short lead and release times.
 platform:
   spec:

@@ -90,7 +90,7 @@ def test_the_defaults_render_the_whole_product(helm: Helm) -> None:
 
 def test_every_pod_meets_the_restricted_pod_security_standard(helm: Helm) -> None:
     for what, spec in pod_specs(
-        template(helm, "--set", "auth.staticTokens[0].user=a,auth.staticTokens[0].token=t")
+        template(helm, "--set", "auth.staticTokens[0].user=a,auth.staticTokens[0].token=token-0123")
     ):
         psc = spec["securityContext"]
         assert psc["runAsNonRoot"] is True, what
@@ -108,17 +108,20 @@ def test_every_pod_meets_the_restricted_pod_security_standard(helm: Helm) -> Non
 
 
 def test_static_tokens_become_a_secret_mounted_into_the_api(helm: Helm) -> None:
-    values = ["--set-json", 'auth.staticTokens=[{"user":"alice","token":"s3cret","groups":["astro","gpu"]}]']
+    values = [
+        "--set-json",
+        'auth.staticTokens=[{"user":"alice","token":"s3cret-token","groups":["astro","gpu"]}]',
+    ]
     docs = template(helm, *values)
     secret = one(docs, "Secret")
-    assert secret["stringData"]["tokens.csv"].strip() == 's3cret,alice,alice,"astro,gpu"'
+    assert secret["stringData"]["tokens.csv"].strip() == 's3cret-token,alice,alice,"astro,gpu"'
     api = one(docs, "Deployment", "api")
     assert env_of(api)["EB_API_STATIC_TOKENS_FILE"] == "/etc/eb-api/tokens/tokens.csv"
     volumes = api["spec"]["template"]["spec"]["volumes"]
     assert {"name": "tokens", "secret": {"secretName": secret["metadata"]["name"], "defaultMode": 0o440,
             "items": [{"key": "tokens.csv", "path": "tokens.csv"}]}} in volumes  # fmt: skip
     other = one(
-        template(helm, "--set-json", 'auth.staticTokens=[{"user":"alice","token":"other"}]'),
+        template(helm, "--set-json", 'auth.staticTokens=[{"user":"alice","token":"other-token"}]'),
         "Deployment",
         "api",
     )
@@ -281,3 +284,22 @@ def test_the_plain_manifests_build_with_kustomize() -> None:
     sas = {d["metadata"]["name"] for d in docs if d["kind"] == "ServiceAccount"}
     used = {d["spec"]["template"]["spec"]["serviceAccountName"] for d in docs if d["kind"] == "Deployment"}
     assert used <= sas, "every Deployment's ServiceAccount is in the RBAC files"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        pytest.param(
+            "operator.replica=2", "additional properties 'replica' not allowed", id="a misspelt key"
+        ),
+        pytest.param("operator.replicas=2", "maximum", id="two operators would pause each other"),
+        pytest.param("api.service.type=Ingress", "api/service/type", id="an unknown Service type"),
+        pytest.param(
+            "auth.staticTokens[0].user=a,auth.staticTokens[0].token=short", "minLength", id="a short token"
+        ),
+    ],
+)
+def test_the_values_schema_refuses_mistakes(helm: Helm, value: str, message: str) -> None:
+    proc = helm.run("template", "rel", str(CHART), "--set", value, check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr
