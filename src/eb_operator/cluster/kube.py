@@ -5,6 +5,7 @@ In a Pod the in-cluster service account is used; elsewhere ``KUBECONFIG`` (or ~/
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from kubernetes_asyncio import client, config
@@ -24,7 +25,9 @@ async def make_api_client(settings: ClientSettings = ClientSettings()) -> client
     try:
         config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
     except ConfigException:
-        await config.load_kube_config(client_configuration=cfg)
+        # KUBECONFIG is read now, not when kubernetes_asyncio was imported; its first file wins.
+        path = (os.environ.get("KUBECONFIG") or "").split(os.pathsep)[0] or None
+        await config.load_kube_config(config_file=path, client_configuration=cfg)
     cfg.connection_pool_maxsize = settings.pool_size
     api = client.ApiClient(configuration=cfg)
     api.user_agent = "eb-operator"

@@ -23,7 +23,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,11 +69,11 @@ _NOT_ACCEPTED = frozenset({None, Phase.PROPOSED, Phase.OFFERED, Phase.REJECTED, 
 class OperatorConfig:
     platform: str = "default"
     namespaces: frozenset[str] | None = None  # None: every namespace
-    workers: int = 8
-    offer_workers: int = 4
+    workers: int = 16
+    offer_workers: int = 32  # OfferSets in flight: the lock serialises decisions, not writes
     sweep_seconds: float = 15.0
     pod: builders.PodSettings = field(default_factory=builders.PodSettings)
-    offer_status: bool = True  # write status.phase=OFFERED right after creating each offer
+    offer_status: bool = False  # also write status.phase=OFFERED after each create (2 writes an offer)
     clock: Callable[[], float] = time.time
 
 
@@ -94,6 +94,7 @@ class Operator:
         self.last_sweep = time.monotonic()
         self._sweeper: asyncio.Task[None] | None = None
         self.stats: dict[str, int] = {"offersets": 0, "offers": 0, "accepts": 0, "pods": 0}
+        self.timings: dict[str, list[float]] = {}  # phase -> [count, seconds]
 
     def now(self) -> int:
         return int(self.cfg.clock())
@@ -116,7 +117,8 @@ class Operator:
         )
         self.state.load(nodes.get("items", []), pods.get("items", []), execs.get("items", []))
         for e in execs.get("items", []):
-            self.executions.add(key_of(e))
+            if self.mine(e["metadata"].get("namespace")):
+                self.executions.add(key_of(e))
         self.ready.set()
         self.executions.start()
         self.offersets.start()
@@ -174,6 +176,17 @@ class Operator:
             return parse_time(view.reservation["prepareStart"]) <= now
         return False
 
+    @contextlib.contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Count and time one named phase (reported by the liveness probe, as Kueue names its)."""
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            entry = self.timings.setdefault(phase, [0, 0.0])
+            entry[0] += 1
+            entry[1] += time.perf_counter() - t
+
     def health(self) -> dict[str, Any]:
         """Liveness: raises when the work has stopped flowing."""
         stuck = max(self.executions.oldest_wait(), self.offersets.oldest_wait())
@@ -187,18 +200,21 @@ class Operator:
             "reservations": len(self.state.ledger),
             "queued": len(self.executions) + len(self.offersets),
             **self.stats,
+            "mean_ms": {k: round(1000 * v[1] / v[0], 2) for k, v in self.timings.items() if v[0]},
         }
 
     # -- watch events (called by the kopf handlers) ----------------------------------------
 
     def on_execution(self, obj: Obj, deleted: bool) -> None:
-        if not self.mine(obj["metadata"].get("namespace")):
-            return
+        """Every Execution's reservation counts (also those of namespaces another operator serves:
+        they hold the same nodes); only our own namespaces' Executions are reconciled."""
         key = key_of(obj)
         before = self.state.executions.get(key)
         view = self.state.on_execution(obj, deleted)
         if view is None:
             self.executions.forget(key)
+            return
+        if not self.mine(view.namespace):
             return
         self.executions.add(key)
         if view.group and (before is None or before.phase != view.phase) and view.phase not in _NOT_ACCEPTED:
@@ -272,9 +288,11 @@ class Operator:
             await self._answer(obj, offers, expires, [], now)
             return
         request = obj.get("spec", {}).get("request")
-        found = await children.probe(self.cluster, obj["metadata"]["namespace"], request, self.policy)
+        with self.timed("probe"):
+            found = await children.probe(self.cluster, obj["metadata"]["namespace"], request, self.policy)
         now = self.now()  # probing may have taken a while
-        interp = interpret(request, self.policy, now, found)
+        with self.timed("interpret"):
+            interp = interpret(request, self.policy, now, found)
         if interp.demand is None:
             await self._answer(obj, [], None, interp.messages, now)
             return
@@ -282,7 +300,8 @@ class Operator:
         messages = list(interp.messages)
         if not made:
             messages.append(builders.message_item("INFO", "urn:no-capacity", reason or "no offers", now))
-        await self._answer(obj, made, expires, messages, now)
+        with self.timed("answer"):
+            await self._answer(obj, made, expires, messages, now)
 
     async def _make_offers(
         self, obj: Obj, interp: Interpretation, now: int
@@ -291,17 +310,24 @@ class Operator:
         meta = obj["metadata"]
         ns = meta["namespace"]
         expires = now + self.policy.offer_ttl_seconds
-        async with self.lock:
-            table, book = self.state.node_table(self.policy), self.state.ledger.snapshot()
-            offers = find_offers(interp.demand, self.policy, table, book, now)
-            reason = None if offers else explain_no_offers(interp.demand, self.policy, table, book, now)
-            bodies = []
-            for i, offer in enumerate(offers):
-                name = offer_name(meta["uid"], i)
-                spec = reservation_spec(offer, expires, interp.node_selector)
-                bodies.append(builders.build_offer_execution(obj, name, spec, interp.request))
-                self.state.ledger.upsert(self._held(f"{ns}/{name}", spec, Phase.OFFERED, key_of(obj)))
-        results = await asyncio.gather(*(self._create_offer(ns, b) for b in bodies), return_exceptions=True)
+        with self.timed("lock_wait"):
+            await self.lock.acquire()
+        try:
+            with self.timed("decide"):
+                table, book = self.state.node_table(self.policy), self.state.ledger.snapshot()
+                offers = find_offers(interp.demand, self.policy, table, book, now)
+                reason = None if offers else explain_no_offers(interp.demand, self.policy, table, book, now)
+                bodies = []
+                for i, offer in enumerate(offers):
+                    name = offer_name(meta["uid"], i)
+                    spec = reservation_spec(offer, expires, interp.node_selector)
+                    bodies.append(builders.build_offer_execution(obj, name, spec, interp.request))
+                    self.state.ledger.upsert(self._held(f"{ns}/{name}", spec, Phase.OFFERED, key_of(obj)))
+        finally:
+            self.lock.release()
+        with self.timed("write_offers"):
+            writes = (self._create_offer(ns, b) for b in bodies)
+            results = await asyncio.gather(*writes, return_exceptions=True)
         made = []
         for body, res in zip(bodies, results, strict=True):
             name = body["metadata"]["name"]
@@ -344,8 +370,9 @@ class Operator:
         self.pending_offersets.pop(key_of(obj), None)
         self.stats["offersets"] += 1
         result = status["result"]
-        text = f"{len(offers)} offers" if offers else "; ".join(str(m.get("message")) for m in messages)[:500]
-        self.events.post(obj, "OfferSet", "Offered" if offers else "NoOffers", text)
+        if not offers:  # a YES is in the status and the offers; an Event for it would cost a write each
+            text = "; ".join(str(m.get("message")) for m in messages)[:500]
+            self.events.post(obj, "OfferSet", "NoOffers", text, warning=True)
         log.info("%s", kv(msg="offerset answered", offerset=key_of(obj), result=result, offers=len(offers)))
 
     # -- Executions --------------------------------------------------------------------------
@@ -357,11 +384,15 @@ class Operator:
             if view is None or view.deleting:
                 return
             step = decide(self.facts(view))
-            if step.action is Action.ACCEPT:
-                await self.accept(key)
-            elif step.action in (Action.RESERVE, Action.VALIDATE):
-                await self.direct(key, validate=step.action is Action.VALIDATE)
-            elif not await self.apply(view, step):
+            try:
+                if step.action is Action.ACCEPT:
+                    await self.accept(key)
+                elif step.action in (Action.RESERVE, Action.VALIDATE):
+                    await self.direct(key, validate=step.action is Action.VALIDATE)
+                elif not await self.apply(view, step):
+                    return
+            except NotFound:  # deleted meanwhile; its DELETED event may still be on its way
+                self.state.on_execution(view.ref(), deleted=True)
                 return
 
     def facts(self, view: ExecutionView) -> Facts:

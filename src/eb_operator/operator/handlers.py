@@ -41,6 +41,17 @@ class Runtime:
         return self.operator
 
 
+class _NoDiffBase(kopf.AnnotationsDiffBaseStorage):
+    """No "last handled state": we have no change-detecting handlers, so kopf need not deep-copy
+    every object on every event to compute one (it did, and it was the top cost per event)."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+
 def configure(settings: kopf.OperatorSettings) -> None:
     """Watches that never go deaf: the server ends each watch, the client gives up a bit later."""
     settings.watching.server_timeout = 60
@@ -53,6 +64,7 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.peering.name = "eb-operator"
     settings.peering.clusterwide = True
     settings.queueing.idle_timeout = 10
+    settings.persistence.diffbase_storage = _NoDiffBase()
 
 
 def in_cluster_address(info: kopf.ConnectionInfo) -> kopf.ConnectionInfo:

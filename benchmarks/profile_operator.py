@@ -1,0 +1,26 @@
+"""Run the operator under cProfile (``EB_BENCH_PROFILE=out.prof python benchmarks/operator.py``).
+
+python benchmarks/profile_operator.py NAMESPACE PLATFORM OUT.prof LIVENESS_PORT
+"""
+
+from __future__ import annotations
+
+import cProfile
+import sys
+
+from eb_operator.operator import run
+
+if __name__ == "__main__":
+    namespace, platform, out, port = sys.argv[1:5]
+    prof = cProfile.Profile()
+    prof.enable()
+    try:
+        run(
+            namespaces=[namespace],
+            platform=platform,
+            peering=False,
+            liveness=f"http://127.0.0.1:{port}/healthz",
+        )
+    finally:
+        prof.disable()
+        prof.dump_stats(out)
