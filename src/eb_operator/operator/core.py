@@ -383,6 +383,8 @@ class Operator:
             view = self.state.executions.get(key)
             if view is None or view.deleting:
                 return
+            if not self.mine(view.namespace):  # Pod events and the sweeper queue every namespace's keys
+                return
             step = decide(self.facts(view))
             try:
                 if step.action is Action.ACCEPT:
