@@ -56,7 +56,10 @@ def ivoa_request(
 
 
 def phase(obj: Mapping[str, Any]) -> str | None:
-    return (obj.get("status") or {}).get("phase")
+    """status.phase; an offer whose status is not written yet is OFFERED (its spec says so)."""
+    spec = obj.get("spec") or {}
+    implied = "OFFERED" if spec.get("reservation") and spec.get("offerSet") else None
+    return (obj.get("status") or {}).get("phase") or implied
 
 
 @dataclass
