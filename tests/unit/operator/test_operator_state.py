@@ -1,0 +1,220 @@
+"""The operator's in-memory picture: capacity from nodes and Pods, the ledger from Executions."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from eb_operator.cluster.convert import (
+    cpu_millis,
+    fmt_duration,
+    offer_name,
+    parse_duration,
+    pod_requests,
+    whole,
+)
+from eb_operator.engine.types import GIB, Phase
+from eb_operator.model.platform import PlatformPolicy, Toleration
+from eb_operator.operator.state import ClusterState
+from eb_operator.operator.workqueue import Retry, WorkQueue
+
+pytestmark = pytest.mark.unit
+
+
+def node(name: str, cpu: str = "8", ready: bool = True, taint: str | None = None) -> dict[str, Any]:
+    spec = {"taints": [{"key": taint, "effect": "NoSchedule"}]} if taint else {}
+    return {
+        "metadata": {"name": name, "labels": {"pool": "a"}, "resourceVersion": "1"},
+        "spec": spec,
+        "status": {
+            "allocatable": {"cpu": cpu, "memory": "32Gi", "nvidia.com/gpu": "1"},
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
+
+
+def pod(
+    name: str, on: str, cpu: str, labels: dict[str, str] | None = None, phase: str = "Running"
+) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": "ns", "labels": labels or {}},
+        "spec": {"nodeName": on, "containers": [{"resources": {"requests": {"cpu": cpu, "memory": "1Gi"}}}]},
+        "status": {"phase": phase},
+    }
+
+
+def execution(name: str, rv: int, uid: str = "u1", phase: str | None = None, **spec: Any) -> dict[str, Any]:
+    reservation = {
+        "node": "n1",
+        "prepareStart": "2030-01-01T00:00:00Z",
+        "start": "2030-01-01T00:00:00Z",
+        "duration": "PT1H",
+        "releaseEnd": "2030-01-01T01:00:00Z",
+        "cores": 2,
+        "memoryGiB": 4,
+    }
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "ns",
+            "uid": uid,
+            "resourceVersion": str(rv),
+            "generation": 1,
+        },
+        "spec": {"reservation": reservation, **spec},
+        "status": {"phase": phase} if phase else {},
+    }
+
+
+BROKER = {"app.kubernetes.io/managed-by": "eb-operator", "executionbroker.ivoa.net/execution-uid": "u1"}
+
+
+def free_cpu(state: ClusterState, name: str = "n1") -> int:
+    found = state.node_table(PlatformPolicy()).get(name)
+    assert found is not None
+    return found.free.cpu_millis
+
+
+def test_pods_the_broker_does_not_own_shrink_free_capacity_until_they_finish() -> None:
+    s = ClusterState()
+    s.on_node(node("n1"))
+    s.on_pod(pod("web", "n1", "1500m"))
+    assert free_cpu(s) == 6500
+    s.on_pod(pod("web", "n1", "1500m", phase="Succeeded"))
+    assert free_cpu(s) == 8000
+
+
+def test_a_broker_pod_is_covered_by_its_reservation_unless_its_execution_is_not_ours() -> None:
+    s = ClusterState()
+    s.on_node(node("n1"))
+    s.on_pod(pod("eb-x", "n1", "2", BROKER))
+    assert free_cpu(s) == 6000  # no Execution of ours owns it (yet): foreign
+    s.on_execution(execution("x", 5, phase="RUNNING"))
+    assert free_cpu(s) == 8000  # now its reservation holds the capacity instead
+    assert len(s.ledger) == 1
+    s.on_execution(execution("x", 6), deleted=True)
+    assert free_cpu(s) == 6000
+
+
+def test_not_ready_unschedulable_and_foreign_tainted_nodes_are_not_offered() -> None:
+    s = ClusterState()
+    s.on_node(node("ok"))
+    s.on_node(node("down", ready=False))
+    s.on_node(node("other", taint="someone-else"))
+    s.on_node(node("ours", taint="broker"))
+    names = {n.name for n in s.node_table(PlatformPolicy(toleration=Toleration(key="broker")))}
+    assert names == {"ok", "ours"}
+
+
+def test_an_older_event_never_undoes_a_newer_view() -> None:
+    s = ClusterState()
+    s.on_execution(execution("x", 10, phase="ACCEPTED"))
+    s.on_execution(execution("x", 9, phase="OFFERED", offerSet="set"))
+    assert s.executions["ns/x"].phase == Phase.ACCEPTED
+
+
+def test_final_phases_release_their_reservation_and_status_less_offers_hold_one() -> None:
+    s = ClusterState()
+    s.on_execution(execution("x", 1, offerSet="set"))
+    assert s.executions["ns/x"].phase == Phase.OFFERED
+    assert "ns/x" in s.ledger
+    s.on_execution(execution("x", 2, phase="EXPIRED", offerSet="set"))
+    assert "ns/x" not in s.ledger
+
+
+def test_siblings_are_the_other_offers_of_the_same_set() -> None:
+    s = ClusterState()
+    for i in range(3):
+        s.on_execution(execution(f"o{i}", 1, uid=f"u{i}", offerSet="set"))
+    s.on_execution(execution("alone", 1, uid="u9"))
+    assert [v.name for v in s.siblings(s.executions["ns/o1"])] == ["o0", "o2"]
+    assert s.siblings(s.executions["ns/alone"]) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "millis"), [("500m", 500), ("2", 2000), ("1.5", 1500), ("100u", 1)], ids=str
+)
+def test_cpu_quantities(text: str, millis: int) -> None:
+    assert cpu_millis(text) == millis
+
+
+@pytest.mark.parametrize(
+    ("text", "n"), [("1Gi", GIB), ("128974848", 128974848), ("1e3", 1000), ("129M", 129 * 10**6)]
+)
+def test_byte_quantities(text: str, n: int) -> None:
+    assert whole(text) == n
+
+
+@pytest.mark.parametrize("seconds", [0, 1, 59, 3600, 7200, 90061, 86400 * 3])
+def test_durations_round_trip(seconds: int) -> None:
+    assert parse_duration(fmt_duration(seconds)) == seconds
+
+
+def test_a_pod_requests_the_larger_of_its_containers_and_its_biggest_init_container() -> None:
+    p = {
+        "spec": {
+            "containers": [
+                {"resources": {"requests": {"cpu": "1"}}},
+                {"resources": {"limits": {"cpu": "500m", "nvidia.com/gpu": "1"}}},
+            ],
+            "initContainers": [{"resources": {"requests": {"cpu": "2"}}}],
+        }
+    }
+    r = pod_requests(p)
+    assert r.cpu_millis == 2000
+    assert r.gpus == {"nvidia.com/gpu": 1}
+
+
+def test_offer_names_are_deterministic_uuids() -> None:
+    assert offer_name("uid", 0) == offer_name("uid", 0)
+    assert offer_name("uid", 0) != offer_name("uid", 1)
+    assert len(offer_name("uid", 3)) == 36
+
+
+async def test_a_key_is_never_processed_twice_at_once_and_is_redone_when_marked_meanwhile() -> None:
+    running: set[str] = set()
+    seen: list[str] = []
+    gate, second = asyncio.Event(), asyncio.Event()
+
+    async def handle(key: str) -> None:
+        assert key not in running
+        running.add(key)
+        seen.append(key)
+        if len(seen) == 1:
+            await gate.wait()
+        running.discard(key)
+        if len(seen) == 2:
+            second.set()
+
+    q: WorkQueue[str] = WorkQueue("t", handle, workers=4)
+    q.start()
+    q.add("a")
+    await asyncio.sleep(0)  # let a worker take it
+    q.add("a")  # marked while active: done again afterwards, never concurrently
+    q.add("a")
+    gate.set()
+    async with asyncio.timeout(5):
+        await second.wait()
+    await q.stop()
+    assert seen == ["a", "a"]
+
+
+async def test_a_retry_brings_the_key_back_later() -> None:
+    calls: list[float] = []
+    again = asyncio.Event()
+
+    async def handle(key: str) -> None:
+        calls.append(asyncio.get_running_loop().time())
+        if len(calls) == 1:
+            raise Retry(0.05)
+        again.set()
+
+    q: WorkQueue[str] = WorkQueue("t", handle, workers=1)
+    q.start()
+    q.add("k")
+    async with asyncio.timeout(5):
+        await again.wait()
+    await q.stop()
+    assert calls[1] - calls[0] >= 0.04
