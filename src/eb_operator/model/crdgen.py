@@ -14,6 +14,7 @@ structural schema may not hold (``title``, ``default``, ``additionalProperties: 
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -305,6 +306,11 @@ _HEADER = (
 
 def generate() -> dict[str, str]:
     """File name -> YAML text, one file per CRD."""
+    return dict(_generate())
+
+
+@functools.lru_cache(maxsize=1)
+def _generate() -> dict[str, str]:
     return {
         f"{k.plural}.yaml": _HEADER + yaml.dump(crd(k), Dumper=_NoAliases, sort_keys=False, width=110)
         for k in KINDS
