@@ -457,7 +457,7 @@ class Operator:
         if not view.status_written:
             status |= {
                 "uuid": object_uuid({"metadata": {"name": view.name, "uid": view.uid}}),
-                "created": fmt_time(now),
+                "created": view.created or fmt_time(now),
             }
             if view.expires is not None:
                 status["expires"] = fmt_time(view.expires)

@@ -80,6 +80,7 @@ class ExecutionView:
     deleting: bool
     conditions: list[dict[str, Any]] = field(default_factory=list)
     uuid: str | None = None
+    created: str | None = None  # metadata.creationTimestamp
 
     @property
     def group(self) -> str:
@@ -117,6 +118,7 @@ def execution_view(obj: Obj) -> ExecutionView:
         deleting=bool(meta.get("deletionTimestamp")),
         conditions=list(status.get("conditions") or []),
         uuid=status.get("uuid"),
+        created=meta.get("creationTimestamp"),
     )
 
 
