@@ -127,7 +127,18 @@ def pod_of(kube: Kubectl, namespace: str, execution: str) -> dict[str, Any]:
 
 
 def assert_ran_on_a_real_node(kube: Kubectl, pod: Mapping[str, Any]) -> str:
-    """The Pod ran on a node with a kubelet (not a kwok fake) and exited 0; returns the node."""
+    """The Pod ran on a node with a kubelet (not a kwok fake) and exited 0; returns the node.
+    (The session may read COMPLETED from the container's exit a moment before the kubelet sets
+    the Pod's phase, so the phase is waited for.)"""
+    meta = pod["metadata"]
+    pod = wait_for(
+        lambda: (
+            (p := kube.get("pod", meta["name"], meta["namespace"]))["status"].get("phase") == "Succeeded"
+            and p
+        ),
+        30,
+        f"Pod {meta['namespace']}/{meta['name']} to be Succeeded",
+    )
     node_name = pod["spec"].get("nodeName")
     assert node_name, f"the Pod was never scheduled: {pod.get('status')}"
     node = kube.get("node", node_name)

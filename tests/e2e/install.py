@@ -369,6 +369,11 @@ class Installation:
             self.kube.run(
                 "rollout", "status", f"deployment/{d}", "-n", self.namespace, "--timeout=180s", timeout=200
             )
+        wait_for(
+            lambda: not [p for p in self.broker_pods() if p["metadata"].get("deletionTimestamp")],
+            120,
+            "the broker Pods replaced by a rollout to be gone",
+        )
         wait_for(lambda: _answers(self.url()), 60, "the REST API to answer through its Service")
         wait_for(
             lambda: (
