@@ -8,6 +8,8 @@ local cluster.
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -16,7 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `tests.support` without -m pytest
 
-from tests.e2e.install import Installation, ensure_image, installation
+from tests.e2e.install import Installation, cluster_lock, ensure_image, installation
 from tests.support.kube import Kubectl, find_kubeconfig
 
 from eb_operator.client import BrokerClient
@@ -45,7 +47,8 @@ def kube() -> Kubectl:
 def broker(kube: Kubectl, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installation]:
     """The release, not necessarily installed: tests that install or remove it take this.
     Other installs' operators are paused for the session (two would pause each other)."""
-    with installation(kube, tmp_path_factory.mktemp("release")) as inst:
+    holder = f"{socket.gethostname()}/{os.getpid()}"
+    with cluster_lock(kube, holder), installation(kube, tmp_path_factory.mktemp("release")) as inst:
         inst.image_source = ensure_image(inst.image, Path(kube.kubeconfig))
         inst.pause_other_brokers()
         yield inst

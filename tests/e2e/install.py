@@ -19,6 +19,7 @@ Environment:
 from __future__ import annotations
 
 import base64
+import calendar
 import contextlib
 import importlib.util
 import json
@@ -427,6 +428,55 @@ def _merge(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     for k, v in b.items():
         out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
     return out
+
+
+LOCK = ("default", "execution-broker-e2e")
+
+
+def _micro(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e6):06d}Z"
+
+
+def _expired(lease: Mapping[str, Any]) -> bool:
+    spec = lease.get("spec") or {}
+    renew = str(spec.get("renewTime") or spec.get("acquireTime") or "")
+    if not renew:
+        return True
+    seconds = calendar.timegm(time.strptime(renew[:19], "%Y-%m-%dT%H:%M:%S"))
+    return seconds + int(spec.get("leaseDurationSeconds") or 0) < time.time()
+
+
+@contextlib.contextmanager
+def cluster_lock(kube: Kubectl, holder: str, ttl: int = 3600, wait: float = 3600) -> Iterator[None]:
+    """One e2e session per cluster at a time: a Lease (default/execution-broker-e2e) taken with
+    an atomic create, or by replacing an expired one under its resourceVersion. Two sessions
+    would pause each other's operators (kopf peering) and share capacity; the second waits."""
+    ns, name = LOCK
+
+    def lease(rv: str | None = None) -> dict[str, Any]:
+        now = _micro(time.time())
+        meta: dict[str, Any] = {"name": name, "namespace": ns}
+        if rv:
+            meta["resourceVersion"] = rv
+        spec = {"holderIdentity": holder, "leaseDurationSeconds": ttl, "acquireTime": now, "renewTime": now}
+        return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta, "spec": spec}
+
+    def take() -> bool:
+        if kube.run("create", "-f", "-", input=json.dumps(lease()), check=False).returncode == 0:
+            return True
+        current = kube.json("get", "lease", name, "-n", ns)
+        if not _expired(current):
+            return False
+        rv = current["metadata"]["resourceVersion"]
+        return kube.run("replace", "-f", "-", input=json.dumps(lease(rv)), check=False).returncode == 0
+
+    wait_for(take, wait, f"the e2e lock (Lease {ns}/{name}) held by another test session", interval=5)
+    try:
+        yield
+    finally:
+        current = kube.run("get", "lease", name, "-n", ns, "-o", "json", check=False)
+        if current.returncode == 0 and json.loads(current.stdout)["spec"].get("holderIdentity") == holder:
+            kube.run("delete", "lease", name, "-n", ns, "--ignore-not-found", check=False)
 
 
 @contextlib.contextmanager
