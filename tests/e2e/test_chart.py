@@ -88,6 +88,14 @@ def test_the_defaults_render_the_whole_product(helm: Helm) -> None:
     ]
 
 
+def test_uninstall_cleans_only_the_namespaces_where_the_release_runs_sessions(helm: Helm) -> None:
+    """Watching every namespace, the hook still never deletes cluster-wide: other brokers' and
+    other users' sessions stay."""
+    job = one(template(helm, "--set", "operator.workloadNamespaces={lab}"), "Job")
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["science", "lab"]
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-delete"
+
+
 def test_every_pod_meets_the_restricted_pod_security_standard(helm: Helm) -> None:
     for what, spec in pod_specs(
         template(helm, "--set", "auth.staticTokens[0].user=a,auth.staticTokens[0].token=token-0123")
@@ -159,9 +167,9 @@ def test_watched_namespaces_always_include_the_sessions_namespace(helm: Helm) ->
     )
     assert pods_where == ["rest", "team-a", "team-b"], "the operator may create Pods where sessions run"
     assert one(docs, "Job")["spec"]["template"]["spec"]["containers"][0]["args"] == [
+        "rest",
         "team-a",
         "team-b",
-        "rest",
     ]
 
 

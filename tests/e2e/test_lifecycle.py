@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 from tests.e2e.helpers import User, earliest, execution_doc, pod_of, user
-from tests.e2e.install import MANAGED_BY_BROKER, Installation
+from tests.e2e.install import MANAGED_BY_BROKER, Installation, namespace_doc
 from tests.support.kube import wait_for
 
 from eb_operator.client import FINAL_PHASES, BrokerClient
@@ -94,9 +94,16 @@ def test_helm_uninstall_leaves_no_pods_or_reservations(installed: Installation, 
     finally:
         client.close()
 
+    # a session of someone else, in a namespace this release does not serve, must survive
+    bystander = f"{installed.user_namespace}-bystander"
+    kube.apply(namespace_doc(bystander))
+    kube.apply(execution_doc("not-ours", bystander, ["true"], "PT1M"))
+
     t0 = time.monotonic()
     installed.uninstall()
     took = time.monotonic() - t0
+    assert kube.exists("execution", "not-ours", bystander), "the uninstall touched another namespace"
+    kube.run("delete", "namespace", bystander, "--wait=false")
 
     assert installed.helm.status(installed.release, installed.namespace) is None
     assert not installed.workload_pods(namespaces), "no workload Pod outlives the release"

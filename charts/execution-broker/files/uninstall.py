@@ -1,11 +1,12 @@
 """helm pre-delete hook of the execution-broker chart: cancel everything the broker holds.
 
-Deletes every OfferSet and Execution in the given namespaces (none given: in every namespace),
-which garbage-collects their Pods through ownerReferences and frees their reservations, then
-waits until no Pod the broker made (label app.kubernetes.io/managed-by=eb-operator) is left.
-Standard library only; talks to the API server with the Pod's service-account token.
+Deletes every OfferSet and Execution in the given namespaces (the release's session namespaces;
+never cluster-wide), which garbage-collects their Pods through ownerReferences and frees their
+reservations, then waits until no Pod the broker made (label
+app.kubernetes.io/managed-by=eb-operator) is left there. Standard library only; talks to the API
+server with the Pod's service-account token.
 
-    python3 uninstall.py [--timeout SECONDS] [NAMESPACE ...]
+    python3 uninstall.py [--timeout SECONDS] NAMESPACE [NAMESPACE ...]
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class Api:
         if data is not None:
             req.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(req, context=self.tls, timeout=30) as resp:
+            with urllib.request.urlopen(req, context=self.tls, timeout=60) as resp:
                 out: Obj = json.loads(resp.read() or b"{}")
                 return out
         except urllib.error.HTTPError as e:
@@ -55,13 +56,13 @@ class Api:
             raise
 
 
-def collection(kind: str, namespace: str | None) -> str:
-    return f"{GROUP}/namespaces/{namespace}/{kind}" if namespace else f"{GROUP}/{kind}"
+def collection(kind: str, namespace: str) -> str:
+    return f"{GROUP}/namespaces/{namespace}/{kind}"
 
 
-def pods_path(namespace: str | None) -> str:
+def pods_path(namespace: str) -> str:
     q = urllib.parse.urlencode({"labelSelector": POD_SELECTOR})
-    return f"/api/v1/namespaces/{namespace}/pods?{q}" if namespace else f"/api/v1/pods?{q}"
+    return f"/api/v1/namespaces/{namespace}/pods?{q}"
 
 
 def names(items: list[Obj]) -> list[str]:
@@ -71,14 +72,13 @@ def names(items: list[Obj]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--timeout", type=float, default=180)
-    p.add_argument("namespaces", nargs="*")
+    p.add_argument("namespaces", nargs="+")
     args = p.parse_args(argv)
     api = Api()
-    scopes: list[str | None] = list(args.namespaces) or [None]
     deadline = time.monotonic() + args.timeout
 
-    def listed(path_of: Callable[[str | None], str]) -> list[Obj]:
-        return [i for s in scopes for i in api.call("GET", path_of(s)).get("items", [])]
+    def listed(path_of: Callable[[str], str]) -> list[Obj]:
+        return [i for ns in args.namespaces for i in api.call("GET", path_of(ns)).get("items", [])]
 
     # OfferSets first: their offers go with them; then every Execution (direct requests too).
     for kind in ("offersets", "executions"):
