@@ -1,4 +1,4 @@
-"""Run the operator under cProfile (``EB_BENCH_PROFILE=out.prof python benchmarks/operator.py``).
+"""Run the operator under cProfile (``EB_BENCH_PROFILE=out.prof python benchmarks/operator_lifecycle.py``).
 
 python benchmarks/profile_operator.py NAMESPACE PLATFORM OUT.prof LIVENESS_PORT
 """

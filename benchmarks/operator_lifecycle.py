@@ -1,6 +1,6 @@
 """Operator benchmark on the local cluster: prints one JSON document.
 
-    python benchmarks/operator.py [--accepts 20] [--nodes 1000] [--executions 10000]
+    python benchmarks/operator_lifecycle.py [--accepts 20] [--nodes 1000] [--executions 10000]
                                   [--offersets 300] [--concurrency 16] [--offer-status]
 
 Two parts, each against the operator running as a subprocess (``eb_operator.operator.run``),
