@@ -9,27 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
+
+from eb_operator.model.common import ExecutionSessionPhase
 
 GIB = 1024**3
 
 
-class Phase(StrEnum):
-    """IVOA ExecutionSessionPhase (ivoa-std names)."""
-
-    PROPOSED = "PROPOSED"
-    OFFERED = "OFFERED"
-    ACCEPTED = "ACCEPTED"
-    REJECTED = "REJECTED"
-    EXPIRED = "EXPIRED"
-    WAITING = "WAITING"
-    PREPARING = "PREPARING"
-    READY = "READY"
-    RUNNING = "RUNNING"
-    RELEASING = "RELEASING"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
+# The engine speaks the wire model's phase names: one enum for the whole broker.
+Phase = ExecutionSessionPhase
 
 
 FINAL_PHASES = frozenset({Phase.REJECTED, Phase.EXPIRED, Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED})
