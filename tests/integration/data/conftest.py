@@ -23,7 +23,7 @@ import socket
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.integration.operator.conftest import broker, crds  # noqa: F401 - shared fixtures
+from tests.integration.operator.helpers import Broker
 from tests.support.kube import REPO, Kubectl, cache_dir, unique_name, versions, wait_for
 
 from eb_operator.stager import s3_url, sign_v4
@@ -264,3 +265,26 @@ def local_volume(kube: Kubectl) -> Iterator[tuple[str, Path]]:
         kube.run("delete", "pv", name, "--wait=false", "--ignore-not-found", check=False)
         kube.run("delete", "storageclass", name, "--ignore-not-found", check=False)
         shutil.rmtree(path, ignore_errors=True)
+
+
+# --- waiting, with the state shown on a timeout --------------------------------------------------
+
+
+async def reaches(b: Broker, name: str, *phases: str, timeout: float = 120) -> dict[str, Any]:  # noqa: ASYNC109
+    """``b.reaches``; on a timeout the failure shows the Execution's status and its Pod's."""
+    try:
+        return await b.reaches(name, *phases, timeout=timeout)
+    except TimeoutError:
+        status = (await b.execution(name)).get("status")
+        pod = await b.pod(name)
+        raise AssertionError(
+            f"{name} not in {phases} after {timeout} s; status: {status}; pod: {(pod or {}).get('status')}"
+        ) from None
+
+
+async def earliest(b: Broker, answer: Mapping[str, Any]) -> str:
+    """The offer of an answered OfferSet that starts first (the real node is shared: other
+    sessions' reservations may push some offers later)."""
+    names = [o["name"] for o in answer["status"]["offers"]]
+    starts = {n: (await b.execution(n))["spec"]["reservation"]["start"] for n in names}
+    return min(names, key=lambda n: (starts[n], names.index(n)))

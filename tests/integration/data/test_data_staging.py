@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integration.data.conftest import S3, Files
-from tests.integration.operator.helpers import FAST, REAL_NODE_PLATFORM, Broker, ivoa_request, phase
+from tests.integration.data.conftest import S3, Files, earliest, reaches
+from tests.integration.operator.helpers import FAST, FINAL, REAL_NODE_PLATFORM, Broker, ivoa_request, phase
 from tests.support.kube import Kubectl, async_wait_for, pod_logs, unique_name
 
 from eb_operator.cluster.convert import parse_time
@@ -52,7 +52,7 @@ def endpoints(s3: S3, secret: tuple[str, str]) -> dict[str, Any]:
 async def accept_first(b: Broker, name: str, req: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     answer = await b.ask(name, req)
     assert answer["status"]["result"] == "YES", answer["status"]
-    offer = answer["status"]["offers"][0]["name"]
+    offer = await earliest(b, answer)
     execution = await b.execution(offer)
     await b.desire(offer, "ACCEPTED")
     return offer, execution
@@ -101,7 +101,7 @@ async def test_http_and_s3_data_are_staged_into_volumes_and_read_by_the_workload
     r = execution["spec"]["reservation"]
     lead = parse_time(r["start"]) - parse_time(r["prepareStart"])
     assert lead >= BIG // bandwidth, "the preparation lead time counts the probed data size"
-    done = await b.settles(offer, timeout=180)
+    done = await reaches(b, offer, *FINAL, timeout=180)
     assert phase(done) == "COMPLETED", done["status"]
     logs = await pod_logs(k8s_v1(k8s), f"eb-{offer}", b.namespace, container="main")
     assert logs.split("\n") == [
@@ -143,9 +143,9 @@ async def test_a_staging_failure_makes_the_session_failed_with_the_cause(
     answer = await b.ask("fails", req)
     assert answer["status"]["result"] == "YES", answer["status"]
     (files.root / url.rsplit("/", 1)[1]).unlink()  # the data goes away after the offer was made
-    offer = answer["status"]["offers"][0]["name"]
+    offer = await earliest(b, answer)
     await b.desire(offer, "ACCEPTED")
-    done = await b.settles(offer, timeout=120)
+    done = await reaches(b, offer, *FINAL, timeout=120)
     assert phase(done) == "FAILED"
     cause = (
         f"data staging failed: stage-0 exited with code 1: staging failed: GET {url}: HTTP 404 File not found"
@@ -212,14 +212,14 @@ async def test_persistent_storage_outlives_the_session_by_its_lifetime_and_is_th
     )
     answer = await b.ask("persist", req)
     assert answer["status"]["result"] == "YES", answer["status"]
-    offer = answer["status"]["offers"][0]["name"]
+    offer = await earliest(b, answer)
     offered = (await b.execution(offer))["spec"]["request"]["resources"]["storage"][0]
     assert offered["lifetime"]["offered"] == {"min": "PT8S", "max": "PT8S"}
     assert offered["size"]["offered"] == {"min": 1, "max": 1}
     claim = f"eb-{offer}-storage-0"
     assert not kube.exists("pvc", claim, b.namespace), "an offer only proposes storage"
     await b.desire(offer, "ACCEPTED")
-    done = await b.settles(offer, timeout=120)
+    done = await reaches(b, offer, *FINAL, timeout=120)
     ended = time.monotonic()
     assert phase(done) == "COMPLETED", done["status"]
     assert (path / "out.txt").read_text() == "result\n"

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.integration.data.conftest import Files
-from tests.integration.operator.helpers import COMPUTE, FAST, REAL_NODE_PLATFORM, Broker, phase
+from tests.integration.data.conftest import Files, earliest, reaches
+from tests.integration.operator.helpers import COMPUTE, FAST, FINAL, REAL_NODE_PLATFORM, Broker, phase
 
 from eb_operator.api.views import session_document
 
@@ -40,10 +40,10 @@ async def test_a_notebook_session_is_ready_when_its_server_answers_at_the_url_wi
     }
     answer = await b.ask("notebook", req)
     assert answer["status"]["result"] == "YES", answer["status"]
-    offer = answer["status"]["offers"][0]["name"]
+    offer = await earliest(b, answer)
     accepted = time.monotonic()
     await b.desire(offer, "ACCEPTED")
-    ready = await b.reaches(offer, "READY", "FAILED", "COMPLETED", timeout=180)
+    ready = await reaches(b, offer, "READY", "FAILED", "COMPLETED", timeout=180)
     took = time.monotonic() - accepted
     assert phase(ready) == "READY", ready["status"]
     [access] = ready["status"]["access"]
@@ -65,6 +65,6 @@ async def test_a_notebook_session_is_ready_when_its_server_answers_at_the_url_wi
     assert document["executable"]["access"] == [access], "the REST session shows the URL"
 
     await b.desire(offer, "CANCELLED")
-    done = await b.settles(offer)
+    done = await reaches(b, offer, *FINAL, timeout=90)
     assert phase(done) == "CANCELLED"
     assert done["status"]["access"] == [{"status": "FINISHED", "protocol": "HTTP"}]
