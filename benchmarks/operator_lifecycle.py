@@ -46,11 +46,12 @@ sys.path.insert(0, str(REPO))
 
 from tests.support.kube import KWOK_TOLERATION, REAL_NODE, Kubectl, find_kubeconfig, kwok_node  # noqa: E402
 
-from eb_operator.cluster.convert import fmt_time  # noqa: E402
+from eb_operator.cluster.convert import fmt_time, parse_time  # noqa: E402
 from eb_operator.cluster.crs import EXECUTIONS, OFFERSETS, PLATFORMS, Cluster  # noqa: E402
 from eb_operator.cluster.kube import ClientSettings  # noqa: E402
 
 API = "executionbroker.ivoa.net/v1alpha1"
+FINAL = ("COMPLETED", "FAILED", "CANCELLED", "REJECTED", "EXPIRED")
 DOCKER = "https://www.purl.org/ivoa.net/EB/schema/types/executables/docker-container-1.0"
 COMPUTE = "https://www.purl.org/ivoa.net/EB/schema/types/resources/compute/simple-compute-resource-1.0"
 
@@ -198,48 +199,54 @@ async def accept_latency(c: Cluster, kube: Kubectl, n: int, offer_status: bool, 
     )
     op = OperatorProcess(name, ns, log, offer_status)
     samples: list[float] = []
+    extra: dict[str, Any] = {}
     try:
         await op.ready()
 
         def pod_running(pod: Any) -> bool:
             return bool(pod.status and pod.status.phase == "Running")
 
-        for i in range(n):
+        busy = 0
+        failed: list[str] = []
+        for i in range(3 * n):  # the real node is shared: skip offers that cannot start now
+            if len(samples) >= n:
+                break
             ofs = f"a{i}"
-            await c.create(
-                OFFERSETS,
-                ns,
-                {
-                    "apiVersion": API,
-                    "kind": "OfferSet",
-                    "metadata": {"name": ofs},
-                    "spec": {"request": ivoa(1, ["sleep", "1"], "PT5S")},
-                },
-            )
+            body = {
+                "apiVersion": API,
+                "kind": "OfferSet",
+                "metadata": {"name": ofs},
+                "spec": {"request": ivoa(1, ["sleep", "1"], "PT5S")},
+            }
+            await c.create(OFFERSETS, ns, body)
             answered = await c.watch_object(
                 OFFERSETS, ns, ofs, lambda o: bool((o.get("status") or {}).get("result")), 60
             )
             offers = answered["status"].get("offers") or []
-            if not offers:
+            exe = offers[0]["name"] if offers else None
+            start = (await c.get(EXECUTIONS, ns, exe))["spec"]["reservation"]["start"] if exe else None
+            if exe is None or start is None or parse_time(start) > time.time() + 5:
+                busy += 1
+                if exe is not None:
+                    await c.patch(EXECUTIONS, ns, exe, {"spec": {"desiredPhase": "REJECTED"}})
+                await asyncio.sleep(5)  # a benchmark pacing itself, not a synchronisation
                 continue
-            exe = offers[0]["name"]
             t0 = time.monotonic()
             await c.patch(EXECUTIONS, ns, exe, {"spec": {"desiredPhase": "ACCEPTED"}})
             w = watch.Watch()
             async for ev in w.stream(
-                c.core.list_namespaced_pod, ns, field_selector=f"metadata.name=eb-{exe}", timeout_seconds=60
+                c.core.list_namespaced_pod, ns, field_selector=f"metadata.name=eb-{exe}", timeout_seconds=30
             ):
                 if pod_running(ev["object"]):
                     samples.append(time.monotonic() - t0)
                     break
             await w.close()
-            await c.watch_object(
-                EXECUTIONS,
-                ns,
-                exe,
-                lambda o: (o.get("status") or {}).get("phase") in ("COMPLETED", "FAILED"),
-                60,
+            done = await c.watch_object(
+                EXECUTIONS, ns, exe, lambda o: (o.get("status") or {}).get("phase") in FINAL, 90
             )
+            if done["status"]["phase"] == "FAILED":
+                failed.append(str(done["status"].get("message"))[:200])
+        extra = {"offers_not_startable_now": busy, "failed": len(failed), "failures": failed[:5]}
     finally:
         op.stop()
         kube.run("delete", "namespace", ns, "--wait=false", check=False)
@@ -247,7 +254,7 @@ async def accept_latency(c: Cluster, kube: Kubectl, n: int, offer_status: bool, 
             await c.custom.delete_cluster_custom_object(
                 "executionbroker.ivoa.net", "v1alpha1", PLATFORMS, name
             )
-    return {"accept_to_running_s": summary(samples), "targets": {"p50": 1.5, "p99": 3.0}}
+    return {"accept_to_running_s": summary(samples), "targets": {"p50": 1.5, "p99": 3.0}, **extra}
 
 
 async def scale(c: Cluster, kube: Kubectl, args: argparse.Namespace, log: Path) -> dict[str, Any]:

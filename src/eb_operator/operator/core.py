@@ -117,8 +117,7 @@ class Operator:
         )
         self.state.load(nodes.get("items", []), pods.get("items", []), execs.get("items", []))
         for e in execs.get("items", []):
-            if self.mine(e["metadata"].get("namespace")):
-                self.executions.add(key_of(e))
+            self.on_execution(e, deleted=False)
         self.ready.set()
         self.executions.start()
         self.offersets.start()
@@ -215,6 +214,8 @@ class Operator:
             self.executions.forget(key)
             return
         if not self.mine(view.namespace):
+            if view.phase == Phase.OFFERED and view.expires is not None:
+                self.executions.add_at(key, view.expires)  # then no longer held: see reconcile
             return
         self.executions.add(key)
         if view.group and (before is None or before.phase != view.phase) and view.phase not in _NOT_ACCEPTED:
@@ -382,6 +383,12 @@ class Operator:
         for _ in range(6):  # follow immediate steps without waiting for our own watch events
             view = self.state.executions.get(key)
             if view is None or view.deleting:
+                return
+            if not self.mine(view.namespace):
+                # Another operator's offer: it holds capacity until it expires, even if that operator
+                # is gone and never writes EXPIRED (it would refuse an accept after expiry anyway).
+                if view.phase == Phase.OFFERED and view.expires is not None and view.expires <= self.now():
+                    self.state.ledger.remove(key)
                 return
             if not self.mine(view.namespace):  # Pod events and the sweeper queue every namespace's keys
                 return
