@@ -126,18 +126,21 @@ def pod_of(kube: Kubectl, namespace: str, execution: str) -> dict[str, Any]:
     return pod
 
 
+def _terminated(pod: Mapping[str, Any]) -> Mapping[str, Any]:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or [{}]
+    found: Mapping[str, Any] = (statuses[0].get("state") or {}).get("terminated") or {}
+    return found
+
+
 def assert_ran_on_a_real_node(kube: Kubectl, pod: Mapping[str, Any]) -> str:
-    """The Pod ran on a node with a kubelet (not a kwok fake) and exited 0; returns the node.
-    (The session may read COMPLETED from the container's exit a moment before the kubelet sets
-    the Pod's phase, so the phase is waited for.)"""
+    """The Pod ran on a node with a kubelet (not a kwok fake) and its container exited 0; returns
+    the node. (The session may read COMPLETED from the container's exit a moment before the
+    kubelet reports it in every field, so the container's terminated state is waited for.)"""
     meta = pod["metadata"]
     pod = wait_for(
-        lambda: (
-            (p := kube.get("pod", meta["name"], meta["namespace"]))["status"].get("phase") == "Succeeded"
-            and p
-        ),
-        30,
-        f"Pod {meta['namespace']}/{meta['name']} to be Succeeded",
+        lambda: _terminated(p := kube.get("pod", meta["name"], meta["namespace"])) and p,
+        60,
+        f"the container of Pod {meta['namespace']}/{meta['name']} to have terminated",
     )
     node_name = pod["spec"].get("nodeName")
     assert node_name, f"the Pod was never scheduled: {pod.get('status')}"
@@ -146,8 +149,6 @@ def assert_ran_on_a_real_node(kube: Kubectl, pod: Mapping[str, Any]) -> str:
     assert not fake, f"{node_name} is a kwok node"
     if is_local_cluster(Path(kube.kubeconfig)):
         assert node_name == REAL_NODE
-    status = pod["status"]
-    assert status.get("phase") == "Succeeded", status
-    terminated = status["containerStatuses"][0]["state"].get("terminated") or {}
+    terminated = _terminated(pod)
     assert terminated.get("exitCode") == 0, terminated
     return str(node_name)

@@ -44,6 +44,7 @@ CHART = REPO / "charts" / "execution-broker"
 RELEASE = "eb-e2e"
 PART_OF = "app.kubernetes.io/part-of=execution-broker"
 MANAGED_BY_BROKER = "app.kubernetes.io/managed-by=eb-operator"
+PAUSED = "executionbroker.ivoa.net/paused-by-e2e"
 GROUP = "executionbroker.ivoa.net"
 API_VERSION = f"{GROUP}/v1alpha1"
 USERS = ("alice", "bob")
@@ -292,15 +293,21 @@ class Installation:
 
     def pause_other_brokers(self) -> None:
         """Scale any other install's operator to 0 for the tests (two operators would both pause
-        in kopf peering, or double-book); :meth:`restore_other_brokers` scales them back."""
-        found = self.kube.json(
-            "get", "deployments", "-A", "-l", f"{PART_OF},app.kubernetes.io/component=operator"
-        )
-        for d in found["items"]:
+        in kopf peering, or double-book); :meth:`restore_other_brokers` scales them back. The
+        replicas are kept in an annotation, so a session that died before restoring is repaired
+        by the next one (which holds the e2e lock, so the pausing session is gone)."""
+        selector = f"{PART_OF},app.kubernetes.io/component=operator"
+        for d in self.kube.json("get", "deployments", "-A", "-l", selector)["items"]:
             ns, name = d["metadata"]["namespace"], d["metadata"]["name"]
+            left = (d["metadata"].get("annotations") or {}).get(PAUSED)
+            if left is not None:
+                self.kube.run("scale", "deployment", name, "-n", ns, f"--replicas={left}")
+                self.kube.run("annotate", "deployment", name, "-n", ns, f"{PAUSED}-")
+                d["spec"]["replicas"] = int(left)
             replicas = int(d["spec"].get("replicas") or 0)
             if ns == self.namespace or replicas == 0:
                 continue
+            self.kube.run("annotate", "deployment", name, "-n", ns, f"{PAUSED}={replicas}", "--overwrite")
             self.kube.run("scale", "deployment", name, "-n", ns, "--replicas=0")
             self.paused.append((ns, name, replicas))
         for ns, name, _ in self.paused:
@@ -315,6 +322,7 @@ class Installation:
     def restore_other_brokers(self) -> None:
         for ns, name, replicas in self.paused:
             self.kube.run("scale", "deployment", name, "-n", ns, f"--replicas={replicas}", check=False)
+            self.kube.run("annotate", "deployment", name, "-n", ns, f"{PAUSED}-", check=False)
         self.paused.clear()
 
     def crds(self) -> None:
@@ -336,9 +344,18 @@ class Installation:
             "-f", str(self.values_file(extra)), "--wait", "--timeout", "5m",
         )  # fmt: skip
         took = time.monotonic() - t0
+        # helm's three-way merge leaves a replica count changed behind its back (a scaled-down
+        # operator stays at 0): put the chart's counts back
+        for d, want in ((self.operator_deployment, 1), (self.api_deployment, 2)):
+            if int(self.kube.get("deployment", d, self.namespace)["spec"].get("replicas") or 0) != want:
+                self.kube.run("scale", "deployment", d, "-n", self.namespace, f"--replicas={want}")
         self.wait_ready()
         self.install_seconds = took
         return took
+
+    def _available(self, deployment: str) -> int:
+        status = self.kube.get("deployment", deployment, self.namespace).get("status") or {}
+        return int(status.get("availableReplicas") or 0)
 
     def _existing_tokens(self) -> dict[str, str]:
         """The tokens of a previous run's release, so that reinstalling changes nothing."""
@@ -366,9 +383,14 @@ class Installation:
         return bool(st) and st.get("info", {}).get("status") == "deployed"
 
     def wait_ready(self) -> None:
-        for d in (self.operator_deployment, self.api_deployment):
+        for d, want in ((self.operator_deployment, 1), (self.api_deployment, 2)):
             self.kube.run(
                 "rollout", "status", f"deployment/{d}", "-n", self.namespace, "--timeout=180s", timeout=200
+            )
+            wait_for(  # a rollout of zero replicas is trivially done
+                lambda d=d, want=want: self._available(d) >= want,
+                120,
+                f"deployment {d} to have {want} available replicas",
             )
         wait_for(
             lambda: not [p for p in self.broker_pods() if p["metadata"].get("deletionTimestamp")],
