@@ -339,7 +339,7 @@ async def scale(c: Cluster, kube: Kubectl, args: argparse.Namespace, log: Path) 
 
             t0 = time.monotonic()
             await asyncio.gather(*(client() for _ in range(args.concurrency)))
-            await until(lambda: len(seen) >= args.offersets, 300, "every OfferSet answered")
+            await until(lambda: len(seen) >= args.offersets + args.serial, 300, "every OfferSet answered")
             wall = max(seen.values()) - t0
         latencies = [seen[n] - sent[n] for n in sent if n in seen]
         out["created_to_status_concurrent_s"] = summary(latencies)
