@@ -92,6 +92,7 @@ class Operator:
         self.pending_offersets: dict[str, dict[str, Any]] = {}
         self.not_ready_since: dict[str, float] = {}
         self.last_sweep = time.monotonic()
+        self.active = False  # kopf delivered an Execution event: peering made this replica active
         self._sweeper: asyncio.Task[None] | None = None
         self.stats: dict[str, int] = {"offersets": 0, "offers": 0, "accepts": 0, "pods": 0}
         self.timings: dict[str, list[float]] = {}  # phase -> [count, seconds]
@@ -115,9 +116,9 @@ class Operator:
         nodes, pods, execs = await asyncio.gather(
             self.cluster.list_nodes(), self.cluster.list_pods(), self.cluster.list(EXECUTIONS)
         )
+        # The ledger is complete before any decision. Keys are queued by kopf's own initial listing,
+        # which flows only while this replica is the active one (peering): a standby decides nothing.
         self.state.load(nodes.get("items", []), pods.get("items", []), execs.get("items", []))
-        for e in execs.get("items", []):
-            self.on_execution(e, deleted=False)
         self.ready.set()
         self.executions.start()
         self.offersets.start()
@@ -158,7 +159,10 @@ class Operator:
 
     def sweep(self) -> None:
         """Queue every Execution whose offer expired or whose next step is due (catches up after
-        downtime and after missed timers), and every OfferSet still without an answer."""
+        downtime and after missed timers), and every OfferSet still without an answer. Only once
+        kopf has delivered events (this replica is the active one)."""
+        if not self.active:
+            return
         now = self.now()
         for view in list(self.state.executions.values()):
             if self._due(view, now):
@@ -207,6 +211,7 @@ class Operator:
     def on_execution(self, obj: Obj, deleted: bool) -> None:
         """Every Execution's reservation counts (also those of namespaces another operator serves:
         they hold the same nodes); only our own namespaces' Executions are reconciled."""
+        self.active = True
         key = key_of(obj)
         before = self.state.executions.get(key)
         view = self.state.on_execution(obj, deleted)
