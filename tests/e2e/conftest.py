@@ -18,7 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `tests.support` without -m pytest
 
-from tests.e2e.install import Installation, cluster_lock, ensure_image, installation
+from tests.e2e.install import INSTALLS, Installation, cluster_lock, ensure_image, installation
 from tests.support.kube import Kubectl, find_kubeconfig
 
 from eb_operator.client import BrokerClient
@@ -90,3 +90,12 @@ def pytest_runtest_makereport(
             out = inst.kube.run("logs", f"deployment/{d}", "-n", inst.namespace, "--tail=40", check=False)
             report.sections.append((f"{d} log (tail)", out.stdout or out.stderr))
     return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """What an operator of the suite wants to know: how the image came and how long installs took."""
+    if INSTALLS:
+        lines = [f"{what}: {seconds:.1f} s" for what, seconds in INSTALLS]
+        terminalreporter.write_sep("-", "e2e installs")
+        for line in lines:
+            terminalreporter.write_line(line)

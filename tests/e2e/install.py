@@ -45,6 +45,8 @@ RELEASE = "eb-e2e"
 PART_OF = "app.kubernetes.io/part-of=execution-broker"
 MANAGED_BY_BROKER = "app.kubernetes.io/managed-by=eb-operator"
 PAUSED = "executionbroker.ivoa.net/paused-by-e2e"
+#: (what, seconds) of every image preparation and install in this session, for the summary
+INSTALLS: list[tuple[str, float]] = []
 GROUP = "executionbroker.ivoa.net"
 API_VERSION = f"{GROUP}/v1alpha1"
 USERS = ("alice", "bob")
@@ -120,7 +122,10 @@ def ensure_image(image: str, kubeconfig: Path) -> str:
     mode = env("EB_E2E_BUILD_IMAGE", "auto")
     if mode == "never" or not is_local_cluster(kubeconfig):
         return "as found"
-    return str(_hack("ensure-image").ensure(image, always=mode == "always"))
+    t0 = time.monotonic()
+    how = str(_hack("ensure-image").ensure(image, always=mode == "always"))
+    INSTALLS.append((f"image {image} {how}", time.monotonic() - t0))
+    return how
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,12 +343,15 @@ class Installation:
         for ns in (self.namespace, self.user_namespace):
             self.kube.apply(namespace_doc(ns))
         self.crds()
+        existed = self.installed()
         t0 = time.monotonic()
         self.helm.run(
             "upgrade", "--install", self.release, str(CHART), "-n", self.namespace,
             "-f", str(self.values_file(extra)), "--wait", "--timeout", "5m",
         )  # fmt: skip
         took = time.monotonic() - t0
+        what = "an upgrade" if existed else "a fresh install"
+        INSTALLS.append((f"helm upgrade --install --wait: {what} of release {self.release}", took))
         # helm's three-way merge leaves a replica count changed behind its back (a scaled-down
         # operator stays at 0): put the chart's counts back
         for d, want in ((self.operator_deployment, 1), (self.api_deployment, 2)):

@@ -28,9 +28,9 @@ def test_helm_upgrade_with_sessions_in_flight_loses_none(installed: Installation
     before = User(client)
     try:
         # one session running through the upgrade, one accepted to start after it, one set offered
-        running = before.run(["sh", "-c", "sleep 20; echo survived the upgrade"], duration="PT1M")
+        running = before.run(["sh", "-c", "sleep 15; echo survived the upgrade"], duration="PT30S")
         assert before.follow(running["uuid"], 120, until=STARTED)["phase"] == "RUNNING"
-        waiting = before.run(["sh", "-c", "echo started after the upgrade"], duration="PT1M")
+        waiting = before.run(["sh", "-c", "echo started after the upgrade"], duration="PT30S")
         offered = [o["uuid"] for o in before.ask(["true"], duration="PT1M")["offers"]]
         assert client.session(waiting["uuid"])["phase"] in BEFORE_START
         pod_before = pod_of(kube, ns, running["uuid"])
