@@ -395,8 +395,6 @@ class Operator:
                 if view.phase == Phase.OFFERED and view.expires is not None and view.expires <= self.now():
                     self.state.ledger.remove(key)
                 return
-            if not self.mine(view.namespace):  # Pod events and the sweeper queue every namespace's keys
-                return
             step = decide(self.facts(view))
             try:
                 if step.action is Action.ACCEPT:
