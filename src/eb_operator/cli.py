@@ -30,6 +30,12 @@ def _parser() -> argparse.ArgumentParser:
         "--no-peering", action="store_true", help="run without kopf peering (single replica, dev)"
     )
     op.add_argument("--liveness", default=os.environ.get("EB_LIVENESS", "http://0.0.0.0:8081/healthz"))
+    op.add_argument(
+        "--node-lost-grace",
+        type=float,
+        default=float(os.environ.get("EB_NODE_LOST_GRACE", "60")),
+        help="seconds a node may be NotReady before the sessions on it fail (default 60)",
+    )
 
     api = sub.add_parser("api", help="serve the IVOA REST interface over the custom resources")
     api.add_argument("--host", default=os.environ.get("EB_API_HOST", "0.0.0.0"))
@@ -50,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             platform=args.platform,
             peering=not args.no_peering,
             liveness=args.liveness or None,
+            node_lost_grace=args.node_lost_grace,
         )
         return 0
     if args.command == "api":

@@ -59,7 +59,8 @@ from eb_operator.operator.workqueue import Retry, WorkQueue
 log = logging.getLogger("eb_operator.operator")
 Obj = Mapping[str, Any]
 
-#: A node NotReady for longer than this is lost for the Executions that hold it.
+#: A node NotReady for longer than this is lost for the Executions that hold it (the default of
+#: ``OperatorConfig.node_lost_grace``).
 NODE_LOST_GRACE = 60.0
 #: Phases a sibling can only have reached by being accepted.
 _NOT_ACCEPTED = frozenset({None, Phase.PROPOSED, Phase.OFFERED, Phase.REJECTED, Phase.EXPIRED})
@@ -75,6 +76,7 @@ class OperatorConfig:
     pod: builders.PodSettings = field(default_factory=builders.PodSettings)
     offer_status: bool = False  # also write status.phase=OFFERED after each create (2 writes an offer)
     clock: Callable[[], float] = time.time
+    node_lost_grace: float = NODE_LOST_GRACE  # seconds NotReady before a node's sessions fail
 
 
 class Operator:
@@ -253,7 +255,7 @@ class Operator:
             self.not_ready_since.setdefault(name, self.cfg.clock())
         for r in self.state.ledger.on_node(name):
             self.executions.add(r.key)
-            self.executions.add_at(r.key, self.not_ready_since.get(name, 0) + NODE_LOST_GRACE)
+            self.executions.add_at(r.key, self.not_ready_since.get(name, 0) + self.cfg.node_lost_grace)
 
     def on_platform(self, obj: Obj) -> dict[str, Any] | None:
         """Take a new policy if it is valid; returns the status to report on the platform."""
@@ -433,7 +435,7 @@ class Operator:
         if node not in self.state.nodes:
             return True
         since = self.not_ready_since.get(node)
-        return since is not None and self.cfg.clock() - since >= NODE_LOST_GRACE
+        return since is not None and self.cfg.clock() - since >= self.cfg.node_lost_grace
 
     async def apply(self, view: ExecutionView, step: Step) -> bool:
         """Carry out one step; True when it changed something (so the next step may follow)."""
