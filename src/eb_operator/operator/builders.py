@@ -162,7 +162,7 @@ def build_pod(
         },
     }
     # volumes, staging init containers, notebook server (eb_operator.operator.workload)
-    parts = workload.pod_parts(execution, executable, policy, limits, settings.image_pull_policy)
+    parts = workload.pod_parts(execution, executable, policy, limits, settings.image_pull_policy, now)
     container.update(parts.process)
     if parts.mounts:
         container["volumeMounts"] = parts.mounts

@@ -67,6 +67,7 @@ class PodView:
     ready: bool = False  # the Pod's Ready condition (a notebook server answers its readiness probe)
     interactive: bool = False  # a notebook server: READY when it answers, its deadline a normal end
     init_failure: str | None = None  # an init container (data staging) that failed, and why
+    awaiting_start: bool = False  # staging done; the last init container waits for the offered start
 
     @property
     def finished_or_gone(self) -> bool:
@@ -111,11 +112,25 @@ def observe_pod(pod: Obj) -> PodView:
         ready=(conds.get("Ready") or {}).get("status") == "True",
         interactive=(meta.get("labels") or {}).get(LABEL_INTERACTIVE) == "true",
         init_failure=_init_failure(status.get("initContainerStatuses") or []),
+        awaiting_start=_awaiting_start(status.get("initContainerStatuses") or []),
     )
 
 
 #: Label of Pods whose main container is a server the user connects to (a notebook).
 LABEL_INTERACTIVE = "executionbroker.ivoa.net/interactive"
+
+
+#: The last init container of a Pod created before its offered start: it sleeps until that start
+#: (``staging.wait_container``). Init containers run in order, so once it runs, staging is done.
+WAIT_CONTAINER = "wait-start"
+
+
+def _awaiting_start(statuses: list[Obj]) -> bool:
+    for c in statuses:
+        if c.get("name") == WAIT_CONTAINER:
+            state = c.get("state") or {}
+            return bool(state.get("running")) or (state.get("terminated") or {}).get("exitCode") == 0
+    return False
 
 
 def _init_failure(statuses: list[Obj]) -> str | None:
@@ -139,6 +154,8 @@ class Outcome(StrEnum):
 def pod_outcome(p: PodView) -> tuple[Outcome, str]:
     """What a Pod's state means for its Execution, with a message naming the cause of a failure."""
     if p.init_failure is not None:
+        if p.init_failure.startswith(f"{WAIT_CONTAINER} "):
+            return Outcome.FAILED, f"waiting for the offered start failed: {p.init_failure}"
         return Outcome.FAILED, f"data staging failed: {p.init_failure}"
     if p.interactive and p.phase == "Failed" and p.reason == "DeadlineExceeded":
         return Outcome.SUCCEEDED, "the session's duration elapsed: the notebook server was stopped"
@@ -180,6 +197,8 @@ def pod_outcome(p: PodView) -> tuple[Outcome, str]:
         return Outcome.RUNNING, "the container is running"
     if p.scheduled and p.initialized:
         return Outcome.READY, "the Pod is scheduled and initialised"
+    if p.scheduled and p.awaiting_start:
+        return Outcome.READY, "the Pod is prepared and waits for the offered start"
     return Outcome.PENDING, "the Pod is pending"
 
 

@@ -12,6 +12,11 @@ The stager is one standard-library Python file passed to ``python3 -c``, so any 
 python3 serves. Each init container writes to ``/stage`` (its target volume, read-write) and
 reports a failure on its last log line, which ``terminationMessagePolicy: FallbackToLogsOnError``
 makes the termination message the operator quotes in the FAILED session.
+
+A Pod created before the offered start (at the reservation's prepare start, so staging can run
+first) ends its init containers with :func:`wait_container`, which sleeps until that start: the
+workload starts at the offered start, not before (digest §7 item 55), and the session is READY
+while it waits (``lifecycle.observe_pod``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from urllib.parse import urlsplit
 
 from eb_operator.model.platform import DataEndpoint, PlatformPolicy
 from eb_operator.model.types import Group, Kind, kind_of
+from eb_operator.operator.lifecycle import WAIT_CONTAINER
 from eb_operator.operator.storage import Target, child_name
 
 Obj = Mapping[str, Any]
@@ -136,6 +142,34 @@ def stage_container(
         "volumeMounts": [{"name": volume, "mountPath": STAGE_MOUNT}],
     }
     return out
+
+
+#: The wait: a loop, since one sleep may end early (a signal) and the start must not be anticipated.
+WAIT_SOURCE = """\
+import sys, time
+start = int(sys.argv[1])
+while (left := start - time.time()) > 0:
+    time.sleep(min(left, 30.0))
+print(f"the offered start {sys.argv[2]} was reached")
+"""
+
+
+def wait_container(
+    image: str, start: int, start_text: str, *, resources: Mapping[str, Any], pull_policy: str
+) -> dict[str, Any]:
+    """The last init container of a Pod created before ``start`` (epoch seconds): it ends at the
+    start, so the main container cannot begin earlier. ``image``: any image with a python3 (the
+    stager's, which the node has or pulls anyway)."""
+    return {
+        "name": WAIT_CONTAINER,
+        "image": image,
+        "imagePullPolicy": pull_policy,
+        "command": ["python3", "-c", WAIT_SOURCE],
+        "args": [str(start), start_text],
+        "resources": {k: dict(v) for k, v in resources.items()},
+        "securityContext": dict(RESTRICTED),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
 
 
 def _dest(target: Target) -> str:

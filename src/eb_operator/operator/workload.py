@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from eb_operator.cluster.convert import parse_time
 from eb_operator.model.platform import PlatformPolicy
 from eb_operator.operator import notebook, staging, storage
 
@@ -53,15 +54,23 @@ def storage_plan(execution: Obj, policy: PlatformPolicy) -> storage.StoragePlan:
     )
 
 
+def _start(execution: Obj) -> int | None:
+    text = ((execution.get("spec") or {}).get("reservation") or {}).get("start")
+    return parse_time(str(text)) if text else None
+
+
 def pod_parts(
     execution: Obj,
     executable: Obj,
     policy: PlatformPolicy,
     limits: Mapping[str, str],
     pull_policy: str,
+    now: int | None = None,
 ) -> PodParts:
     """See the module doc. ``limits``: the main container's; init containers get its cpu and
-    memory (so the Pod keeps the Guaranteed QoS class and the reservation's size)."""
+    memory (so the Pod keeps the Guaranteed QoS class and the reservation's size). ``now``
+    before the reservation's start: a batch Pod's last init container waits until that start
+    (a notebook server starts as soon as it can: READY, usable, by the start)."""
     request = request_of(execution)
     plan = storage_plan(execution, policy)
     init_resources = {k: v for k, v in limits.items() if k in ("cpu", "memory")}
@@ -70,6 +79,17 @@ def pod_parts(
     volumes = list(plan.volumes)
     mounts = list(plan.mounts)
     if not is_notebook(executable):
+        start = _start(execution)
+        if now is not None and start is not None and now < start:
+            inits.append(
+                staging.wait_container(
+                    policy.images.http_stager,
+                    start,
+                    str(execution["spec"]["reservation"]["start"]),
+                    resources=resources,
+                    pull_policy=pull_policy,
+                )
+            )
         return PodParts(mounts=mounts, volumes=volumes, init_containers=inits, claims=plan.claims)
     fetch = notebook.fetch_container(executable, policy, resources, pull_policy)
     return PodParts(

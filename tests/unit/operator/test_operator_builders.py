@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from typing import Any
 
 import pytest
 
 from eb_operator.cluster.convert import fmt_time, parse_time
 from eb_operator.model.platform import GpuFlavour, PlatformPolicy, Toleration
-from eb_operator.operator import builders
+from eb_operator.operator import builders, staging
 
 pytestmark = pytest.mark.unit
 
@@ -117,8 +120,70 @@ def test_a_docker_pod_is_pinned_to_its_node_with_requests_equal_to_limits() -> N
                     "securityContext": SECURE_CONTAINER,
                 }
             ],
+            # created at prepareStart: the workload waits for the offered start (digest §7 item 55)
+            "initContainers": [
+                {
+                    "name": "wait-start",
+                    "image": "eb-workload:latest",
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": ["python3", "-c", staging.WAIT_SOURCE],
+                    "args": [str(T0), "2030-01-01T10:00:00Z"],
+                    "resources": {"requests": limits, "limits": limits},
+                    "securityContext": SECURE_CONTAINER,
+                    "terminationMessagePolicy": "FallbackToLogsOnError",
+                }
+            ],
         },
     }
+
+
+def test_a_pod_made_at_or_after_the_offered_start_does_not_wait() -> None:
+    for now in (T0, T0 + 5):
+        pod = builders.build_pod(execution(reservation()), DOCKER_EXE, PlatformPolicy(), now=now)
+        assert "initContainers" not in pod["spec"]
+
+
+def test_the_wait_uses_the_platforms_stager_image_and_comes_after_staging() -> None:
+    policy = PlatformPolicy.model_validate({"images": {"httpStager": "python:3.12-slim"}})
+    ex = execution(reservation())
+    ex["spec"]["request"] = {
+        "resources": {
+            "data": [
+                {
+                    "type": "https://www.purl.org/ivoa.net/EB/schema/types/resources/data/simple-data-resource-1.0",
+                    "name": "d",
+                    "location": "http://files.example.org/d.fits",
+                }
+            ]
+        }
+    }
+    pod = builders.build_pod(ex, DOCKER_EXE, policy, now=T0 - 30)
+    inits = pod["spec"]["initContainers"]
+    assert [(c["name"], c["image"]) for c in inits] == [
+        ("stage-0", "python:3.12-slim"),
+        ("wait-start", "python:3.12-slim"),
+    ]
+
+
+def test_the_wait_script_ends_at_the_start_and_not_before() -> None:
+    start = int(time.time()) + 2
+    done = subprocess.run(
+        [sys.executable, "-c", staging.WAIT_SOURCE, str(start), "then"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    assert time.time() >= start
+    assert done.stdout == "the offered start then was reached\n"
+    past = subprocess.run(
+        [sys.executable, "-c", staging.WAIT_SOURCE, str(start - 3600), "long ago"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    assert past.stdout == "the offered start long ago was reached\n"
 
 
 def test_a_gpu_pod_limits_the_extended_resource_and_selects_the_product_and_tolerates_the_taint() -> None:

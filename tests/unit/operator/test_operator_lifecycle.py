@@ -176,6 +176,21 @@ CASES: list[tuple[str, Facts, Step]] = [
         ),
     ),
     (
+        "a Pod whose staging is done and that waits for the offered start makes it READY",
+        accepted(Phase.PREPARING, now=NOW + 610, pod=PodView(name="p", scheduled=True, awaiting_start=True)),
+        Step(
+            phase=Phase.READY,
+            reason="Ready",
+            message="the Pod is prepared and waits for the offered start",
+            wake_at=NOW + 630 + 3720,
+        ),
+    ),
+    (
+        "a READY Pod waiting for the offered start stays READY",
+        accepted(Phase.READY, now=NOW + 620, pod=PodView(name="p", scheduled=True, awaiting_start=True)),
+        Step(wake_at=NOW + 630 + 3720),
+    ),
+    (
         "a zero exit releases",
         accepted(Phase.RUNNING, pod=replace(RUNNING_POD, phase="Succeeded", running=False, exit_code=0)),
         Step(phase=Phase.RELEASING, reason="Releasing", message="the container exited with code 0"),
@@ -299,6 +314,40 @@ OUTCOMES = [
         pod("Succeeded", terminated={"exitCode": 0}),
         Outcome.SUCCEEDED,
         "the container exited with code 0",
+    ),
+]
+
+
+def waiting_pod(stage: dict[str, Any], wait: dict[str, Any]) -> dict[str, Any]:
+    """A Pod created before its start: ``stage-0``, then ``wait-start`` (staging.wait_container)."""
+    obj = pod(waiting={"reason": "PodInitializing"})
+    obj["status"]["initContainerStatuses"] = [
+        {"name": "stage-0", "state": stage},
+        {"name": "wait-start", "state": wait},
+    ]
+    return obj
+
+
+OUTCOMES += [
+    (
+        "staging",
+        waiting_pod({"running": {}}, {"waiting": {"reason": "PodInitializing"}}),
+        Outcome.PENDING,
+        "the Pod is pending",
+    ),
+    (
+        "staged, waiting for the start",
+        waiting_pod({"terminated": {"exitCode": 0}}, {"running": {"startedAt": "x"}}),
+        Outcome.READY,
+        "the Pod is prepared and waits for the offered start",
+    ),
+    (
+        "the wait killed",
+        waiting_pod(
+            {"terminated": {"exitCode": 0}}, {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}
+        ),
+        Outcome.FAILED,
+        "waiting for the offered start failed: wait-start exited with code 137: OOMKilled",
     ),
 ]
 
