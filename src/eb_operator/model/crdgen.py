@@ -172,6 +172,23 @@ class Kind:
     description: str = ""
 
 
+def _phase_column() -> dict[str, Any]:
+    """``status.phase``, else the phase the object was created in (an offer: ``OFFERED``).
+
+    A printer column's JSONPath has no "or"; a union does it: ``.*`` is every top-level value
+    (apiVersion, kind, metadata, spec, status), and the union takes, in order, their ``phase``
+    (only ``status`` has one) and their ``annotations.<initial phase>`` (only ``metadata``). The
+    API server prints the first value found (tableconvertor: ``results[0][0]``, missing keys
+    allowed), so ``status.phase`` wins once it is written."""
+    annotation = m.ANNOTATION_INITIAL_PHASE.replace(".", "\\.")
+    return {
+        "name": "Phase",
+        "type": "string",
+        "jsonPath": f".*['phase','annotations.{annotation}']",
+        "description": "status.phase; a fresh offer, whose status is not written yet, shows OFFERED",
+    }
+
+
 def _age() -> dict[str, Any]:
     return {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
 
@@ -216,7 +233,7 @@ KINDS: tuple[Kind, ...] = (
         status=m.ExecutionStatus,
         spec_required=False,
         columns=[
-            {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+            _phase_column(),
             {"name": "Start", "type": "string", "jsonPath": ".spec.reservation.start"},
             {"name": "Duration", "type": "string", "jsonPath": ".spec.reservation.duration"},
             {"name": "Cores", "type": "integer", "jsonPath": ".spec.reservation.cores"},

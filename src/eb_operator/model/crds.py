@@ -29,6 +29,10 @@ from eb_operator.model.platform import PlatformPolicy
 GROUP = "executionbroker.ivoa.net"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
+#: Annotation an offer Execution is created with, value ``OFFERED``: its phase until the operator
+#: writes ``status.phase`` (the status subresource drops a status sent with the create, and a second
+#: write per offer would halve the offer rate). The PHASE printer column falls back to it.
+ANNOTATION_INITIAL_PHASE = f"{GROUP}/initial-phase"
 
 
 class CrModel(BaseModel):

@@ -20,7 +20,7 @@ from eb_operator.cluster.convert import (
     parse_duration,
     parse_time,
 )
-from eb_operator.model.crds import API_VERSION
+from eb_operator.model.crds import ANNOTATION_INITIAL_PHASE, API_VERSION
 from eb_operator.model.platform import PlatformPolicy
 from eb_operator.operator import workload
 
@@ -78,6 +78,8 @@ def build_offer_execution(
             "name": name,
             "namespace": meta["namespace"],
             "labels": {LABEL_MANAGED_BY: MANAGER, LABEL_OFFERSET: label_value(meta["name"])},
+            # what `kubectl get executions` shows until status.phase is written (no second write)
+            "annotations": {ANNOTATION_INITIAL_PHASE: "OFFERED"},
             "ownerReferences": [owner_reference(offerset, "OfferSet")],
         },
         "spec": spec,

@@ -243,6 +243,7 @@ def test_an_offer_is_a_child_execution_holding_its_reservation() -> None:
                 "app.kubernetes.io/managed-by": "eb-operator",
                 "executionbroker.ivoa.net/offerset": "my-request",
             },
+            "annotations": {"executionbroker.ivoa.net/initial-phase": "OFFERED"},
             "ownerReferences": [
                 {
                     "apiVersion": "executionbroker.ivoa.net/v1alpha1",
