@@ -191,6 +191,8 @@ fi
 curl -fsS -m 5 "$URL/readyz" >/dev/null || die "the REST API does not answer at $URL"
 echo "$URL" >"$STATE/url"
 
+TOOLS="$(dirname "$KUBECTL")"; [ "$TOOLS" = . ] && TOOLS=""
+HELM_DIR="$(dirname "$HELM")"
 cat <<MSG
 
 The IVOA ExecutionBroker is running: release $RELEASE in namespace $NS
@@ -199,12 +201,14 @@ The IVOA ExecutionBroker is running: release $RELEASE in namespace $NS
   export KUBECONFIG=$KUBECONFIG
   export EB_URL=$URL
   export EB_TOKEN=\$(cat $STATE/demo-token)
+  export PATH=${TOOLS:+$TOOLS:}$HELM_DIR:\$PATH
 
-Ask for offers with curl (YAML in, YAML out), then accept one:
+Ask for offers with curl (YAML in, YAML out), then accept the first:
 
   curl -sS -X POST "\$EB_URL/offersets" -H "Authorization: Bearer \$EB_TOKEN" \\
-    -H 'Content-Type: application/yaml' --data-binary @manifests/examples/offer-request.yaml
-  curl -sS -X POST "\$EB_URL/sessions/<offer uuid>" -H "Authorization: Bearer \$EB_TOKEN" \\
+    -H 'Content-Type: application/yaml' --data-binary @manifests/examples/offer-request.yaml | tee offerset.yaml
+  UUID=\$(python3 -c 'import yaml; print(yaml.safe_load(open("offerset.yaml"))["offers"][0]["uuid"])')
+  curl -sS -X POST "\$EB_URL/sessions/\$UUID" -H "Authorization: Bearer \$EB_TOKEN" \\
     -H 'Content-Type: application/json' -d '{"update": {"type": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"}}'
 
 Or with the CLI: offer, accept the earliest, and watch it to COMPLETED:
@@ -213,7 +217,9 @@ Or with the CLI: offer, accept the earliest, and watch it to COMPLETED:
 
 Or as a custom resource:
 
-  kubectl apply -f manifests/examples/hello-execution.yaml && kubectl get executions -w
+  kubectl apply -f manifests/examples/hello-execution.yaml
+  kubectl wait execution/hello --for=jsonpath='{.status.phase}'=COMPLETED --timeout=5m && kubectl logs eb-hello
+  kubectl delete -f manifests/examples/hello-execution.yaml
 
 Stop: bash hack/up.sh stop  (uninstall)    bash hack/up.sh down  (and stop the local cluster)
 MSG
