@@ -25,6 +25,7 @@ from eb_operator.operator.lifecycle import PodView
 
 log = logging.getLogger("eb_operator.operator")
 Obj = Mapping[str, Any]
+_SWEEP_FORBIDDEN: list[bool] = []  # the sweep's 403 was reported (once per process)
 
 
 async def probe(cluster: Cluster, namespace: str, request: Obj | None, policy: PlatformPolicy) -> Probe:
@@ -93,8 +94,16 @@ async def sweep_claims(
     try:
         claims = await objects.list_claims(cluster, selector)
     except ApiError as e:
-        if e.status == 403:  # an install without persistent storage need not grant this
-            log.debug("%s", kv(msg="may not list volume claims; no storage sweep"))
+        if e.status == 403:  # an install without persistent storage may withhold it: say so, once
+            if not _SWEEP_FORBIDDEN:
+                _SWEEP_FORBIDDEN.append(True)
+                log.warning(
+                    "%s",
+                    kv(
+                        msg="may not list persistentvolumeclaims: persistent storage is never deleted",
+                        fix="grant list on persistentvolumeclaims (manifests/rbac.yaml)",
+                    ),
+                )
             return
         raise
     for claim in claims:

@@ -1,0 +1,390 @@
+"""The RBAC in manifests/ (which the chart reads, see test_install_copies.py) grants exactly the
+API calls the code makes: every verb used is granted, and nothing is granted that is not used.
+
+What the code calls is read from the source, not listed by hand: every call of a
+kubernetes_asyncio API method in ``eb_operator.cluster`` is followed from the operator's and the
+API's call sites (the resource a wrapper is called with is resolved from constants and literals
+through the wrappers' parameters), plus kopf's watches (``kopf.on.event`` in handlers.py) and
+kopf's peering. A new API call, or a wrapper whose resource cannot be resolved, fails here until it
+is understood and granted.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from eb_operator.cluster import crs, objects, rest_store
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[3]
+SRC = REPO / "src" / "eb_operator"
+GROUP = "executionbroker.ivoa.net"
+# kopf's peering (handlers.configure: peering "eb-operator", cluster-wide) reads, watches and
+# patches its ClusterKopfPeering; documented by kopf, not visible as calls in our code.
+KOPF_PEERING = {("kopf.dev", "clusterkopfpeerings", v, "cluster") for v in ("get", "list", "watch", "patch")}
+
+Need = tuple[str, str, str, str]  # apiGroup, resource, verb, scope ("cluster" or "namespace")
+
+VERBS = {
+    "create": "create",
+    "read": "get",
+    "get": "get",
+    "list": "list",
+    "patch": "patch",
+    "delete": "delete",
+}
+CUSTOM = re.compile(r"^(create|get|list|patch|delete)_(namespaced|cluster)_custom_object(_status)?$")
+CORE = re.compile(r"^(create|read|list|patch|delete)_(namespaced_)?([a-z_]+?)(_for_all_namespaces)?$")
+CORE_GROUPS = {"token_review": "authentication.k8s.io"}
+CLUSTER_SCOPED = {"nodes", "tokenreviews"}
+
+
+def resource_of(kind: str) -> str:
+    """``persistent_volume_claim`` or ``PersistentVolumeClaim`` -> ``persistentvolumeclaims``."""
+    return kind.replace("_", "").lower() + "s"
+
+
+# --- what the code calls ---------------------------------------------------------------------------
+
+
+@dataclass
+class Module:
+    path: Path
+    tree: ast.Module
+    constants: Mapping[str, Any]
+    # top-level functions; methods of its classes (the first of each name)
+    functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = field(default_factory=dict)
+    methods: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path, namespace: Mapping[str, Any]) -> Module:
+        tree = ast.parse(path.read_text())
+        m = cls(path, tree, namespace)
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                m.functions[node.name] = node
+            if isinstance(node, ast.ClassDef):
+                for f in node.body:
+                    if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        m.methods.setdefault(f.name, f)
+        return m
+
+
+CLUSTER = Module.load(SRC / "cluster" / "crs.py", vars(crs))
+OBJECTS = Module.load(SRC / "cluster" / "objects.py", vars(objects))
+STORE = Module.load(SRC / "cluster" / "rest_store.py", vars(rest_store))
+
+
+def value(expr: ast.expr, bound: Mapping[str, str | None], module: Module) -> str | None:
+    """A string the expression certainly has: a literal, a module constant, a bound parameter."""
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        return expr.value
+    if isinstance(expr, ast.Name):
+        if expr.id in bound:
+            return bound[expr.id]
+        found = module.constants.get(expr.id)
+        return found if isinstance(found, str) else None
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "str" and expr.args:
+        return value(expr.args[0], bound, module)
+    return None
+
+
+def bind(
+    fn: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call, bound: Mapping[str, str | None], at: Module
+) -> dict[str, str | None]:
+    """``fn``'s parameters as ``call`` passes them (a method's self is in neither)."""
+    params = [a.arg for a in fn.args.args if a.arg not in ("self", "cls")]
+    out: dict[str, str | None] = dict.fromkeys(params + [a.arg for a in fn.args.kwonlyargs])
+    for name, arg in zip(params, call.args, strict=False):
+        out[name] = value(arg, bound, at)
+    for kw in call.keywords:
+        if kw.arg is not None:
+            literal = isinstance(kw.value, ast.Constant) and not isinstance(kw.value.value, str)
+            out[kw.arg] = ast.unparse(kw.value) if literal else value(kw.value, bound, at)
+    return out
+
+
+def client_call(call: ast.Call, bound: Mapping[str, str | None], module: Module) -> Iterator[Need]:
+    """The needs of one call of a kubernetes_asyncio method (or of the dynamic helpers)."""
+    assert isinstance(call.func, ast.Attribute)
+    method = call.func.attr
+    custom = CUSTOM.match(method)
+    if custom:
+        verb, scope, status = VERBS[custom.group(1)], custom.group(2), custom.group(3)
+        plural = value(call.args[3 if scope == "namespaced" else 2], bound, module)
+        assert plural is not None, f"{module.path.name}: the plural of {method} is not resolved"
+        resource = plural + ("/status" if status else "")
+        where = "cluster" if scope == "cluster" else "namespace"
+        yield (GROUP, resource, verb, where)
+        if any(k.arg == "watch" for k in call.keywords):
+            yield (GROUP, resource, "watch", where)
+        return
+    core = CORE.match(method)
+    assert core, method
+    kind = core.group(3)
+    resource = resource_of(kind)
+    cluster_wide = bool(core.group(4)) or resource in CLUSTER_SCOPED
+    yield (
+        CORE_GROUPS.get(kind, ""),
+        resource,
+        VERBS[core.group(1)],
+        "cluster" if cluster_wide else "namespace",
+    )
+
+
+#: Attributes holding kubernetes_asyncio API objects (Cluster.core/.custom/.api, RestStore._co and
+#: ._authn, _Watcher.api).
+CLIENTS = ("core", "custom", "api", "_co", "_authn")
+
+
+def is_client(call: ast.Call) -> bool:
+    f = call.func
+    if not isinstance(f, ast.Attribute) or not (CUSTOM.match(f.attr) or CORE.match(f.attr)):
+        return False
+    return isinstance(f.value, ast.Attribute) and f.value.attr in CLIENTS
+
+
+def chosen_methods(
+    fn: ast.FunctionDef | ast.AsyncFunctionDef, bound: Mapping[str, str | None]
+) -> dict[tuple[str, int], list[str]]:
+    """``f = c.a_status if status else c.a``: the client methods a local name may hold, the branch
+    chosen when the test is a parameter with a known literal value (``status=True``)."""
+    out: dict[tuple[str, int], list[str]] = {}
+    for node in ast.walk(fn):
+        if not (
+            isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+        ):
+            continue
+        v = node.value
+        if (
+            isinstance(v, ast.IfExp)
+            and isinstance(v.body, ast.Attribute)
+            and isinstance(v.orelse, ast.Attribute)
+        ):
+            test = bound.get(v.test.id) if isinstance(v.test, ast.Name) else None
+            branches = {"True": [v.body.attr], "False": [v.orelse.attr], None: [v.body.attr, v.orelse.attr]}
+            out[(node.targets[0].id, node.lineno)] = branches.get(test, branches[None])
+    return out
+
+
+def assigned(chosen: Mapping[tuple[str, int], list[str]], name: str, line: int) -> list[str] | None:
+    """What ``name`` holds at ``line``: its last assignment above."""
+    above = [(at, methods) for (n, at), methods in chosen.items() if n == name and at < line]
+    return max(above)[1] if above else None
+
+
+def needs_of(
+    fn: ast.FunctionDef | ast.AsyncFunctionDef,
+    bound: Mapping[str, str | None],
+    module: Module,
+    depth: int = 0,
+) -> Iterator[Need]:
+    """Every API call ``fn`` makes with these arguments, following calls into the same module."""
+    assert depth < 8, f"{module.path.name}: {fn.name} recurses"
+    chosen = chosen_methods(fn, bound)
+    for node in ast.walk(fn):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        if isinstance(f, ast.Name) and f.id == "_method":  # objects._method(cluster, verb, kind)
+            verb = value(node.args[1], bound, module)
+            kind = value(node.args[2], bound, module)
+            assert verb is not None
+            # a kind known only at run time (create_if_absent(body)): any kind the helper serves
+            for k in [kind] if kind else list(objects._KINDS):
+                yield ("", resource_of(k), VERBS[verb], "namespace")
+        elif (callee := _same_module_callee(node, module)) is not None:
+            yield from needs_of(callee, bind(callee, node, bound, module), module, depth + 1)
+        elif is_client(node):
+            yield from client_call(node, bound, module)
+        elif isinstance(f, ast.Name) and assigned(chosen, f.id, node.lineno):
+            for method in assigned(chosen, f.id, node.lineno) or []:
+                call = ast.Call(ast.Attribute(ast.Name("c"), method), node.args, node.keywords)
+                yield from client_call(call, bound, module)
+        elif isinstance(f, ast.Attribute) and f.attr == "call_api":  # Cluster.list_raw: GET a collection
+            path = value(node.args[0], bound, module)
+            assert path is not None, "list_raw of an unresolved path"
+            assert "/namespaces/" not in path, f"list_raw of {path!r}"
+            yield ("", path.rsplit("/", 1)[1], "list", "cluster")
+
+
+def _same_module_callee(call: ast.Call, module: Module) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    f = call.func
+    if isinstance(f, ast.Name):
+        return module.functions.get(f.id)
+    if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "self":
+        return module.methods.get(f.attr)
+    return None
+
+
+def operator_needs() -> set[Need]:
+    """The operator: its calls of Cluster methods and of ``objects`` functions, and kopf."""
+    needs: set[Need] = set(KOPF_PEERING)
+    unknown = []
+    for path in sorted((SRC / "operator").glob("*.py")):
+        module = Module.load(path, vars(crs) | vars(objects))
+        for node in ast.walk(module.tree):
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+                continue
+            f = node.func
+            target = ast.unparse(f.value)
+            if target == "objects":
+                lib = OBJECTS
+            elif target.endswith("cluster"):
+                lib = CLUSTER
+            else:
+                continue
+            fn = (lib.methods if lib is CLUSTER else lib.functions).get(f.attr)
+            if fn is None:
+                unknown.append(f"{path.name}: {ast.unparse(f)}")
+                continue
+            # a method's self is in neither the call nor bind(); a module function's cluster is in both
+            needs |= set(needs_of(fn, bind(fn, node, {}, module), lib))
+        needs |= set(kopf_watches(module.tree))
+    assert not unknown, f"calls into the cluster layer this test cannot follow: {unknown}"
+    return needs
+
+
+def kopf_watches(tree: ast.Module) -> Iterator[Need]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "kopf.on.event":
+            group, _, plural = (
+                value(a, {}, Module(Path("handlers.py"), tree, vars(crs))) for a in node.args[:3]
+            )
+            assert group is not None
+            assert plural is not None
+            yield from ((group, plural, verb, "cluster") for verb in ("list", "watch"))
+
+
+def api_needs() -> set[Need]:
+    """The REST API reaches the cluster only through RestStore (rest_store.py): every client call
+    there, with the plurals its wrappers are called with."""
+    needs: set[Need] = set()
+    wrappers = {"_get", "_create", "_delete"}
+    for node in ast.walk(STORE.tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = _same_module_callee(node, STORE)
+        # (a Wait's own argument-less self._get() is another method of that name: no API call)
+        if name is not None and name.name in wrappers and node.args:
+            needs |= set(needs_of(name, bind(name, node, {}, STORE), STORE))
+        if isinstance(node.func, ast.Name) and node.func.id == "_Watcher":  # _Watcher(api, ns, PLURAL)
+            plural = value(node.args[2], {}, STORE)
+            assert plural is not None
+            cls = next(
+                n for n in ast.walk(STORE.tree) if isinstance(n, ast.ClassDef) and n.name == "_Watcher"
+            )
+            for method in (n for n in cls.body if isinstance(n, ast.AsyncFunctionDef)):
+                for call in (c for c in ast.walk(method) if isinstance(c, ast.Call) and is_client(c)):
+                    patched = ast.Call(call.func, [*call.args[:3], ast.Constant(plural)], call.keywords)
+                    needs |= set(client_call(patched, {}, STORE))
+    skip = wrappers | {"_list", "_watch"}
+    for fn in (n for n in ast.walk(STORE.tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        if fn.name in skip:  # their plural is a parameter, resolved above
+            continue
+        for call in (c for c in ast.walk(fn) if isinstance(c, ast.Call) and is_client(c)):
+            needs |= set(client_call(call, {}, STORE))
+    return needs
+
+
+# --- what is granted -----------------------------------------------------------------------------
+
+
+def grants(path: Path, account: str) -> set[Need]:
+    """(group, resource, verb, scope) the ServiceAccount ``account`` gets from the file's bindings:
+    a ClusterRoleBinding grants cluster-wide, a RoleBinding in its namespace only."""
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    roles = {
+        (d["kind"], d["metadata"]["name"]): d.get("rules") or []
+        for d in docs
+        if d["kind"] in ("Role", "ClusterRole")
+    }
+    out: set[Need] = set()
+    for d in docs:
+        if d["kind"] not in ("RoleBinding", "ClusterRoleBinding"):
+            continue
+        if not any(s["kind"] == "ServiceAccount" and s["name"] == account for s in d["subjects"]):
+            continue
+        scope = "cluster" if d["kind"] == "ClusterRoleBinding" else "namespace"
+        for rule in roles[(d["roleRef"]["kind"], d["roleRef"]["name"])]:
+            for g in rule["apiGroups"]:
+                for r in rule["resources"]:
+                    out |= {(g, r, v, scope) for v in rule["verbs"]}
+    return out
+
+
+def missing(needed: set[Need], granted: set[Need]) -> list[Need]:
+    """Needs no grant covers (a cluster-wide grant covers a namespaced need too)."""
+    return sorted(n for n in needed if n not in granted and (n[0], n[1], n[2], "cluster") not in granted)
+
+
+def unused(needed: set[Need], granted: set[Need]) -> list[Need]:
+    used = {n[:3] for n in needed}
+    return sorted(g for g in granted if g[:3] not in used)
+
+
+OPERATOR_RBAC = REPO / "manifests" / "rbac.yaml"
+API_RBAC = REPO / "manifests" / "api-rbac.yaml"
+
+
+def test_the_operator_is_granted_every_call_it_makes() -> None:
+    assert missing(operator_needs(), grants(OPERATOR_RBAC, "eb-operator")) == []
+
+
+def test_the_operator_is_granted_nothing_it_does_not_use() -> None:
+    assert unused(operator_needs(), grants(OPERATOR_RBAC, "eb-operator")) == []
+
+
+def test_the_api_is_granted_every_call_it_makes_and_nothing_more() -> None:
+    needed, granted = api_needs(), grants(API_RBAC, "eb-api")
+    assert missing(needed, granted) == []
+    assert unused(needed, granted) == []
+
+
+def test_the_analysis_sees_the_calls_it_must() -> None:
+    """A guard on the analysis itself: calls known to exist are found, with their scope."""
+    needs = operator_needs()
+    for expected in [
+        ("", "pods", "create", "namespace"),
+        ("", "persistentvolumeclaims", "list", "cluster"),
+        ("", "persistentvolumeclaims", "delete", "namespace"),
+        ("", "secrets", "create", "namespace"),
+        ("", "services", "create", "namespace"),
+        ("", "nodes", "list", "cluster"),
+        (GROUP, "executions/status", "patch", "namespace"),
+        (GROUP, "executions", "watch", "cluster"),
+        ("", "events", "create", "namespace"),
+    ]:
+        assert expected in needs, expected
+    assert ("authentication.k8s.io", "tokenreviews", "create", "cluster") in api_needs()
+
+
+def test_a_missing_or_an_extra_grant_is_reported() -> None:
+    needed = {("", "pods", "create", "namespace"), ("", "nodes", "list", "cluster")}
+    granted = {
+        ("", "pods", "create", "namespace"),
+        ("", "nodes", "list", "namespace"),
+        ("", "pods", "get", "cluster"),
+    }
+    assert missing(needed, granted) == [("", "nodes", "list", "cluster")]
+    assert unused(needed, granted) == [("", "pods", "get", "cluster")]
+
+
+def test_the_chart_grants_what_the_manifests_grant() -> None:
+    """The chart's templates re-home charts/execution-broker/files/*.yaml (names, namespaces),
+    never their rules: the same grants as manifests/ (the files themselves: test_install_copies)."""
+    chart = REPO / "charts" / "execution-broker" / "files"
+    assert grants(chart / "rbac.yaml", "eb-operator") == grants(OPERATOR_RBAC, "eb-operator")
+    assert grants(chart / "api-rbac.yaml", "eb-api") == grants(API_RBAC, "eb-api")
+    template = (REPO / "charts" / "execution-broker" / "templates" / "rbac.yaml").read_text()
+    assert '"file" "files/rbac.yaml"' in template
+    assert '"file" "files/api-rbac.yaml"' in template
