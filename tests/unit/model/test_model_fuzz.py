@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.support import ivoa_examples as ex
+from tests.support.fuzz import examples
 
 from eb_operator.engine.demand import demand_from_request
 from eb_operator.model import (
@@ -26,7 +27,10 @@ from eb_operator.model.platform import DataEndpoint, GpuFlavour, Images, Platfor
 
 pytestmark = pytest.mark.unit
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# 300 examples a test in CI (~2 s each); `pytest --long`: 20,000 (docs/reliability.md)
+FUZZ = settings(
+    max_examples=examples(300, 20_000), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 NOW = 1_786_694_400  # 2026-08-14T08:00:00Z
 
 # Field names the model gives meaning to, so random documents reach deep code as well as the surface.

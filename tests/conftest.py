@@ -1,0 +1,31 @@
+"""Options for every test directory: ``--long`` runs the fuzzers (the hypothesis fuzz of the
+request and update readers, the schemathesis run over the REST API) with many more examples.
+It is for a run of its own, not for CI; docs/reliability.md has the counts of the last one."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `tests.support` without -m pytest
+
+from tests.support import fuzz
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long",
+        action="store_true",
+        default=False,
+        help="run the fuzzers long (tests/unit/model/test_model_fuzz.py, the schemathesis test): not for CI",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    fuzz.set_long(bool(config.getoption("--long")))
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    return "fuzzers: --long (many examples)" if fuzz.is_long() else None
