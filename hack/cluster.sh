@@ -7,6 +7,9 @@
 #   hack/cluster.sh up [--kwok-nodes N] [--gpu-nodes M] [--no-kube-proxy]
 #   hack/cluster.sh down [--purge]     stop everything `up` started and clean up
 #   hack/cluster.sh status             each component and its pid, API and node health
+#   hack/cluster.sh stop|start|restart kube-apiserver|kubelet|kwok
+#                                      one component of a running cluster (fault tests); start and
+#                                      restart wait for /readyz (apiserver) or the node Ready (kubelet)
 #   hack/cluster.sh env                `eval "$(hack/cluster.sh env)"` sets KUBECONFIG and PATH
 #   hack/cluster.sh deps | images      only install the Debian packages / build+cache the images
 #
@@ -680,15 +683,7 @@ net_down() {
 # ---------------------------------------------------------------------------------------------
 # components
 
-start_control_plane() {
-  mkdir -p "$STATE/etcd"; chmod 700 "$STATE/etcd"
-  start_proc etcd "$ETCD_BIN/etcd" --name eb --data-dir "$STATE/etcd" \
-    --listen-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" \
-    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
-    --initial-cluster "eb=http://127.0.0.1:$ETCD_PEER_PORT" --listen-metrics-urls "" \
-    --quota-backend-bytes 4294967296 --unsafe-no-fsync --log-level warn
-  wait_for etcd 60 "etcd to be healthy" curl -fsS "http://127.0.0.1:$ETCD_CLIENT_PORT/health"
-
+start_apiserver() {
   start_proc kube-apiserver "$K8S_BIN/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
     --bind-address "$NODE_IP" --advertise-address "$NODE_IP" --secure-port "$APISERVER_PORT" \
@@ -708,6 +703,17 @@ start_control_plane() {
     --proxy-client-cert-file "$PKI/front-proxy-client.crt" --proxy-client-key-file "$PKI/front-proxy-client.key" \
     --profiling=false --v=1
   wait_for kube-apiserver 120 "kube-apiserver /readyz" apiserver_ready
+}
+
+start_control_plane() {
+  mkdir -p "$STATE/etcd"; chmod 700 "$STATE/etcd"
+  start_proc etcd "$ETCD_BIN/etcd" --name eb --data-dir "$STATE/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "eb=http://127.0.0.1:$ETCD_PEER_PORT" --listen-metrics-urls "" \
+    --quota-backend-bytes 4294967296 --unsafe-no-fsync --log-level warn
+  wait_for etcd 60 "etcd to be healthy" curl -fsS "http://127.0.0.1:$ETCD_CLIENT_PORT/health"
+  start_apiserver
 
   start_proc kube-controller-manager "$K8S_BIN/kube-controller-manager" \
     --kubeconfig "$CFG/controller-manager.kubeconfig" \
@@ -781,7 +787,8 @@ advertise_gpu() {
 start_kwok() {
   start_proc kwok "$KWOK_BIN/kwok" --kubeconfig "$CFG/kwok.kubeconfig" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-    --cidr "$KWOK_POD_CIDR" --node-ip "$KWOK_NODE_IP" --node-lease-duration-seconds 40
+    --cidr "$KWOK_POD_CIDR" --node-ip "$KWOK_NODE_IP" --node-lease-duration-seconds 40 \
+    --config "$HACK_DIR/kwok-stages.yaml" # node status every ~10 min, not ~20 s (see that file)
 }
 
 # kwok_nodes N M: exactly N harness kwok nodes eb-kwok-0..N-1, the first M with 4 GPUs each
@@ -1080,6 +1087,37 @@ cmd_status() {
   return "$rc"
 }
 
+# stop|start|restart one component of a running cluster, for fault tests (tests/chaos): the
+# others keep running; a kubelet stopped this way leaves its Pods' containers running, as a
+# crashed kubelet would
+cmd_component() {
+  local action=$1 name=${2:-}
+  case "$name" in
+    kube-apiserver | kubelet | kwok) ;;
+    *) die "$action works on kube-apiserver, kubelet or kwok, not '${name:-nothing}'" "e.g.: $0 $action kubelet" ;;
+  esac
+  need_root "$action"
+  [ -f "$KUBECONFIG_FILE" ] || die "no cluster state in $STATE" "start the cluster first: $0 up"
+  lock
+  local t0=$SECONDS
+  if [ "$action" != start ]; then
+    stop_component "$name"
+  fi
+  if [ "$action" != stop ]; then
+    if [ "$name" = kube-apiserver ]; then
+      start_apiserver
+    elif [ "$name" = kwok ]; then
+      start_kwok # its nodes stay Ready: it renews their Leases again within their 40 s
+    else
+      apiserver_ready || die "the API server does not answer /readyz; the kubelet would not register" \
+        "$0 status shows what runs"
+      start_kubelet
+      advertise_gpu # a restarted kubelet zeroes extended resources no device plugin announces
+    fi
+  fi
+  log "$action $name done in $((SECONDS - t0))s"
+}
+
 cmd_env() {
   echo "export KUBECONFIG=$KUBECONFIG_FILE"
   echo "export PATH=$K8S_BIN:\$PATH"
@@ -1093,9 +1131,10 @@ main() {
     down) cmd_down "$@" ;;
     status) cmd_status ;;
     env) cmd_env ;;
+    stop | start | restart) cmd_component "$cmd" "$@" ;;
     deps) need_root deps; mkdir -p "$LOGS"; ensure_deps ;;
     images) mkdir -p "$LOGS"; build_images; echo "$PAUSE_TAR"; echo "$WORKLOAD_TAR" ;;
-    *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; [ -z "$cmd" ] || [ "$cmd" = help ] || [ "$cmd" = -h ] || exit 2 ;;
+    *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; [ -z "$cmd" ] || [ "$cmd" = help ] || [ "$cmd" = -h ] || exit 2 ;;
   esac
 }
 
