@@ -166,15 +166,15 @@ def pod_outcome(p: PodView) -> tuple[Outcome, str]:
             )
         if p.reason == "Evicted":
             return Outcome.FAILED, f"the Pod was evicted (Evicted): {p.message or 'no message'}"
+        if p.disruption:  # the container's exit (e.g. 143) is the effect, the disruption the cause
+            return Outcome.FAILED, disruption_message(p.disruption)
         if p.exit_code is not None and p.exit_code != 0:
             return Outcome.FAILED, _exit_message(p)
-        if p.disruption:
-            return Outcome.FAILED, f"the Pod was disrupted ({p.disruption})"
         return Outcome.FAILED, f"the Pod failed ({p.reason or 'unknown reason'}): {p.message or 'no message'}"
     if p.phase == "Succeeded":
         return Outcome.SUCCEEDED, "the container exited with code 0"
     if p.disruption:
-        return Outcome.FAILED, f"the Pod was disrupted ({p.disruption})"
+        return Outcome.FAILED, disruption_message(p.disruption)
     if p.exit_code is not None and p.exit_code != 0:
         return Outcome.FAILED, _exit_message(p)
     if p.waiting_reason in IMAGE_ERRORS:
@@ -200,6 +200,14 @@ def pod_outcome(p: PodView) -> tuple[Outcome, str]:
     if p.scheduled and p.awaiting_start:
         return Outcome.READY, "the Pod is prepared and waits for the offered start"
     return Outcome.PENDING, "the Pod is pending"
+
+
+def disruption_message(disruption: str) -> str:
+    """The Pod's DisruptionTarget condition (``reason: message``) as the cause of a failure: an
+    eviction (the Eviction API, a taint, preemption) says so."""
+    if "Evict" in disruption.split(":", 1)[0]:
+        return f"the Pod was evicted ({disruption})"
+    return f"the Pod was disrupted ({disruption})"
 
 
 def _exit_message(p: PodView) -> str:
@@ -352,6 +360,8 @@ def _with_pod(f: Facts, p: Phase) -> Step:
     if pod is None or pod.deleting:
         if p == Phase.PREPARING and pod is None:
             return Step(action=Action.CREATE_POD)
+        if pod is not None and pod.disruption:  # evicted: the eviction deletes it, and is the cause
+            return Step(phase=Phase.FAILED, reason="Disrupted", message=disruption_message(pod.disruption))
         return Step(phase=Phase.FAILED, reason="PodLost", message="the Pod was deleted or its node was lost")
     outcome, message = pod_outcome(pod)
     if outcome is Outcome.FAILED:

@@ -226,6 +226,20 @@ CASES: list[tuple[str, Facts, Step]] = [
         Step(phase=Phase.FAILED, reason="PodLost", message="the Pod was deleted or its node was lost"),
     ),
     (
+        "an evicted Pod being deleted fails naming the eviction, not a lost Pod",
+        accepted(
+            Phase.RUNNING,
+            pod=replace(
+                RUNNING_POD, deleting=True, disruption="EvictionByEvictionAPI: Eviction API: evicting"
+            ),
+        ),
+        Step(
+            phase=Phase.FAILED,
+            reason="Disrupted",
+            message="the Pod was evicted (EvictionByEvictionAPI: Eviction API: evicting)",
+        ),
+    ),
+    (
         "a lost node fails the execution",
         accepted(Phase.RUNNING, pod=RUNNING_POD, node_lost=True),
         Step(phase=Phase.FAILED, reason="NodeLost", message="node n1 was lost", action=Action.DELETE_POD),
@@ -327,6 +341,35 @@ def waiting_pod(stage: dict[str, Any], wait: dict[str, Any]) -> dict[str, Any]:
     ]
     return obj
 
+
+DISRUPTED = {
+    "type": "DisruptionTarget",
+    "status": "True",
+    "reason": "EvictionByEvictionAPI",
+    "message": "Eviction API: evicting",
+}
+
+
+def evicted(phase: str, **container: Any) -> dict[str, Any]:
+    obj = pod(phase, **container)
+    obj["status"]["conditions"].append(DISRUPTED)
+    return obj
+
+
+OUTCOMES += [
+    (
+        "evicted, still running",
+        evicted("Running", running={"startedAt": "x"}),
+        Outcome.FAILED,
+        "the Pod was evicted (EvictionByEvictionAPI: Eviction API: evicting)",
+    ),
+    (
+        "evicted, its container killed",
+        evicted("Failed", terminated={"exitCode": 143}),
+        Outcome.FAILED,
+        "the Pod was evicted (EvictionByEvictionAPI: Eviction API: evicting)",
+    ),
+]
 
 OUTCOMES += [
     (
