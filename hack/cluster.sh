@@ -178,7 +178,15 @@ start_proc() {
   preflight_one "$name"
   rm -f "$(pidfile "$name")"
   printf '\n==== %s start %s\n' "$(date -Is)" "$name" >>"$LOGS/$name.log"
-  setsid "$@" </dev/null >>"$LOGS/$name.log" 2>&1 9>&- &
+  # The daemon must not inherit any open descriptor beyond stdio: a lock held by whoever ran us
+  # (e.g. `flock /tmp/x.lock hack/cluster.sh restart kwok`) would otherwise stay held for its life.
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
+    done
+    exec setsid "$@" </dev/null >>"$LOGS/$name.log" 2>&1
+  ) &
   echo $! >"$(pidfile "$name")"
   log "started $name (pid $!, log $LOGS/$name.log)"
 }
