@@ -44,7 +44,7 @@ def crds(kube: Kubectl) -> None:
 async def broker(
     crds: None, kube: Kubectl, make_namespace: Callable[..., str], request: pytest.FixtureRequest
 ) -> AsyncIterator[Callable[..., Coroutine[Any, Any, Broker]]]:
-    """``await broker(platform_spec, nodes=[kwok node specs], pod_settings=...)``."""
+    """``await broker(platform_spec, nodes=[kwok node specs], pod=..., **OperatorConfig fields)``."""
     cluster = await Cluster.connect(ClientSettings(pool_size=32))
     started: list[OperatorThread] = []
     brokers: list[Broker] = []
@@ -54,6 +54,7 @@ async def broker(
         nodes: Sequence[Mapping[str, Any]] = (),
         pod: PodSettings | None = None,
         sweep_seconds: float = 2.0,
+        **config: Any,
     ) -> Broker:
         ns = make_namespace()
         name = unique_name(f"t-{request.node.name}", max_len=50)
@@ -78,6 +79,7 @@ async def broker(
             namespaces=frozenset({ns}),
             sweep_seconds=sweep_seconds,
             pod=pod or PodSettings(image_pull_policy="Never", termination_grace_seconds=2),
+            **config,  # any other OperatorConfig field, e.g. node_lost_grace
         )
         runner = OperatorThread(config)
         started.append(runner)
