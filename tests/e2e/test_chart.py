@@ -77,7 +77,15 @@ def test_the_defaults_render_the_whole_product(helm: Helm) -> None:
     assert operator["spec"]["replicas"] == 1
     assert operator["spec"]["strategy"] == {"type": "Recreate"}
     args = operator["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert args == ["operator", "--platform", "default", "--liveness", "http://0.0.0.0:8081/healthz"]
+    assert args == [
+        "operator",
+        "--platform",
+        "default",
+        "--liveness",
+        "http://0.0.0.0:8081/healthz",
+        "--node-lost-grace",
+        "60",
+    ]
     api = one(docs, "Deployment", "api")
     assert api["spec"]["replicas"] == 2
     assert env_of(api)["EB_API_NAMESPACE"] == "science"
