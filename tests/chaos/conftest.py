@@ -3,8 +3,8 @@ restarted, the real node's kubelet stopped, and the clock at slot and expiry bou
 scenario ends with the independent checker of tests/chaos/checker.py.
 
 Items here get the ``chaos`` marker. They need the local cluster (hack/cluster.sh: they restart
-its components) and reuse the integration fixtures (``kube``, ``make_namespace``, ``crds``...).
-The whole directory is bounded: about 6-8 min on the 2-core machine (docs/reliability.md).
+its components) and reuse the integration fixtures ``kube``, ``make_namespace`` and ``crds``.
+The whole directory is bounded: about 5 min on the 2-core machine (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import random
 from pathlib import Path
 
 import pytest
-from tests.integration.conftest import k8s, kube, kubeconfig, make_namespace, namespace
-from tests.integration.operator.conftest import broker, crds
+from tests.integration.conftest import kube, kubeconfig, make_namespace
+from tests.integration.operator.conftest import crds
 
-__all__ = ["broker", "crds", "k8s", "kube", "kubeconfig", "make_namespace", "namespace"]
+__all__ = ["crds", "kube", "kubeconfig", "make_namespace"]
 
 _HERE = Path(__file__).resolve().parent
 
