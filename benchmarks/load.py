@@ -1,0 +1,389 @@
+"""Load on the broker's REST API for ``--minutes``: prints one JSON document (and writes --out).
+
+    python benchmarks/load.py [--minutes 10] [--clients 16] [--nodes 12] [--window 30]
+                              [--out FILE] [--svg FILE]
+
+The broker is the real pair of processes, ``eb-operator operator`` (with request counters,
+``benchmarks/counted_operator.py``) and ``eb-operator api``, on 127.0.0.1 against the cluster,
+on a small platform of its own so that clients compete for capacity: ``--nodes`` kwok nodes
+of 16 cores and 64 GiB, every third with 2 GPUs. ``--clients`` concurrent clients (bounded,
+loopback only) loop until the time is up: ask for offers (1-8 cores, one in six a GPU, 5 to 20
+minutes, some at a later start), then accept one offer (half the time), reject one (a quarter)
+or let them expire (offers live 20 s); half of the accepted sessions are cancelled again, and
+some sessions are read back with GET.
+
+Reported: every request's status and latency; per ``--window`` seconds the count, throughput
+and p50/p95/p99 per kind of request; totals of 5xx (target: zero). An independent checker,
+sharing no code with the operator, reads the API state every window and at the end: per node
+and resource (cores, memory, GPUs), the reservations holding capacity never exceed the node's
+allocatable at any instant, and neither do the live broker Pods' requests (target: zero
+double bookings). ``--svg`` draws latency and throughput over the run.
+Everything it creates is deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from tests.support.kube import KWOK_TOLERATION, find_kubeconfig, namespace_manifest  # noqa: E402
+
+from eb_operator.cluster.convert import fmt_time  # noqa: E402
+from load_plot import svg  # noqa: E402
+from scale import API, JSON_H, Processes, delete_everything, ivoa, kube_http, node_body, rss_mib, send  # noqa: E402
+
+HOLDING = {"OFFERED", "ACCEPTED", "WAITING", "PREPARING", "READY", "RUNNING", "RELEASING"}
+NODE_CORES, NODE_GIB, NODE_GPUS, GPU_EVERY = 16, 64, 2, 3
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def quantity(text: str | int) -> float:
+    """A Kubernetes quantity as a number (cores, bytes or a count); enough for requests/limits."""
+    s = str(text)
+    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6, "G": 1e9}
+    for suffix in sorted(units, key=len, reverse=True):
+        if s.endswith(suffix):
+            return float(s[: -len(suffix)]) * units[suffix]
+    return float(s)
+
+
+# --- the independent checker -------------------------------------------------------------------
+
+
+def over_booked(executions: list[dict[str, Any]], nodes: dict[str, dict[str, float]]) -> list[str]:
+    """Per node, at each reservation's start (where a sum of intervals peaks), the reservations
+    holding capacity then, summed per resource, against the node's allocatable."""
+    now = datetime.now(UTC)
+    spans: dict[str, list[tuple[datetime, datetime, dict[str, Any]]]] = defaultdict(list)
+    for e in executions:
+        res = (e.get("spec") or {}).get("reservation")
+        phase = (e.get("status") or {}).get("phase") or "OFFERED"
+        if not res or phase not in HOLDING:
+            continue
+        if phase == "OFFERED" and res.get("expires") and parse_time(res["expires"]) <= now:
+            continue  # an expired offer no longer holds, whatever its phase says yet
+        spans[res["node"]].append((parse_time(res["prepareStart"]), parse_time(res["releaseEnd"]), res))
+    problems = []
+    for node, items in spans.items():
+        cap = nodes.get(node)
+        if cap is None:
+            problems.append(f"{node}: reservations on a node that is not there")
+            continue
+        for t, _, _ in items:
+            live = [r for s, e, r in items if s <= t < e]
+            used = {
+                "cpu": sum(float(r.get("cores", 0)) for r in live),
+                "memory": sum(float(r.get("memoryGiB", 0)) * 2**30 for r in live),
+                "gpu": sum(float(r.get("gpus", 0)) for r in live),
+            }
+            over = {k: v for k, v in used.items() if v > cap[k] + 1e-6}
+            if over:
+                problems.append(f"{node} at {t:%H:%M:%S}: {over} > {cap}")
+    return problems
+
+
+def pods_over(pods: list[dict[str, Any]], nodes: dict[str, dict[str, float]]) -> list[str]:
+    """The live Pods' requests summed per node, against its allocatable (what a kubelet admits)."""
+    used: dict[str, dict[str, float]] = defaultdict(lambda: {"cpu": 0.0, "memory": 0.0, "gpu": 0.0})
+    for p in pods:
+        node = (p.get("spec") or {}).get("nodeName")
+        if not node or (p.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            continue
+        for c in p["spec"].get("containers") or []:
+            req = (c.get("resources") or {}).get("requests") or {}
+            used[node]["cpu"] += quantity(req.get("cpu", 0))
+            used[node]["memory"] += quantity(req.get("memory", 0))
+            used[node]["gpu"] += quantity(req.get("nvidia.com/gpu", 0))
+    return [
+        f"pods on {n}: {u} > {nodes.get(n)}"
+        for n, u in used.items()
+        if n in nodes and any(u[k] > nodes[n][k] + 1e-6 for k in u)
+    ]
+
+
+async def check_state(kube: httpx.AsyncClient, ns: str, label: str) -> dict[str, Any]:
+    """One look at the API server's state by the independent checker."""
+    nodes: dict[str, dict[str, float]] = {}
+    for n in (await kube.get("/api/v1/nodes", params={"labelSelector": label})).json()["items"]:
+        alloc = n["status"]["allocatable"]
+        nodes[n["metadata"]["name"]] = {
+            "cpu": quantity(alloc["cpu"]),
+            "memory": quantity(alloc["memory"]),
+            "gpu": quantity(alloc.get("nvidia.com/gpu", 0)),
+        }
+    exes = (await kube.get(f"/apis/{API}/namespaces/{ns}/executions")).json()["items"]
+    pods = (await kube.get(f"/api/v1/namespaces/{ns}/pods")).json()["items"]
+    phases: dict[str, int] = defaultdict(int)
+    for e in exes:
+        phases[(e.get("status") or {}).get("phase") or "OFFERED(spec)"] += 1
+    return {
+        "executions": len(exes),
+        "pods": len(pods),
+        "phases": dict(sorted(phases.items())),
+        "double_bookings": over_booked(exes, nodes) + pods_over(pods, nodes),
+    }
+
+
+# --- the clients ---------------------------------------------------------------------------------
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+        self.rows: list[tuple[float, str, int, float]] = []  # (seconds since start, kind, status, s)
+
+    async def call(
+        self, c: httpx.AsyncClient, kind: str, method: str, url: str, body: Any = None
+    ) -> httpx.Response:
+        t = time.monotonic()
+        content = json.dumps(body).encode() if body is not None else None
+        try:
+            r = await c.request(method, url, content=content)
+        except httpx.HTTPError as e:  # a dropped connection counts as a server failure
+            self.rows.append((t - self.t0, kind, 599, time.monotonic() - t))
+            raise RuntimeError(f"{kind}: {e!r}") from e
+        self.rows.append((t - self.t0, kind, r.status_code, time.monotonic() - t))
+        return r
+
+
+def phase(value: str) -> dict[str, Any]:
+    return {"update": {"type": "uri:enum-value-update", "path": "phase", "value": value}}
+
+
+async def client(c: httpx.AsyncClient, rec: Recorder, seed: int, until: float, errors: list[str]) -> None:
+    rng = random.Random(seed)
+    i = 0
+    while time.monotonic() < until:
+        i += 1
+        gpus = 1 if rng.random() < 1 / 6 else 0
+        doc = ivoa(rng.randint(1, 8), gpus, name=f"c{seed}-{i}")
+        doc["schedule"]["requested"]["duration"] = f"PT{rng.choice([5, 10, 15, 20])}M"
+        if rng.random() < 0.2:  # a later start window: offers in the future, not only now
+            start = int(time.time()) + rng.randint(5, 40) * 60
+            doc["schedule"]["requested"]["start"] = [f"{fmt_time(start)}/PT2H"]
+        try:
+            r = await rec.call(c, "offer", "POST", "/offersets", doc)
+            if r.status_code >= 500 or r.status_code != 303:
+                errors.append(f"POST /offersets {r.status_code}: {r.text[:200]}")
+                continue
+            answer = r.json()
+            offers = answer.get("offers") or []
+            if answer.get("result") != "YES" or not offers:
+                continue
+            offer = rng.choice(offers)["href"]
+            roll = rng.random()
+            if roll < 0.5:
+                a = await rec.call(c, "accept", "POST", offer, phase("ACCEPTED"))
+                if a.status_code not in (200, 409):  # 409: the offer was taken or expired meanwhile
+                    errors.append(f"accept {a.status_code}: {a.text[:200]}")
+                elif a.status_code == 200 and rng.random() < 0.5:
+                    await rec.call(c, "get", "GET", offer)
+                    k = await rec.call(c, "cancel", "POST", offer, phase("CANCELLED"))
+                    if k.status_code not in (200, 409):
+                        errors.append(f"cancel {k.status_code}: {k.text[:200]}")
+            elif roll < 0.75:
+                j = await rec.call(c, "reject", "POST", offer, phase("REJECTED"))
+                if j.status_code not in (200, 409):
+                    errors.append(f"reject {j.status_code}: {j.text[:200]}")
+            elif roll < 0.85:
+                await rec.call(c, "get", "GET", offer)
+        except RuntimeError as e:
+            errors.append(str(e))
+
+
+# --- reporting -----------------------------------------------------------------------------------
+
+
+def pct(ms: list[float], p: float) -> float:
+    s = sorted(ms)
+    return round(s[min(len(s) - 1, int(p / 100 * len(s)))], 1)
+
+
+def windows(rows: list[tuple[float, str, int, float]], width: float, total: float) -> list[dict[str, Any]]:
+    out = []
+    for w in range(int(total // width) + (1 if total % width > 1 else 0)):
+        lo, hi = w * width, min(total, (w + 1) * width)
+        inside = [r for r in rows if lo <= r[0] < hi]
+        kinds: dict[str, Any] = {}
+        for kind in sorted({r[1] for r in inside}):
+            ms = [1000 * r[3] for r in inside if r[1] == kind]
+            kinds[kind] = {"n": len(ms), "p50": pct(ms, 50), "p95": pct(ms, 95), "p99": pct(ms, 99)}
+        out.append(
+            {
+                "from_s": round(lo, 1),
+                "to_s": round(hi, 1),
+                "requests": len(inside),
+                "per_s": round(len(inside) / max(1e-9, hi - lo), 1),
+                "status_5xx": sum(r[2] >= 500 for r in inside),
+                "latency_ms": kinds,
+            }
+        )
+    return out
+
+
+def totals(rows: list[tuple[float, str, int, float]]) -> dict[str, Any]:
+    by: dict[str, Any] = {}
+    for kind in sorted({r[1] for r in rows}):
+        mine = [r for r in rows if r[1] == kind]
+        ms = [1000 * r[3] for r in mine]
+        codes: dict[str, int] = defaultdict(int)
+        for r in mine:
+            codes[str(r[2])] += 1
+        by[kind] = {
+            "n": len(ms),
+            "p50": pct(ms, 50),
+            "p99": pct(ms, 99),
+            "status": dict(sorted(codes.items())),
+        }
+    return by
+
+
+async def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--minutes", type=float, default=10.0)
+    p.add_argument("--clients", type=int, default=16)
+    p.add_argument("--nodes", type=int, default=12)
+    p.add_argument("--window", type=float, default=30.0, help="seconds per reported window")
+    p.add_argument("--out", type=Path)
+    p.add_argument("--svg", type=Path)
+    args = p.parse_args()
+    if not (0 < args.minutes <= 120 and 1 <= args.clients <= 256 and 1 <= args.nodes <= 1000):
+        p.error("--minutes in (0, 120], --clients in [1, 256], --nodes in [1, 1000]")
+    kubeconfig = find_kubeconfig()
+    if kubeconfig is None:
+        print("no cluster: run hack/cluster.sh up or set KUBECONFIG", file=sys.stderr)
+        return 2
+    tag = f"eb-load-{uuid.uuid4().hex[:6]}"
+    ns = platform = tag
+    label = f"eb-bench-load={tag}"
+    logs = Path(tempfile.mkdtemp(prefix="eb-load-"))
+    kube = await kube_http(kubeconfig, 16)
+    report: dict[str, Any] = {
+        "benchmark": "load",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cpus": os.cpu_count(),
+        "command": " ".join(["python", "benchmarks/load.py", *sys.argv[1:]]),
+        "broker": "eb-operator operator + eb-operator api as processes on 127.0.0.1 against the cluster",
+        "platform": {
+            "nodes": args.nodes,
+            "node": f"{NODE_CORES} cores, {NODE_GIB} GiB; every {GPU_EVERY}rd also {NODE_GPUS} GPUs",
+            "offer_ttl_s": 20,
+        },
+        "clients": args.clients,
+        "minutes": args.minutes,
+        "logs": str(logs),
+    }
+    nodes = [f"{tag}-n{i}" for i in range(args.nodes)]
+    procs: Processes | None = None
+    try:
+        await send(kube, "POST", "/api/v1/namespaces", namespace_manifest(ns), (201,))
+        for i, n in enumerate(nodes):
+            body = node_body(n, i, {"eb-bench-load": tag})
+            cap = body["status"]["capacity"]
+            cap |= {"cpu": str(NODE_CORES), "memory": f"{NODE_GIB}Gi"}
+            if "nvidia.com/gpu" in cap:
+                del cap["nvidia.com/gpu"]
+            if i % GPU_EVERY == 0:
+                cap["nvidia.com/gpu"] = str(NODE_GPUS)
+                body["metadata"]["labels"]["nvidia.com/gpu.product"] = "nvidia-ad104"
+            else:
+                body["metadata"]["labels"].pop("nvidia.com/gpu.product", None)
+            body["status"]["allocatable"] = dict(cap)
+            await send(kube, "POST", "/api/v1/nodes", body, (201,))
+        spec = {
+            "nodeSelector": {"eb-bench-load": tag},
+            "toleration": {k: v for k, v in KWOK_TOLERATION.items() if k != "operator"},
+            "slotSeconds": 60,
+            "horizonSeconds": 6 * 3600,
+            "offerTtlSeconds": 20,
+            "maxOffers": 3,
+            "preparationSeconds": 0,
+            "releaseSeconds": 30,
+            "gpuFlavours": [{"name": "ad104", "resourceName": "nvidia.com/gpu", "product": "nvidia-ad104"}],
+        }
+        platform_doc = {
+            "apiVersion": API,
+            "kind": "ExecutionPlatform",
+            "metadata": {"name": platform},
+            "spec": spec,
+        }
+        await send(kube, "POST", f"/apis/{API}/executionplatforms", platform_doc, (201,))
+        procs = Processes(ns, platform, kubeconfig, logs)
+        await procs.ready()
+
+        rec = Recorder()
+        errors: list[str] = []
+        checks: list[dict[str, Any]] = []
+        until = time.monotonic() + 60 * args.minutes
+        limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
+        async with httpx.AsyncClient(base_url=procs.url, headers=JSON_H, timeout=120, limits=limits) as c:
+
+            async def checker() -> None:
+                while time.monotonic() < until:
+                    await asyncio.sleep(args.window)  # the checker's period, not a synchronisation
+                    look = await check_state(kube, ns, label)
+                    look["at_s"] = round(time.monotonic() - rec.t0, 1)
+                    checks.append(look)
+
+            watch = asyncio.create_task(checker())
+            await asyncio.gather(*(client(c, rec, seed, until, errors) for seed in range(args.clients)))
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
+        total_s = time.monotonic() - rec.t0
+        final = await check_state(kube, ns, label)
+        rows = rec.rows
+        report["duration_s"] = round(total_s, 1)
+        report["requests"] = len(rows)
+        report["per_s"] = round(len(rows) / total_s, 1)
+        report["status_5xx"] = sum(r[2] >= 500 for r in rows)
+        report["by_kind"] = totals(rows)
+        report["client_errors"] = {"count": len(errors), "first": errors[:10]}
+        report["double_bookings"] = {
+            "checks": len(checks) + 1,
+            "found": sum(len(x["double_bookings"]) for x in checks) + len(final["double_bookings"]),
+            "first": [d for x in [*checks, final] for d in x["double_bookings"]][:10],
+        }
+        report["final_state"] = {k: v for k, v in final.items() if k != "double_bookings"}
+        report["memory_mib"] = {"operator": rss_mib(procs.op.pid), "api": rss_mib(procs.api.pid)}
+        counters = procs.counters_now()["requests"]
+        report["operator_requests"] = sum(v for k, v in counters.items() if not k.startswith("WATCH"))
+        report["windows"] = windows(rows, args.window, total_s)
+        report["targets"] = {"status_5xx": 0, "double_bookings": 0}
+    finally:
+        if procs is not None:
+            procs.stop()
+        report["cleanup_s"] = await delete_everything(kube, ns, platform, label)
+        await kube.aclose()
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    if args.svg:
+        args.svg.write_text(svg(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,128 @@
+"""An SVG of a ``benchmarks/load.py`` report: latency and throughput per window over the run.
+
+    python benchmarks/load_plot.py benchmarks/results/load.json benchmarks/results/load.svg
+
+Plain SVG written by hand (no plotting library to install): two panels sharing the time axis,
+p50 and p99 latency of each kind of request, then requests per second and any 5xx.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from html import escape
+from pathlib import Path
+from typing import Any
+
+W, PANEL_H, LEFT, RIGHT, TOP, GAP = 860, 230, 70, 150, 40, 60
+COLOURS = {
+    "offer": "#1f77b4",
+    "accept": "#d62728",
+    "reject": "#2ca02c",
+    "cancel": "#9467bd",
+    "get": "#8c564b",
+}
+
+
+def _nice(top: float) -> float:
+    for step in (1, 2, 5):
+        for exp in range(-1, 7):
+            v = step * 10**exp
+            if v >= top:
+                return float(v)
+    return top
+
+
+def _panel(
+    y0: float,
+    series: list[tuple[str, str, bool, list[tuple[float, float]]]],
+    x_max: float,
+    title: str,
+    unit: str,
+) -> list[str]:
+    plot_w = W - LEFT - RIGHT
+    y_max = _nice(max([v for *_, pts in series for _, v in pts] + [1.0]) * 1.05)
+    out = [f'<text x="{LEFT}" y="{y0 - 12}" font-size="14" font-weight="bold">{escape(title)}</text>']
+    out.append(f'<rect x="{LEFT}" y="{y0}" width="{plot_w}" height="{PANEL_H}" fill="none" stroke="#999"/>')
+    for i in range(5):
+        v = y_max * i / 4
+        y = y0 + PANEL_H - PANEL_H * i / 4
+        out.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + plot_w}" y2="{y:.1f}" stroke="#eee"/>')
+        out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end">{v:g}</text>')
+    out.append(
+        f'<text x="16" y="{y0 + PANEL_H / 2}" font-size="12" transform="rotate(-90 16 {y0 + PANEL_H / 2})" '
+        f'text-anchor="middle">{escape(unit)}</text>'
+    )
+    for n, (label, colour, dashed, pts) in enumerate(series):
+        if not pts:
+            continue
+        coords = " ".join(
+            f"{LEFT + plot_w * x / x_max:.1f},{y0 + PANEL_H - PANEL_H * min(v, y_max) / y_max:.1f}"
+            for x, v in pts
+        )
+        dash = ' stroke-dasharray="5,3"' if dashed else ""
+        out.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="1.8"{dash}/>')
+        ly = y0 + 14 + 16 * n
+        out.append(
+            f'<line x1="{W - RIGHT + 10}" y1="{ly - 4}" x2="{W - RIGHT + 34}" y2="{ly - 4}" '
+            f'stroke="{colour}" stroke-width="1.8"{dash}/>'
+        )
+        out.append(f'<text x="{W - RIGHT + 40}" y="{ly}" font-size="11">{escape(label)}</text>')
+    return out
+
+
+def svg(report: dict[str, Any]) -> str:
+    wins = report["windows"]
+    x_max = max(w["to_s"] for w in wins) if wins else 1.0
+    lat: list[tuple[str, str, bool, list[tuple[float, float]]]] = []
+    for kind in ("offer", "accept", "reject", "cancel"):
+        for q, dashed in (("p50", False), ("p99", True)):
+            pts = [
+                ((w["from_s"] + w["to_s"]) / 2, w["latency_ms"][kind][q])
+                for w in wins
+                if kind in w["latency_ms"]
+            ]
+            lat.append((f"{kind} {q}", COLOURS[kind], dashed, pts))
+    mid = [(w["from_s"] + w["to_s"]) / 2 for w in wins]
+    thr = [
+        ("all requests/s", "#333", False, [(x, w["per_s"]) for x, w in zip(mid, wins, strict=True)]),
+        (
+            "offers/s",
+            COLOURS["offer"],
+            False,
+            [
+                (x, w["latency_ms"].get("offer", {}).get("n", 0) / (w["to_s"] - w["from_s"]))
+                for x, w in zip(mid, wins, strict=True)
+            ],
+        ),
+        ("5xx/window", "#ff7f0e", True, [(x, w["status_5xx"]) for x, w in zip(mid, wins, strict=True)]),
+    ]
+    height = TOP + 2 * PANEL_H + GAP + 60
+    head = (
+        f"{report['clients']} clients, {report['duration_s']:.0f} s, {report['requests']} requests, "
+        f"{report['status_5xx']} x 5xx, {report['double_bookings']['found']} double bookings"
+    )
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" font-family="sans-serif">',
+        f'<rect width="{W}" height="{height}" fill="white"/>',
+        f'<text x="{LEFT}" y="18" font-size="13">benchmarks/load.py: {escape(head)}</text>',
+        *_panel(TOP + 20, lat, x_max, f"Latency per {report['windows'][0]['to_s']:.0f} s window", "ms"),
+        *_panel(TOP + 20 + PANEL_H + GAP, thr, x_max, "Throughput", "per second"),
+    ]
+    plot_w = W - LEFT - RIGHT
+    base = TOP + 20 + 2 * PANEL_H + GAP
+    for i in range(6):
+        s = x_max * i / 5
+        x = LEFT + plot_w * i / 5
+        parts.append(f'<text x="{x:.1f}" y="{base + 16}" font-size="11" text-anchor="middle">{s:.0f}</text>')
+    parts.append(
+        f'<text x="{LEFT + plot_w / 2}" y="{base + 34}" font-size="12" text-anchor="middle">'
+        "seconds into the run</text>"
+    )
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+if __name__ == "__main__":
+    report = json.loads(Path(sys.argv[1]).read_text())
+    Path(sys.argv[2]).write_text(svg(report))
