@@ -7,6 +7,9 @@ the store's errors) and returns canonical ivoa-std documents plus the dialect to
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import logging
 import time
 import uuid as uuidlib
@@ -20,7 +23,8 @@ from eb_operator.api.auth import Caller
 from eb_operator.api.errors import Conflict, NotFound, ServiceUnavailable
 from eb_operator.api.metrics import Metrics
 from eb_operator.api.settings import ApiSettings
-from eb_operator.api.wire import Dialect, Kind, read_request, read_update, to_dialect
+from eb_operator.api.wire import Dialect, Kind, ReadRequest, read_request, read_update, to_dialect
+from eb_operator.cluster.convert import UNKNOWN_REQUIREMENTS_ANNOTATION
 from eb_operator.cluster.rest_store import ConflictError, Obj, RestStore
 
 log = logging.getLogger(__name__)
@@ -92,16 +96,14 @@ class BrokerService:
     async def create_offerset(
         self, caller: Caller, doc: Mapping[str, Any], hint: Dialect | None, base_url: str
     ) -> Answer:
-        request, dialect = read_request(doc, hint)
+        read = read_request(doc, hint)
+        dialect = read.dialect
         deadline = time.monotonic() + self.settings.answer_timeout_seconds
         name = str(uuidlib.uuid4())
         started = time.perf_counter()
         async with self.store.watch_offerset(name, views.is_answered) as wait:
             await self.store.create_offerset(
-                name=name,
-                owner=caller.username,
-                request=request,
-                annotations={views.DIALECT_ANNOTATION: dialect.value},
+                name=name, owner=caller.username, request=read.request, annotations=_annotations(read)
             )
             answered = await wait.result(deadline - time.monotonic())
         executions = await self._offers_of(answered, deadline) if answered is not None else None
@@ -119,19 +121,27 @@ class BrokerService:
         return Answer("offerset", document, dialect)
 
     async def _offers_of(self, offerset: Obj, deadline: float) -> list[Obj] | None:
-        """The set's Executions once each one its status names is a visible offer; None past the deadline."""
-        wanted = [r["name"] for r in (offerset.get("status", {}).get("offers") or []) if r.get("name")]
-        executions = await self.store.offerset_executions(offerset, use=views.is_offered)
-        ready = {e["metadata"]["name"] for e in executions if views.is_offered(e)}
-        missing = [n for n in wanted if n not in ready]
-        if not missing:
-            return executions
-        for name in missing:
-            async with self.store.watch_execution(name, views.is_offered) as wait:
-                await wait.check_now()
-                if await wait.result(deadline - time.monotonic()) is None:
-                    return None
-        return await self.store.offerset_executions(offerset, use=views.is_offered)
+        """The set's Executions once each one its status names is a visible offer; None past the deadline.
+
+        The operator creates them before it writes the answer, so this process's watch has them
+        or is about to: wait on the watch (no GET per offer), and look with a GET only for one the
+        watch has not shown within a second (``Wait.result`` does that on its timeout)."""
+        wanted = [str(r["name"]) for r in (offerset.get("status", {}).get("offers") or []) if r.get("name")]
+        async with contextlib.AsyncExitStack() as stack:
+            waits = [
+                await stack.enter_async_context(self.store.watch_execution(n, views.is_offered))
+                for n in wanted
+            ]
+            for w in waits:
+                w.check_recent()
+            found = await asyncio.gather(*(w.result(min(1.0, deadline - time.monotonic())) for w in waits))
+            for i, obj in enumerate(found):
+                if obj is None:  # still not there after a second and a GET: wait to the deadline
+                    later = await waits[i].result(deadline - time.monotonic())
+                    if later is None:
+                        return None
+                    found[i] = later
+        return [obj for obj in found if obj is not None]
 
     async def get_offerset(self, caller: Caller, uuid: str, base_url: str) -> Answer:
         name = _uuid_or_404(uuid, "offer set")
@@ -152,15 +162,23 @@ class BrokerService:
 
     # --- sessions -----------------------------------------------------------------------------
 
-    async def find_session(self, caller: Caller, uuid: str) -> SessionRef:
-        """The caller's Execution with this session uuid, and its OfferSet; 404 for anyone else's."""
+    async def find_session(self, caller: Caller, uuid: str, *, seen: bool = False) -> SessionRef:
+        """The caller's Execution with this session uuid, and its OfferSet; 404 for anyone else's.
+
+        ``seen``: take the versions this process's watch holds when it has them (no GETs). Only for
+        a change the operator re-validates anyway (``update_session`` confirms a refusal with a
+        GET first); the owner, offer set and dialect it reads never change after creation."""
         name = _uuid_or_404(uuid, "session")
-        execution = await self.store.find_execution(name)
+        execution = self.store.seen_execution(name) if seen else None
+        if execution is None or not views.is_offered(execution):
+            execution = await self.store.find_execution(name)
         if execution is None or not views.is_offered(execution):
             raise NotFound("No session {uuid}", {"uuid": uuid})
         spec = execution.get("spec", {})
         offerset_name = spec.get("offerSet")
-        offerset = await self.store.get_offerset(offerset_name) if offerset_name else None
+        offerset = (self.store.seen_offerset(offerset_name) if seen and offerset_name else None) or (
+            await self.store.get_offerset(offerset_name) if offerset_name else None
+        )
         owner = spec.get("owner") or (offerset or {}).get("spec", {}).get("owner")
         if owner != caller.username:
             raise NotFound("No session {uuid}", {"uuid": uuid})
@@ -181,12 +199,21 @@ class BrokerService:
         update = read_update(doc, uuid)
         execution, offerset = ref.execution, ref.offerset
         deadline = time.monotonic() + self.settings.answer_timeout_seconds
+        confirmed = False  # read from the API server itself (not this process's watch)
         for _attempt in range(5):
             current = self._session_answer(execution, offerset, base_url)
             phase = current.document["phase"]
             allowed = {
                 v for o in current.document["options"] if o.get("path") == "phase" for v in o["values"]
             }
+            if update.value not in allowed and not confirmed:
+                # the watch may lag another replica's change (an accept there, then a cancel here):
+                # refuse only on what the API server holds now
+                fresh = await self.store.get_execution(execution["metadata"]["name"])
+                if fresh is None:
+                    raise NotFound("No session {uuid}", {"uuid": uuid})
+                execution, confirmed = fresh, True
+                continue
             if update.value not in allowed:
                 self.metrics.refused.labels(phase, update.value).inc()
                 raise Conflict(
@@ -201,7 +228,7 @@ class BrokerService:
                 fresh = await self.store.get_execution(execution["metadata"]["name"])
                 if fresh is None:
                     raise NotFound("No session {uuid}", {"uuid": uuid}) from None
-                execution = fresh
+                execution, confirmed = fresh, True
         raise self._unavailable("update")
 
     async def _apply(
@@ -272,7 +299,7 @@ class BrokerService:
 
     async def direct(self, caller: Caller, doc: Mapping[str, Any], base_url: str) -> tuple[Answer, bool]:
         """C26 direct execution: one session, accepted at once. Returns (answer, satisfied)."""
-        request, dialect = read_request(doc, Dialect.C26)
+        read = read_request(doc, Dialect.C26)
         deadline = time.monotonic() + self.settings.answer_timeout_seconds
         name = str(uuidlib.uuid4())
 
@@ -281,10 +308,7 @@ class BrokerService:
 
         async with self.store.watch_execution(name, settled) as wait:
             await self.store.create_execution(
-                name=name,
-                owner=caller.username,
-                request=request,
-                annotations={views.DIALECT_ANNOTATION: dialect.value},
+                name=name, owner=caller.username, request=read.request, annotations=_annotations(read)
             )
             result = await wait.result(deadline - time.monotonic())
         if result is None:
@@ -295,6 +319,15 @@ class BrokerService:
             raise self._unavailable("direct")
         answer = self._session_answer(result, None, base_url)
         return answer, answer.document["phase"] != "FAILED"
+
+
+def _annotations(read: ReadRequest) -> dict[str, str]:
+    """The dialect to answer in and, when there are any, the unknown requirement-like fields the
+    stored request cannot hold (the operator answers NO naming them)."""
+    out = {views.DIALECT_ANNOTATION: read.dialect.value}
+    if read.unknown:
+        out[UNKNOWN_REQUIREMENTS_ANNOTATION] = json.dumps(list(read.unknown))
+    return out
 
 
 def _refusal_reason(execution: Obj) -> str:

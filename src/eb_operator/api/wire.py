@@ -13,14 +13,18 @@ from eb_operator.model import (
     OfferSetResponse,
     PhaseUpdate,
     RequestError,
+    judge_request,
     parse_offerset_request,
     parse_update,
     render,
 )
+from eb_operator.model.common import MessageType
+from eb_operator.model.platform import PlatformPolicy
 from eb_operator.model.types import Dialect
 
 __all__ = [
     "Dialect",
+    "ReadRequest",
     "RequestError",
     "SessionUpdate",
     "guess_dialect",
@@ -36,10 +40,27 @@ class SessionUpdate:
     dialect: Dialect
 
 
-def read_request(doc: Mapping[str, Any], hint: Dialect | None) -> tuple[dict[str, Any], Dialect]:
-    """An OfferSetRequest (either dialect) as a canonical ivoa-std dict, and the dialect to answer in."""
+@dataclass(frozen=True, slots=True)
+class ReadRequest:
+    request: dict[str, Any]  # canonical ivoa-std
+    dialect: Dialect  # the one to answer in
+    unknown: tuple[str, ...]  # paths of requirement-like fields no model defines, as the client wrote them
+
+
+def read_request(doc: Mapping[str, Any], hint: Dialect | None) -> ReadRequest:
+    """An OfferSetRequest (either dialect) as a canonical ivoa-std dict, the dialect to answer in, and
+    the unknown requirement-like fields it held.
+
+    Those fields do not survive into the stored CR (its structural schema prunes them), so they are
+    found here, on the client's own document, and handed to the operator beside the request (it
+    answers NO naming them). Which fields count is the model's judgement, policy-independent."""
     request, dialect = parse_offerset_request(dict(doc), hint)
-    return render(request, Dialect.IVOA_STD), dialect
+    unknown = tuple(
+        str((m.values or {}).get("path", ""))
+        for m in judge_request(request, PlatformPolicy())
+        if m.type == MessageType.UNKNOWN_REQUIREMENT
+    )
+    return ReadRequest(render(request, Dialect.IVOA_STD), dialect, unknown)
 
 
 def read_update(doc: Mapping[str, Any], url_uuid: str) -> SessionUpdate:

@@ -211,6 +211,11 @@ LABEL_EXECUTION = "executionbroker.ivoa.net/execution"
 LABEL_EXECUTION_UID = "executionbroker.ivoa.net/execution-uid"
 LABEL_OFFERSET = "executionbroker.ivoa.net/offerset"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+#: Annotation on an OfferSet or Execution the REST service made: a JSON list of the paths (as the
+#: client wrote them) of requirement-like fields the request held that no model defines. The CRD's
+#: structural schema prunes such fields, so without it the operator would never see them and would
+#: offer as if they were not there (digest §9 item 26: answer NO naming the path).
+UNKNOWN_REQUIREMENTS_ANNOTATION = "executionbroker.ivoa.net/unknown-requirements"
 MANAGER = "eb-operator"
 
 #: Child Execution names derive from the OfferSet's uid and the offer's index (see offer_name).

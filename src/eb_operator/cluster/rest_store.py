@@ -299,6 +299,16 @@ class RestStore:
         items: list[Obj] = listed.get("items", [])
         return items
 
+    def seen_offerset(self, name: str) -> Obj | None:
+        """The newest version of an OfferSet this process's watch has seen, if any (no request).
+        It may lag the API server by a watch event: callers use it only where the operator
+        re-validates what they write, and confirm with a GET before they refuse anything."""
+        return self._offersets.recent.get(name)
+
+    def seen_execution(self, name: str) -> Obj | None:
+        """As :meth:`seen_offerset`, for an Execution."""
+        return self._executions.recent.get(name)
+
     async def find_execution(self, session_uuid: str) -> Obj | None:
         """The Execution whose session uuid is ``session_uuid``: offers and REST-made Executions are
         named by their uuid (the operator's ``offer_name``), so this is a GET by name."""

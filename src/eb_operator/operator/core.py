@@ -52,7 +52,7 @@ from eb_operator.model.platform import PlatformPolicy
 from eb_operator.operator import builders, children
 from eb_operator.operator.events import EventPoster, kv
 from eb_operator.operator.lifecycle import Action, Facts, PodView, Step, decide
-from eb_operator.operator.requests import Interpretation, interpret
+from eb_operator.operator.requests import Interpretation, interpret, unknown_requirements
 from eb_operator.operator.state import ClusterState, ExecutionView, execution_view, key_of
 from eb_operator.operator.workqueue import Retry, WorkQueue
 
@@ -300,7 +300,7 @@ class Operator:
             found = await children.probe(self.cluster, obj["metadata"]["namespace"], request, self.policy)
         now = self.now()  # probing may have taken a while
         with self.timed("interpret"):
-            interp = interpret(request, self.policy, now, found)
+            interp = interpret(request, self.policy, now, found, unknown_requirements(obj))
         if interp.demand is None:
             await self._answer(obj, [], None, interp.messages, now)
             return
@@ -587,7 +587,7 @@ class Operator:
         found = await children.probe(self.cluster, view.namespace, request, self.policy)
         now = self.now()
         interp = (
-            interpret(request, self.policy, now, found)
+            interpret(request, self.policy, now, found, unknown_requirements(obj))
             if request is not None
             else Interpretation(
                 None,

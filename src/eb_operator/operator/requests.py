@@ -8,17 +8,20 @@ the OfferSet answers NO, a direct Execution becomes FAILED. Never an exception.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from eb_operator.cluster.convert import UNKNOWN_REQUIREMENTS_ANNOTATION
 from eb_operator.cluster.probe import Probe
 from eb_operator.engine.demand import demand_from_request
 from eb_operator.engine.types import Demand
 from eb_operator.model import (
     MessageItem,
     MessageLevel,
+    MessageType,
     RequestError,
     has_errors,
     judge_request,
@@ -47,21 +50,50 @@ def refusal(type_uri: str, text: str, now: int) -> Interpretation:
     return Interpretation(None, [_message(item)])
 
 
+def unknown_requirements(obj: Mapping[str, Any]) -> list[str]:
+    """The unknown requirement-like fields the REST service found in the client's document (the
+    CR's schema pruned them from the stored request): paths as the client wrote them."""
+    raw = ((obj.get("metadata") or {}).get("annotations") or {}).get(UNKNOWN_REQUIREMENTS_ANNOTATION)
+    if not raw:
+        return []
+    try:
+        paths = json.loads(raw)
+    except ValueError:
+        paths = None
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        return [f"metadata/annotations/{UNKNOWN_REQUIREMENTS_ANNOTATION} (not a JSON list of paths)"]
+    return paths
+
+
+def _not_understood(path: str) -> MessageItem:
+    return MessageItem.make(
+        MessageType.UNKNOWN_REQUIREMENT,
+        MessageLevel.ERROR,
+        "{path}: the broker does not understand {field}, so it cannot promise to meet it",
+        {"path": path, "field": path.rsplit("/", 1)[-1]},
+    )
+
+
 def interpret(
-    request: Mapping[str, Any] | None, policy: PlatformPolicy, now: int, probe: Probe | None = None
+    request: Mapping[str, Any] | None,
+    policy: PlatformPolicy,
+    now: int,
+    probe: Probe | None = None,
+    unknown: Sequence[str] = (),
 ) -> Interpretation:
     """Parse, judge and reduce one request. No Demand (and ERROR messages) when it cannot be served.
 
     ``probe``: what probing the request's data found at offer time (``eb_operator.cluster.probe``):
     its ERRORs (unreachable data) are reasons for NO too, and its byte count lengthens the
-    preparation lead time."""
+    preparation lead time. ``unknown``: paths of requirement-like fields the request held that the
+    stored copy lost (:func:`unknown_requirements`): each is a reason for NO (digest §9 item 26)."""
     if not request:
         return refusal("urn:missing-value", "the resource holds no IVOA request", now)
     try:
         req, _ = parse_offerset_request(dict(request))
     except RequestError as e:
         return refusal(e.type_uri, e.message, now)
-    judged = judge_request(req, policy)
+    judged = [*judge_request(req, policy), *(_not_understood(p) for p in unknown)]
     if probe is not None and not has_errors(judged):
         judged = [*judged, *probe.messages]
     messages = [_message(m) for m in judged]

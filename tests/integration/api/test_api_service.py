@@ -31,6 +31,7 @@ from tests.integration.api.helpers import (
     post,
     update,
 )
+from tests.support.fuzz import examples, is_long
 from tests.support.kube import namespace_manifest, unique_name
 
 from eb_operator.api import ApiSettings
@@ -183,6 +184,40 @@ def test_c26_errors_name_the_clients_field(eb: Broker) -> None:
         assert message["values"]["path"] == "compute/cores/min"
 
 
+# --- unknown requirements (digest §9 item 26) ----------------------------------------------------
+
+
+def test_unknown_requirement_is_no_naming_the_field(eb: Broker) -> None:
+    """The CRD's structural schema prunes fields it does not know, so the stored request alone would
+    get offers; the REST service hands the field's path to the operator, which answers NO naming it.
+    An informational unknown field (``description``) still gets offers."""
+    req = docker_request()
+    req["resources"]["compute"][0]["cpuArchitecture"] = {"min": "zen5"}
+    with eb.client() as c:
+        doc = create(c, req)
+        assert doc["result"] == "NO", doc
+        assert not doc.get("offers")
+        paths = [(m.get("values") or {}).get("path") for m in doc["messages"] if m["level"] == "ERROR"]
+        assert "resources/compute/0/cpuArchitecture" in paths, doc["messages"]
+        again = get(c, doc["href"])  # persisted like any answer (digest §9 item 33)
+        assert again["result"] == "NO"
+        fine = docker_request()
+        fine["resources"]["compute"][0]["description"] = "any machine will do"
+        assert create(c, fine)["result"] == "YES"
+    bad = c26_request()
+    bad["compute"]["interconnect"] = "infiniband"
+    with eb.client() as c:
+        r = post(c, "/requests", bad)
+        assert r.status_code == 303, r.text
+        out = body(r)
+        check_c26(out, "OfferSetResponse")
+        assert out["result"] == "NO"
+        paths = [
+            (m.get("values") or {}).get("path") for m in out["meta"]["messages"] if m["level"] == "ERROR"
+        ]
+        assert "compute/interconnect" in paths, out["meta"]["messages"]
+
+
 # --- metrics -----------------------------------------------------------------------------------
 
 
@@ -218,10 +253,10 @@ def test_schemathesis_no_server_errors_no_schema_violations(eb: Broker) -> None:
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=12,
+            max_examples=examples(12, 150),  # per operation; `pytest --long`: 150 (not in CI)
             deadline=None,
             database=None,
-            derandomize=True,
+            derandomize=not is_long(),  # CI repeats one run; a long run explores
             phases=[Phase.explicit, Phase.generate],  # report what fails; shrinking costs minutes here
             suppress_health_check=list(HealthCheck),
         )

@@ -54,7 +54,7 @@ async def post_session(
     service: ServiceDep,
     base: BaseUrlDep,
 ) -> Response:
-    session = await service.find_session(caller, uuid)
+    session = await service.find_session(caller, uuid, seen=True)
     set_dialect(request, session.dialect)
     answer = await service.update_session(session, uuid, body, base)
     return ivoa_response(answer.rendered(), media)
