@@ -118,8 +118,11 @@ class _Server(uvicorn.Server):
 def serve_api(settings: ApiSettings) -> Iterator[str]:
     """The REST service on a free 127.0.0.1 port, in a thread, until the block ends; yields its URL."""
     port = free_port()
+    # The stdlib loop, not uvloop: uvloop closing a loop in a thread while its SSL transports to
+    # the API server are still shutting down raises EBUSY at random, failing the test's teardown.
+    # The deployed API keeps uvloop (one loop per process, closed only on exit).
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on", loop="asyncio"
     )
     server = _Server(config)
     thread = threading.Thread(target=server.run, name=f"api-{port}", daemon=True)
