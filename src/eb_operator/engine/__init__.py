@@ -1,16 +1,16 @@
 """engine layer: the offer engine, pure Python over an immutable snapshot.
 
 Public surface: :func:`find_offers` / :func:`plan_offers` / :func:`explain_no_offers` (offers
-for a :class:`~eb_operator.engine.types.Demand`), :func:`check_accept` (accept-time
-re-validation), :class:`Ledger` (the reservation index the operator keeps current) and
-:class:`NodeTable` (indexed node capacity). See ``docs/engine.md``.
+for a :class:`~eb_operator.engine.types.Demand`), :func:`offer_expiry` (when they lapse),
+:func:`check_accept` (accept-time re-validation), :class:`Ledger` (the reservation index the
+operator keeps current) and :class:`NodeTable` (indexed node capacity). See ``docs/engine.md``.
 """
 
 from eb_operator.engine.accept import check_accept
 from eb_operator.engine.calendar import NodeUsage
 from eb_operator.engine.ledger import Ledger, LedgerSnapshot
 from eb_operator.engine.nodes import NodeTable
-from eb_operator.engine.offers import OfferPlan, explain_no_offers, find_offers, plan_offers
+from eb_operator.engine.offers import OfferPlan, explain_no_offers, find_offers, offer_expiry, plan_offers
 
 __all__ = [
     "Ledger",
@@ -21,5 +21,6 @@ __all__ = [
     "check_accept",
     "explain_no_offers",
     "find_offers",
+    "offer_expiry",
     "plan_offers",
 ]

@@ -753,3 +753,11 @@ def explain_no_offers(
 ) -> str | None:
     """Why :func:`find_offers` finds nothing, as a sentence for a NO; None when it finds offers."""
     return plan_offers(demand, policy, nodes, reservations, now).reason
+
+
+def offer_expiry(offers: Sequence[Offer], policy: PlatformPolicy, now: int) -> int:
+    """When the offers of one set lapse (they share one ``expires``, digest §5): after the
+    platform's time-to-live, but never after the earliest offer's reservation has ended. A short
+    session offered now would otherwise stay acceptable after its slot was over."""
+    expires = now + policy.offer_ttl_seconds
+    return min([expires, *(o.release_end for o in offers)])

@@ -46,7 +46,7 @@ from eb_operator.cluster.crs import (
     Conflict,
     NotFound,
 )
-from eb_operator.engine import check_accept, explain_no_offers, find_offers
+from eb_operator.engine import check_accept, explain_no_offers, find_offers, offer_expiry
 from eb_operator.engine.types import Offer, Phase, Reservation
 from eb_operator.model.platform import PlatformPolicy
 from eb_operator.operator import builders, children
@@ -317,7 +317,6 @@ class Operator:
         assert interp.demand is not None
         meta = obj["metadata"]
         ns = meta["namespace"]
-        expires = now + self.policy.offer_ttl_seconds
         with self.timed("lock_wait"):
             await self.lock.acquire()
         try:
@@ -325,6 +324,7 @@ class Operator:
                 table, book = self.state.node_table(self.policy), self.state.ledger.snapshot()
                 offers = find_offers(interp.demand, self.policy, table, book, now)
                 reason = None if offers else explain_no_offers(interp.demand, self.policy, table, book, now)
+                expires = offer_expiry(offers, self.policy, now)
                 bodies = []
                 for i, offer in enumerate(offers):
                     name = offer_name(meta["uid"], i)

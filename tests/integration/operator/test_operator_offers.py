@@ -120,6 +120,27 @@ async def test_expiry_frees_capacity_for_the_next_request(broker: MakeBroker) ->
     assert third["status"]["result"] == "YES"
 
 
+async def test_a_short_session_cannot_be_accepted_after_its_slot_is_over(broker: MakeBroker) -> None:
+    """A 1-minute session offered with a 300 s TTL: the set lapses when its earliest slot ends."""
+    b = await broker(
+        {
+            "slotSeconds": 60,
+            "offerTtlSeconds": 300,
+            "preparationSeconds": 0,
+            "releaseSeconds": 0,
+            "maxDurationFactor": 1.0,
+        },
+        nodes=[{"cpu": "4", "memory": "16Gi"}],
+    )
+    answer = await b.ask("short", ivoa_request(cores=1, max_cores=1, duration="PT1M"))
+    assert answer["status"]["result"] == "YES"
+    reservations = [(await b.execution(o["name"]))["spec"]["reservation"] for o in answer["status"]["offers"]]
+    expires = parse_time(answer["status"]["expires"])
+    assert expires == min(parse_time(r["releaseEnd"]) for r in reservations)
+    assert expires < parse_time(answer["status"]["created"]) + 300
+    assert {parse_time(r["expires"]) for r in reservations} == {expires}
+
+
 async def test_two_concurrent_accepts_of_siblings_end_with_exactly_one_accepted(broker: MakeBroker) -> None:
     b = await broker(
         {"slotSeconds": 300, "offerTtlSeconds": 120, "maxOffers": 4}, nodes=[{"cpu": "8", "memory": "32Gi"}]

@@ -19,7 +19,7 @@ from tests.support.builders import (
     window,
 )
 
-from eb_operator.engine import Ledger, NodeTable, explain_no_offers, find_offers, plan_offers
+from eb_operator.engine import Ledger, NodeTable, explain_no_offers, find_offers, offer_expiry, plan_offers
 from eb_operator.engine.types import Demand, NodeCapacity, Phase, Reservation
 from eb_operator.model.platform import PlatformPolicy
 
@@ -495,3 +495,17 @@ def test_no_offers_and_why(
 
 def test_explain_no_offers_is_none_when_there_are_offers() -> None:
     assert explain_no_offers(demand(), policy(), [node()], [], NOW) is None
+
+
+def test_offers_lapse_after_the_ttl_or_when_the_earliest_slot_ends() -> None:
+    """A set's offers share one expiry: the platform's TTL, capped at the earliest offer's
+    releaseEnd so a short session cannot be accepted after its slot is over."""
+    platform = policy(slot=MIN, horizon=H)
+    ttl = platform.offer_ttl_seconds
+    assert ttl == 300
+    short = find_offers(demand(cores=1, duration=MIN), platform, [node()], [], NOW)
+    assert short, "a 1-minute session fits an empty node"
+    assert offer_expiry(short, platform, NOW) == min(o.release_end for o in short) < NOW + ttl
+    long = find_offers(demand(cores=1, duration=H), platform, [node()], [], NOW)
+    assert offer_expiry(long, platform, NOW) == NOW + ttl
+    assert offer_expiry([], platform, NOW) == NOW + ttl
