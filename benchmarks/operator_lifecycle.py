@@ -44,6 +44,7 @@ from kubernetes_asyncio import watch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.support import child_process  # noqa: E402
 from tests.support.kube import KWOK_TOLERATION, REAL_NODE, Kubectl, find_kubeconfig, kwok_node  # noqa: E402
 
 from eb_operator.cluster.convert import fmt_time, parse_time  # noqa: E402
@@ -128,12 +129,7 @@ class OperatorProcess:
         return {"rss_mib": fields.get("VmRSS", 0.0), "peak_rss_mib": fields.get("VmHWM", 0.0)}
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        child_process.stop(self.proc)
 
 
 @contextlib.asynccontextmanager

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 from kubernetes_asyncio import watch
 from tests.integration.operator.helpers import API, FAST, REAL_NODE_PLATFORM, Broker, ivoa_request, phase
+from tests.support import child_process
 from tests.support.kube import Kubectl, unique_name
 
 from eb_operator.cluster.crs import PLATFORMS, Cluster
@@ -38,16 +38,10 @@ class Subprocess:
 
     def kill(self) -> None:
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
+        child_process.sigkill(self.proc)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        child_process.stop(self.proc)
 
 
 @pytest.fixture
