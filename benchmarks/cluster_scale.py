@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import platform
 import statistics
@@ -43,6 +42,8 @@ from tests.support.kube import (
     workload_pod,
 )
 
+from reporting import emit, memory_mib
+
 
 def component_rss_mib() -> dict[str, float]:
     """Resident memory of each local cluster component (from hack/cluster.sh's pid files)."""
@@ -50,12 +51,11 @@ def component_rss_mib() -> dict[str, float]:
     pids = cluster_state_dir() / "pids"
     for pidfile in sorted(pids.glob("*.pid")) if pids.is_dir() else []:
         try:
-            status = Path(f"/proc/{pidfile.read_text().strip()}/status").read_text()
+            rss = memory_mib(pidfile.read_text().strip()).get("VmRSS")
         except OSError:
             continue
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                out[pidfile.stem] = round(int(line.split()[1]) / 1024, 1)
+        if rss is not None:
+            out[pidfile.stem] = rss
     out["total"] = round(sum(out.values()), 1)
     return out
 
@@ -234,10 +234,7 @@ async def main() -> int:
         report["memory_mib_after"] = component_rss_mib()
     finally:
         await api.close()
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
     return 0
 
 

@@ -48,6 +48,7 @@ from tests.support.kube import KWOK_TOLERATION, find_kubeconfig, namespace_manif
 
 from eb_operator.cluster.convert import fmt_time  # noqa: E402
 from load_plot import svg  # noqa: E402
+from reporting import emit, percentile  # noqa: E402
 from scale import API, JSON_H, Processes, delete_everything, ivoa, kube_http, node_body, rss_mib, send  # noqa: E402
 
 HOLDING = {"OFFERED", "ACCEPTED", "WAITING", "PREPARING", "READY", "RUNNING", "RELEASING"}
@@ -215,11 +216,6 @@ async def client(c: httpx.AsyncClient, rec: Recorder, seed: int, until: float, e
 # --- reporting -----------------------------------------------------------------------------------
 
 
-def pct(ms: list[float], p: float) -> float:
-    s = sorted(ms)
-    return round(s[min(len(s) - 1, int(p / 100 * len(s)))], 1)
-
-
 def windows(rows: list[tuple[float, str, int, float]], width: float, total: float) -> list[dict[str, Any]]:
     out = []
     for w in range(int(total // width) + (1 if total % width > 1 else 0)):
@@ -228,7 +224,12 @@ def windows(rows: list[tuple[float, str, int, float]], width: float, total: floa
         kinds: dict[str, Any] = {}
         for kind in sorted({r[1] for r in inside}):
             ms = [1000 * r[3] for r in inside if r[1] == kind]
-            kinds[kind] = {"n": len(ms), "p50": pct(ms, 50), "p95": pct(ms, 95), "p99": pct(ms, 99)}
+            kinds[kind] = {
+                "n": len(ms),
+                "p50": percentile(ms, 50, 1),
+                "p95": percentile(ms, 95, 1),
+                "p99": percentile(ms, 99, 1),
+            }
         out.append(
             {
                 "from_s": round(lo, 1),
@@ -252,8 +253,8 @@ def totals(rows: list[tuple[float, str, int, float]]) -> dict[str, Any]:
             codes[str(r[2])] += 1
         by[kind] = {
             "n": len(ms),
-            "p50": pct(ms, 50),
-            "p99": pct(ms, 99),
+            "p50": percentile(ms, 50, 1),
+            "p99": percentile(ms, 99, 1),
             "status": dict(sorted(codes.items())),
         }
     return by
@@ -376,10 +377,7 @@ async def main() -> int:
             procs.stop()
         report["cleanup_s"] = await delete_everything(kube, ns, platform, label)
         await kube.aclose()
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
     if args.svg:
         args.svg.write_text(svg(report))
     return 0

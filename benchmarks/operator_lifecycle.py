@@ -50,6 +50,7 @@ from tests.support.kube import KWOK_TOLERATION, REAL_NODE, Kubectl, find_kubecon
 from eb_operator.cluster.convert import fmt_time, parse_time  # noqa: E402
 from eb_operator.cluster.crs import EXECUTIONS, OFFERSETS, PLATFORMS, Cluster  # noqa: E402
 from eb_operator.cluster.kube import ClientSettings  # noqa: E402
+from reporting import memory_mib  # noqa: E402
 
 API = "executionbroker.ivoa.net/v1alpha1"
 FINAL = ("COMPLETED", "FAILED", "CANCELLED", "REJECTED", "EXPIRED")
@@ -121,11 +122,7 @@ class OperatorProcess:
         raise TimeoutError("the operator did not become ready")
 
     def memory_mib(self) -> dict[str, float]:
-        fields = {}
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                fields[key] = round(int(value.split()[0]) / 1024, 1)
+        fields = memory_mib(self.proc.pid)
         return {"rss_mib": fields.get("VmRSS", 0.0), "peak_rss_mib": fields.get("VmHWM", 0.0)}
 
     def stop(self) -> None:

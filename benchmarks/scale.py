@@ -58,6 +58,7 @@ from tests.support.kube import KWOK_TOLERATION, find_kubeconfig, kwok_node, name
 
 from cluster_scale import component_rss_mib  # noqa: E402
 from eb_operator.cluster.convert import fmt_time  # noqa: E402
+from reporting import emit, memory_mib, percentile  # noqa: E402
 
 GROUP = "executionbroker.ivoa.net"
 API = f"{GROUP}/v1alpha1"
@@ -75,25 +76,15 @@ GPU_EVERY = 5
 MIX = ["OFFERED"] * 10 + ["WAITING"] * 5 + ["COMPLETED"] * 3 + ["CANCELLED"] * 2
 
 
-def pct(ms: list[float], p: float) -> float:
-    s = sorted(ms)
-    return round(s[min(len(s) - 1, int(p / 100 * len(s)))], 2)
-
-
 def stats_ms(seconds: list[float]) -> dict[str, Any]:
     ms = [1000 * s for s in seconds]
     if not ms:
         return {"n": 0}
-    return {"n": len(ms), "p50": pct(ms, 50), "p99": pct(ms, 99), "max": round(max(ms), 2)}
+    return {"n": len(ms), "p50": percentile(ms, 50), "p99": percentile(ms, 99), "max": round(max(ms), 2)}
 
 
 def rss_mib(pid: int) -> dict[str, float]:
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out["rss" if key == "VmRSS" else "peak"] = round(int(value.split()[0]) / 1024, 1)
-    return out
+    return {"rss" if key == "VmRSS" else "peak": mib for key, mib in memory_mib(pid).items()}
 
 
 def free_port() -> int:
@@ -594,10 +585,7 @@ async def main() -> int:
     finally:
         report["cleanup_s"] = await delete_everything(kube, ns, platform, f"eb-bench-scale={tag}")
         await kube.aclose()
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
     return 0
 
 
