@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from eb_operator.operator import run
 from eb_operator.operator.core import Operator
+from operator_run import run_operator
 
 COUNTS: dict[str, int] = {}
 SAMPLES: dict[str, list[float]] = {}
@@ -92,11 +92,6 @@ if __name__ == "__main__":
     Operator.timed = _sampled_timed  # type: ignore[method-assign]
     threading.Thread(target=_dumper, args=(out,), daemon=True).start()
     try:
-        run(
-            namespaces=[namespace],
-            platform=platform,
-            peering=False,
-            liveness=f"http://127.0.0.1:{port}/healthz",
-        )
+        run_operator(namespace, platform, port)
     finally:
         _dump(out)

@@ -8,19 +8,14 @@ from __future__ import annotations
 import cProfile
 import sys
 
-from eb_operator.operator import run
+from operator_run import run_operator
 
 if __name__ == "__main__":
     namespace, platform, out, port = sys.argv[1:5]
     prof = cProfile.Profile()
     prof.enable()
     try:
-        run(
-            namespaces=[namespace],
-            platform=platform,
-            peering=False,
-            liveness=f"http://127.0.0.1:{port}/healthz",
-        )
+        run_operator(namespace, platform, port)
     finally:
         prof.disable()
         prof.dump_stats(out)
