@@ -34,7 +34,6 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,18 +44,14 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from tests.support.kube import KWOK_TOLERATION, find_kubeconfig, namespace_manifest  # noqa: E402
+from tests.support.reservations import holding_spans, live_at_starts  # noqa: E402
 
 from eb_operator.cluster.convert import fmt_time  # noqa: E402
 from load_plot import svg  # noqa: E402
 from reporting import emit, percentile  # noqa: E402
 from scale import API, JSON_H, Processes, delete_everything, ivoa, kube_http, node_body, rss_mib, send  # noqa: E402
 
-HOLDING = {"OFFERED", "ACCEPTED", "WAITING", "PREPARING", "READY", "RUNNING", "RELEASING"}
 NODE_CORES, NODE_GIB, NODE_GPUS, GPU_EVERY = 16, 64, 2, 3
-
-
-def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def quantity(text: str | int) -> float:
@@ -75,24 +70,13 @@ def quantity(text: str | int) -> float:
 def over_booked(executions: list[dict[str, Any]], nodes: dict[str, dict[str, float]]) -> list[str]:
     """Per node, at each reservation's start (where a sum of intervals peaks), the reservations
     holding capacity then, summed per resource, against the node's allocatable."""
-    now = datetime.now(UTC)
-    spans: dict[str, list[tuple[datetime, datetime, dict[str, Any]]]] = defaultdict(list)
-    for e in executions:
-        res = (e.get("spec") or {}).get("reservation")
-        phase = (e.get("status") or {}).get("phase") or "OFFERED"
-        if not res or phase not in HOLDING:
-            continue
-        if phase == "OFFERED" and res.get("expires") and parse_time(res["expires"]) <= now:
-            continue  # an expired offer no longer holds, whatever its phase says yet
-        spans[res["node"]].append((parse_time(res["prepareStart"]), parse_time(res["releaseEnd"]), res))
     problems = []
-    for node, items in spans.items():
+    for node, items in holding_spans(executions).items():
         cap = nodes.get(node)
         if cap is None:
             problems.append(f"{node}: reservations on a node that is not there")
             continue
-        for t, _, _ in items:
-            live = [r for s, e, r in items if s <= t < e]
+        for t, live in live_at_starts(items):
             used = {
                 "cpu": sum(float(r.get("cores", 0)) for r in live),
                 "memory": sum(float(r.get("memoryGiB", 0)) * 2**30 for r in live),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import httpx
 import yaml
 from tests.integration.api.ivoa_schema_check import validate, validate_c26
+from tests.support.reservations import holding_spans, live_at_starts, parse_time
 
 STD = "https://www.purl.org/ivoa.net/EB/schema/types/"
 C26 = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
@@ -213,10 +213,6 @@ def walk(
             yield from walk(v, (*path, i), leaves)
 
 
-def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def parse_duration(text: str) -> timedelta:
     m = DURATION.match(text)
     assert m, text
@@ -245,28 +241,14 @@ def fmt(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-HOLDING = {"OFFERED", "ACCEPTED", "WAITING", "PREPARING", "READY", "RUNNING", "RELEASING"}
-
-
 def over_capacity(
     executions: Iterable[Mapping[str, Any]], cores: int, memory_gib: int, gpus: int
 ) -> list[str]:
     """An independent check of the cluster state (not the engine's): at no instant does the sum of
     the reservations holding capacity on one node exceed that node's cores, memory or GPUs."""
-    per_node: dict[str, list[tuple[datetime, datetime, Mapping[str, Any]]]] = defaultdict(list)
-    now = datetime.now(UTC)
-    for e in executions:
-        res = (e.get("spec") or {}).get("reservation")
-        phase = (e.get("status") or {}).get("phase") or "OFFERED"
-        if not res or phase not in HOLDING:
-            continue
-        if phase == "OFFERED" and res.get("expires") and parse_time(res["expires"]) <= now:
-            continue
-        per_node[res["node"]].append((parse_time(res["prepareStart"]), parse_time(res["releaseEnd"]), res))
     problems = []
-    for node, spans in per_node.items():
-        for t, _, _ in spans:  # the sum is highest at some reservation's start
-            live = [r for s, e, r in spans if s <= t < e]
+    for node, spans in holding_spans(executions).items():
+        for t, live in live_at_starts(spans):
             used = (
                 sum(int(r.get("cores", 0)) for r in live),
                 sum(int(r.get("memoryGiB", 0)) for r in live),

@@ -1,0 +1,43 @@
+"""Which reservations hold capacity on which node, and over what time, read from Executions as
+plain JSON: the ground the double-booking checks of the REST tests
+(tests/integration/api/helpers.py) and of benchmarks/load.py stand on. Independent of the
+operator and the engine on purpose, so a bug there cannot hide itself."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+HOLDING = {"OFFERED", "ACCEPTED", "WAITING", "PREPARING", "READY", "RUNNING", "RELEASING"}
+
+#: A reservation's [prepareStart, releaseEnd) and the reservation itself.
+Span = tuple[datetime, datetime, Mapping[str, Any]]
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def holding_spans(executions: Iterable[Mapping[str, Any]]) -> dict[str, list[Span]]:
+    """Per node, the reservations holding capacity now: in a holding phase, and an offer only
+    until it expires (whatever its phase says yet)."""
+    per_node: dict[str, list[Span]] = defaultdict(list)
+    now = datetime.now(UTC)
+    for e in executions:
+        res = (e.get("spec") or {}).get("reservation")
+        phase = (e.get("status") or {}).get("phase") or "OFFERED"
+        if not res or phase not in HOLDING:
+            continue
+        if phase == "OFFERED" and res.get("expires") and parse_time(res["expires"]) <= now:
+            continue
+        per_node[res["node"]].append((parse_time(res["prepareStart"]), parse_time(res["releaseEnd"]), res))
+    return per_node
+
+
+def live_at_starts(spans: list[Span]) -> Iterator[tuple[datetime, list[Mapping[str, Any]]]]:
+    """At each reservation's start, the reservations live then: a sum over intervals is highest at
+    some interval's start, so these instants are the only ones to check."""
+    for t, _, _ in spans:
+        yield t, [r for s, e, r in spans if s <= t < e]
