@@ -45,6 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.support import child_process  # noqa: E402
+from tests.support.background import in_background  # noqa: E402
 from tests.support.kube import KWOK_TOLERATION, REAL_NODE, Kubectl, find_kubeconfig, kwok_node  # noqa: E402
 
 from eb_operator.cluster.convert import fmt_time, parse_time  # noqa: E402
@@ -152,13 +153,8 @@ async def first_seen(
                     if check(obj):
                         seen.setdefault(obj["metadata"]["name"], time.monotonic())
 
-    task = asyncio.create_task(follow())
-    try:
+    async with in_background(follow()):
         yield seen
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def until(cond: Callable[[], bool], timeout: float, what: str) -> None:  # noqa: ASYNC109

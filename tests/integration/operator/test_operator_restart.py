@@ -3,7 +3,6 @@ the right final phase, and no Pod is ever created twice."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 from kubernetes_asyncio import watch
 from tests.integration.operator.helpers import API, FAST, REAL_NODE_PLATFORM, Broker, ivoa_request, phase
 from tests.support import child_process
+from tests.support.background import in_background
 from tests.support.kube import Kubectl, unique_name
 
 from eb_operator.cluster.crs import PLATFORMS, Cluster
@@ -80,13 +80,8 @@ async def pod_uids(b: Broker) -> AsyncIterator[dict[str, set[str]]]:
             pod = event["object"]
             seen.setdefault(pod.metadata.name, set()).add(pod.metadata.uid)
 
-    task = asyncio.create_task(follow())
-    try:
+    async with in_background(follow()):
         yield seen
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_sigkill_mid_lifecycle_and_restart(env: tuple[Broker, Subprocess]) -> None:
