@@ -12,15 +12,11 @@ import httpx
 import yaml
 from tests.integration.api.ivoa_schema_check import validate, validate_c26
 from tests.support.reservations import holding_spans, live_at_starts, parse_time
+from tests.support.wire import C26, COMPUTE, DOCKER, STD, STORAGE
+from tests.support.wire import JUPYTER as NOTEBOOK
+from tests.support.wire import S3_DATA as S3
+from tests.support.wire import SIMPLE_DATA as DATA
 
-STD = "https://www.purl.org/ivoa.net/EB/schema/types/"
-C26 = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
-DOCKER = STD + "executables/docker-container-1.0"
-NOTEBOOK = STD + "executables/jupyter-notebook-1.0"
-COMPUTE = STD + "resources/compute/simple-compute-resource-1.0"
-STORAGE = STD + "resources/storage/simple-storage-resource-1.0"
-DATA = STD + "resources/data/simple-data-resource-1.0"
-S3 = STD + "resources/data/S3-data-resource-1.0"
 JSON_H = {"Content-Type": "application/json", "Accept": "application/json"}
 YAML_H = {"Content-Type": "application/yaml", "Accept": "application/yaml"}
 

@@ -16,10 +16,7 @@ from datetime import UTC, datetime, timedelta
 import yaml
 from tests.integration.api.conftest import NODE_CORES, NODE_GPUS, NODE_MEMORY_GIB, Broker
 from tests.integration.api.helpers import (
-    C26,
-    DATA,
     JSON_H,
-    STORAGE,
     YAML_H,
     body,
     c26_request,
@@ -35,10 +32,11 @@ from tests.integration.api.helpers import (
     offered_start,
     over_capacity,
     parse_duration,
-    parse_time,
     post,
     update,
 )
+from tests.support.reservations import parse_time
+from tests.support.wire import C26, SIMPLE_DATA, STORAGE
 
 UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000"
 
@@ -417,7 +415,7 @@ def test_item_35_encodings(eb: Broker) -> None:
 def test_item_36_discriminators(eb: Broker) -> None:
     req = docker_request(storage=1)
     req["resources"]["data"] = [
-        {"type": DATA, "name": "d", "location": "https://example.org/x", "storage": "scratch"}
+        {"type": SIMPLE_DATA, "name": "d", "location": "https://example.org/x", "storage": "scratch"}
     ]
     with eb.client() as c:
         doc = create(c, req)  # check_encodings: every `type` is one of digest §3.11

@@ -17,7 +17,6 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.specs.openapi import checks as oas_checks
 from tests.integration.api.conftest import NODE_CORES, NODE_GPUS, NODE_MEMORY_GIB, TOKENS, Broker, serve_api
 from tests.integration.api.helpers import (
-    C26,
     JSON_H,
     YAML_H,
     body,
@@ -33,6 +32,7 @@ from tests.integration.api.helpers import (
 )
 from tests.support.fuzz import examples, is_long
 from tests.support.kube import namespace_manifest, unique_name
+from tests.support.wire import C26
 
 from eb_operator.api import ApiSettings
 
