@@ -23,6 +23,7 @@ from eb_operator.cluster.convert import (
 from eb_operator.model.crds import ANNOTATION_INITIAL_PHASE, API_VERSION
 from eb_operator.model.platform import PlatformPolicy
 from eb_operator.operator import workload
+from eb_operator.operator.owners import owner_reference
 
 Obj = Mapping[str, Any]
 
@@ -37,18 +38,6 @@ def executable_kind(type_uri: str) -> str | None:
         if kind in type_uri:
             return kind
     return None
-
-
-def owner_reference(obj: Obj, kind: str, api_version: str = API_VERSION) -> dict[str, Any]:
-    meta = obj["metadata"]
-    return {
-        "apiVersion": api_version,
-        "kind": kind,
-        "name": meta["name"],
-        "uid": meta["uid"],
-        "controller": True,
-        "blockOwnerDeletion": False,
-    }
 
 
 def label_value(text: str) -> str:

@@ -22,6 +22,7 @@ from urllib.parse import quote
 from eb_operator.cluster.convert import LABEL_EXECUTION_UID, LABEL_MANAGED_BY, MANAGER
 from eb_operator.model.platform import PlatformPolicy
 from eb_operator.operator.lifecycle import LABEL_INTERACTIVE as LABEL_INTERACTIVE
+from eb_operator.operator.owners import execution_owner
 from eb_operator.operator.staging import stage_container
 from eb_operator.operator.storage import child_name
 
@@ -41,18 +42,6 @@ def service_name(execution_name: str) -> str:
     return child_name(execution_name, "notebook")
 
 
-def _owner(execution: Obj) -> dict[str, Any]:
-    meta = execution["metadata"]
-    return {
-        "apiVersion": str(execution.get("apiVersion", "executionbroker.ivoa.net/v1alpha1")),
-        "kind": "Execution",
-        "name": meta["name"],
-        "uid": meta["uid"],
-        "controller": True,
-        "blockOwnerDeletion": False,
-    }
-
-
 def _labels(execution: Obj) -> dict[str, str]:
     return {LABEL_MANAGED_BY: MANAGER, LABEL_EXECUTION_UID: execution["metadata"]["uid"]}
 
@@ -66,7 +55,7 @@ def build_token_secret(execution: Obj, token: str) -> dict[str, Any]:
             "name": token_secret_name(meta["name"]),
             "namespace": meta["namespace"],
             "labels": _labels(execution),
-            "ownerReferences": [_owner(execution)],
+            "ownerReferences": [execution_owner(execution)],
         },
         "type": "Opaque",
         "stringData": {TOKEN_KEY: token},
@@ -83,7 +72,7 @@ def build_service(execution: Obj) -> dict[str, Any]:
             "name": service_name(meta["name"]),
             "namespace": meta["namespace"],
             "labels": _labels(execution),
-            "ownerReferences": [_owner(execution)],
+            "ownerReferences": [execution_owner(execution)],
         },
         "spec": {
             "type": "ClusterIP",

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from eb_operator.model.platform import DataEndpoint, PlatformPolicy
 from eb_operator.model.types import Group, Kind, kind_of
 from eb_operator.operator.lifecycle import WAIT_CONTAINER
+from eb_operator.operator.owners import execution_owner
 from eb_operator.operator.storage import Target, child_name
 
 Obj = Mapping[str, Any]
@@ -86,22 +87,10 @@ def build_credential_copy(execution: Obj, name: str, source: Obj) -> dict[str, A
             "name": name,
             "namespace": meta["namespace"],
             "labels": {"app.kubernetes.io/managed-by": "eb-operator"},
-            "ownerReferences": [_owner(execution)],
+            "ownerReferences": [execution_owner(execution)],
         },
         "type": str(source.get("type") or "Opaque"),
         "data": dict(source.get("data") or {}),
-    }
-
-
-def _owner(execution: Obj) -> dict[str, Any]:
-    meta = execution["metadata"]
-    return {
-        "apiVersion": str(execution.get("apiVersion", "executionbroker.ivoa.net/v1alpha1")),
-        "kind": "Execution",
-        "name": meta["name"],
-        "uid": meta["uid"],
-        "controller": True,
-        "blockOwnerDeletion": False,
     }
 
 
