@@ -46,17 +46,21 @@ def _labels(execution: Obj) -> dict[str, str]:
     return {LABEL_MANAGED_BY: MANAGER, LABEL_EXECUTION_UID: execution["metadata"]["uid"]}
 
 
+def _metadata(execution: Obj, name: str) -> dict[str, Any]:
+    """A child of the Execution: in its namespace, labelled as its own, deleted with it."""
+    return {
+        "name": name,
+        "namespace": execution["metadata"]["namespace"],
+        "labels": _labels(execution),
+        "ownerReferences": [execution_owner(execution)],
+    }
+
+
 def build_token_secret(execution: Obj, token: str) -> dict[str, Any]:
-    meta = execution["metadata"]
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {
-            "name": token_secret_name(meta["name"]),
-            "namespace": meta["namespace"],
-            "labels": _labels(execution),
-            "ownerReferences": [execution_owner(execution)],
-        },
+        "metadata": _metadata(execution, token_secret_name(execution["metadata"]["name"])),
         "type": "Opaque",
         "stringData": {TOKEN_KEY: token},
     }
@@ -68,12 +72,7 @@ def build_service(execution: Obj) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {
-            "name": service_name(meta["name"]),
-            "namespace": meta["namespace"],
-            "labels": _labels(execution),
-            "ownerReferences": [execution_owner(execution)],
-        },
+        "metadata": _metadata(execution, service_name(meta["name"])),
         "spec": {
             "type": "ClusterIP",
             "selector": {LABEL_EXECUTION_UID: meta["uid"]},
