@@ -325,6 +325,21 @@ class _Writer:
                 meta["url" if key == "href" else key] = value
         return meta
 
+    def move_meta(self, data: Json, out: Json) -> None:
+        """``data``'s metadata fields, taken out of it, as ``out["meta"]`` (where there are any)."""
+        meta = self.meta(data)
+        if meta:
+            out["meta"] = meta
+
+    def with_rest(self, out: Json, data: Json) -> Json:
+        """``out`` with the fields left in ``data`` as they are, but costs and metrics, which C105
+        predates."""
+        if self.dialect is Dialect.C105:
+            data.pop("costs", None)
+            data.pop("metrics", None)
+        out.update(data)
+        return out
+
     def component(self, data: Json, default: Kind | None = None) -> Json:
         data = dict(data)
         out: Json = {}
@@ -332,15 +347,8 @@ class _Writer:
             out["kind"] = self.kind(data.pop("type"))
         elif default is not None:
             out["kind"] = uri_for(default, self.dialect) or uri_for(default, Dialect.C26)
-        meta = self.meta(data)
-        if meta:
-            out["meta"] = meta
-        if self.dialect is Dialect.C105:
-            # C105 predates costs and metrics.
-            data.pop("costs", None)
-            data.pop("metrics", None)
-        out.update(data)
-        return out
+        self.move_meta(data, out)
+        return self.with_rest(out, data)
 
     @staticmethod
     def flat(block: Any) -> Any:
@@ -424,9 +432,7 @@ class _Writer:
         data = dict(data)
         data.pop("type", None)
         out: Json = {"kind": uri_for(Kind.SCHEDULED_SESSION, self.dialect)}
-        meta = self.meta(data)
-        if meta:
-            out["meta"] = meta
+        self.move_meta(data, out)
         out["phase"] = phase_to_wire(data.pop("phase"), calycopis=True)
         if "expires" in data:
             out["expires"] = data.pop("expires")
@@ -453,11 +459,7 @@ class _Writer:
         connectors = self.connectors(executable or {})
         if connectors:
             out["connectors"] = connectors
-        if self.dialect is Dialect.C105:
-            data.pop("costs", None)
-            data.pop("metrics", None)
-        out.update(data)
-        return out
+        return self.with_rest(out, data)
 
     @staticmethod
     def connectors(executable: Json) -> list[Json]:
@@ -477,9 +479,7 @@ class _Writer:
         kind = uri_for(Kind.OFFERSET, self.dialect)
         if kind is not None:
             out["kind"] = kind
-        meta = self.meta(data)
-        if meta:
-            out["meta"] = meta
+        self.move_meta(data, out)
         if "result" in data:
             out["result"] = data.pop("result")
         offers = data.pop("offers", None)
