@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -179,6 +180,14 @@ class IntervalForm(StrEnum):
 SUPPORTED_FORMS = frozenset({IntervalForm.START_DURATION, IntervalForm.START_END, IntervalForm.INSTANT})
 
 
+def _text_schema(coerce: Callable[[Any], object]) -> CoreSchema:
+    """How pydantic reads an ISO 8601 value type (through ``coerce``) and writes it in JSON (as its
+    ``str``); one place, so durations and intervals cannot drift apart."""
+    return core_schema.no_info_plain_validator_function(
+        coerce, serialization=core_schema.to_string_ser_schema(when_used="json-unless-none")
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class IsoDuration:
     """An ISO 8601 duration held as whole seconds; renders in canonical form."""
@@ -207,9 +216,7 @@ class IsoDuration:
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        return core_schema.no_info_plain_validator_function(
-            cls._coerce, serialization=core_schema.to_string_ser_schema(when_used="json-unless-none")
-        )
+        return _text_schema(cls._coerce)
 
     @classmethod
     def __get_pydantic_json_schema__(
@@ -332,9 +339,7 @@ class IsoInterval:
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        return core_schema.no_info_plain_validator_function(
-            cls._coerce, serialization=core_schema.to_string_ser_schema(when_used="json-unless-none")
-        )
+        return _text_schema(cls._coerce)
 
     @classmethod
     def __get_pydantic_json_schema__(
