@@ -17,13 +17,13 @@ def sigkill(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(10)
 
 
-def stop(proc: subprocess.Popen[bytes] | None) -> None:
-    """SIGTERM and up to 20 s for a clean shutdown, then SIGKILL; nothing if it never started or
-    has already ended."""
+def stop(proc: subprocess.Popen[bytes] | None, grace: float = 20) -> None:
+    """SIGTERM and up to ``grace`` seconds for a clean shutdown, then SIGKILL; nothing if it never
+    started or has already ended."""
     if proc is not None and proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(20)
+            proc.wait(grace)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)

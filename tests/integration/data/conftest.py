@@ -32,6 +32,7 @@ import httpx
 import pytest
 from tests.integration.operator.conftest import broker, crds  # noqa: F401 - shared fixtures
 from tests.integration.operator.helpers import Broker
+from tests.support import child_process
 from tests.support.kube import REPO, Kubectl, cache_dir, unique_name, versions, wait_for
 
 from eb_operator.stager import s3_url, sign_v4
@@ -194,12 +195,7 @@ def s3() -> Iterator[S3]:
         wait_for(answers, 30, "versitygw to answer")
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        child_process.stop(proc, grace=10)
         log.close()
         shutil.rmtree(root, ignore_errors=True)
         Path(log.name).unlink(missing_ok=True)
