@@ -3,7 +3,8 @@
     python benchmarks/rest.py [--nodes 1000] [--requests 200] [--seconds 10]
 
 It starts a whole broker (``tests/integration/api/stack.py``: the CRDs, ``--nodes`` kwok nodes of
-its own, an ExecutionPlatform, the operator as a subprocess, the API in-process on 127.0.0.1)
+its own, an ExecutionPlatform, the operator and the API as processes of their own on 127.0.0.1,
+as in production: the clients here do not share the service's interpreter)
 and measures, over real HTTP:
 
 * ``post_offerset_ms``: POST /offersets latency, one client, answered requests (p50/p99/mean);
@@ -241,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     log = Path("/tmp") / f"eb-bench-rest-operator-{int(time.time())}.log"
     started = time.monotonic()
-    with broker_stack(kube, log, shape, answer_timeout=30) as b:
+    with broker_stack(kube, log, shape, answer_timeout=30, api_in_process=False) as b:
         wait_nodes_ready(b)
         setup = time.monotonic() - started
         results = asyncio.run(measure(b, args.requests, args.seconds))

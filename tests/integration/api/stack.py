@@ -4,8 +4,9 @@
 * a platform of its own: ``nodes`` kwok nodes that nothing else uses, an ``ExecutionPlatform``
   selecting them, offers that live ``offer_ttl`` seconds;
 * the operator (``eb-operator operator``) as a subprocess watching one namespace;
-* the API (``create_app``) served by uvicorn on 127.0.0.1 in a thread, with static tokens for
-  alice and bob and TokenReview on; anonymous access off.
+* the API (``create_app``) served by uvicorn on 127.0.0.1 in a thread (or, for benchmarks, as
+  its own process, as it runs in production), with static tokens for alice and bob and
+  TokenReview on; anonymous access off.
 
 Everything it creates it deletes again when the ``with`` block ends.
 """
@@ -13,8 +14,8 @@ Everything it creates it deletes again when the ``with`` block ends.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from tests.support.child_process import stop
 from tests.support.kube import (
     KWOK_TOLERATION,
     REPO,
@@ -137,6 +139,39 @@ def serve_api(settings: ApiSettings) -> Iterator[str]:
         thread.join(15)
 
 
+def _settings_env(settings: ApiSettings) -> dict[str, str]:
+    """``settings`` as the ``EB_API_*`` variables ``eb-operator api`` reads."""
+    out = {}
+    for key, value in settings.model_dump(exclude_defaults=True).items():
+        out[f"EB_API_{key.upper()}"] = json.dumps(value) if isinstance(value, list | dict) else str(value)
+    return out
+
+
+@contextlib.contextmanager
+def api_process(settings: ApiSettings, log_path: Path) -> Iterator[str]:
+    """``eb-operator api`` on a free 127.0.0.1 port as a process of its own (a benchmark's clients
+    then do not share the service's interpreter lock); yields its URL."""
+    port = free_port()
+    env = {**os.environ, **_settings_env(settings)}
+    argv = [sys.executable, "-m", "eb_operator.cli", "api", "--host", "127.0.0.1", "--port", str(port)]
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"eb-operator api exited with {proc.returncode}; see {log_path}")
+        with contextlib.suppress(httpx.HTTPError):
+            return httpx.get(f"{url}/readyz", timeout=5).status_code == 200
+        return False
+
+    try:
+        wait_for(ready, 60, f"the API process to be ready (log: {log_path})", interval=0.2)
+        yield url
+    finally:
+        stop(proc)
+
+
 @contextlib.contextmanager
 def operator_process(
     kube: Kubectl, namespace: str, platform: str, log_path: Path
@@ -154,17 +189,17 @@ def operator_process(
     try:
         yield proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop(proc)
 
 
 @contextlib.contextmanager
 def broker_stack(
-    kube: Kubectl, log_path: Path, shape: Shape = Shape(), answer_timeout: float = 20
+    kube: Kubectl,
+    log_path: Path,
+    shape: Shape = Shape(),
+    answer_timeout: float = 20,
+    *,
+    api_in_process: bool = True,
 ) -> Iterator[Broker]:
     kube.run("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
     kube.run("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
@@ -201,7 +236,9 @@ def broker_stack(
                 answer_timeout_seconds=answer_timeout,
                 max_body_bytes=64 * 1024,
             )
-            with serve_api(settings) as url:
+            api_log = log_path.with_name(f"{log_path.stem}-api.log")
+            serving = serve_api(settings) if api_in_process else api_process(settings, api_log)
+            with serving as url:
                 yield Broker(url, namespace, platform, nodes, kube, log_path, shape)
     finally:
         for args in (
