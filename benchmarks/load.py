@@ -1,11 +1,15 @@
 """Load on the broker's REST API for ``--minutes``: prints one JSON document (and writes --out).
 
     python benchmarks/load.py [--minutes 10] [--clients 16] [--nodes 12] [--window 30]
-                              [--out FILE] [--svg FILE]
+                              [--broker in-cluster|processes] [--out FILE] [--svg FILE]
 
-The broker is the real pair of processes, ``eb-operator operator`` (with request counters,
-``benchmarks/counted_operator.py``) and ``eb-operator api``, on 127.0.0.1 against the cluster,
-on a small platform of its own so that clients compete for capacity: ``--nodes`` kwok nodes
+The broker (``--broker``) is, by default, the in-cluster one as users run it: the Helm chart
+installed from the locally built image as tests/e2e installs it (release ``eb-load``; its two
+API replicas reached through their Service; other installs' operators paused meanwhile).
+``processes`` runs ``eb-operator operator`` (with request counters,
+``benchmarks/counted_operator.py``) and ``eb-operator api`` as processes on 127.0.0.1 instead,
+which starts in seconds and counts the operator's API-server requests. Either way it has a small
+platform of its own so that clients compete for capacity: ``--nodes`` kwok nodes
 of 16 cores and 64 GiB, every third with 2 GPUs. ``--clients`` concurrent clients (bounded,
 loopback only) loop until the time is up: ask for offers (1-8 cores, one in six a GPU, 5 to 20
 minutes, some at a later start), then accept one offer (half the time), reject one (a quarter)
@@ -34,6 +38,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +48,25 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from tests.support.kube import KWOK_TOLERATION, find_kubeconfig, namespace_manifest  # noqa: E402
+from tests.e2e.install import Helm, Installation, ensure_image, env  # noqa: E402
+from tests.support.kube import KWOK_TOLERATION, Kubectl, find_kubeconfig, namespace_manifest  # noqa: E402
 from tests.support.reservations import holding_spans, live_at_starts  # noqa: E402
 
 from eb_operator.cluster.convert import fmt_time  # noqa: E402
 from load_plot import svg  # noqa: E402
-from reporting import emit, percentile  # noqa: E402
-from scale import API, JSON_H, Processes, delete_everything, ivoa, kube_http, node_body, rss_mib, send  # noqa: E402
+from reporting import emit, memory_mib, percentile  # noqa: E402
+from scale import (  # noqa: E402
+    API,
+    JSON_H,
+    TOKEN,
+    Processes,
+    delete_everything,
+    ivoa,
+    kube_http,
+    node_body,
+    rss_mib,
+    send,
+)
 
 NODE_CORES, NODE_GIB, NODE_GPUS, GPU_EVERY = 16, 64, 2, 3
 
@@ -128,6 +145,84 @@ async def check_state(kube: httpx.AsyncClient, ns: str, label: str) -> dict[str,
         "phases": dict(sorted(phases.items())),
         "double_bookings": over_booked(exes, nodes) + pods_over(pods, nodes),
     }
+
+
+# --- the in-cluster broker -----------------------------------------------------------------------
+
+
+@dataclass
+class _LoadRelease(Installation):
+    """The e2e suite's release, with the load's platform in place of the e2e one."""
+
+    load_spec: dict[str, Any] = field(default_factory=dict)
+
+    def values(self) -> dict[str, Any]:
+        out = super().values()
+        out["platform"]["spec"] = self.load_spec
+        out["operator"]["logLevel"] = "WARNING"
+        return out
+
+
+def pod_memory_mib(uid: str) -> float:
+    """Resident memory of one Pod's processes: they run on this machine (the real node), in
+    cgroups named after the Pod's uid."""
+    marks = (uid, uid.replace("-", "_"))
+    total = 0.0
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if any(m in (d / "cgroup").read_text() for m in marks):
+                total += memory_mib(d.name).get("VmRSS", 0.0)
+    return round(total, 1)
+
+
+class InCluster:
+    """The chart installed from the local image, release ``eb-load`` in namespace ``ns`` (where
+    its REST sessions live), serving the load's platform."""
+
+    def __init__(self, ns: str, platform: str, spec: dict[str, Any], kubeconfig: Path, logs: Path) -> None:
+        kube = Kubectl(str(kubeconfig))
+        self.kubeconfig = kubeconfig
+        self.release = _LoadRelease(
+            kube=kube,
+            helm=Helm(kube.kubeconfig),
+            image=env("EB_OPERATOR_IMAGE", "eb-operator:dev"),
+            namespace=ns,
+            user_namespace=f"{ns}-user",
+            workdir=logs,
+            release="eb-load",
+            platform=platform,
+            tokens={"alice": TOKEN, "bob": f"{TOKEN}-bob"},
+            load_spec=spec,
+        )
+        self.url = ""
+
+    def start(self) -> dict[str, Any]:
+        image = ensure_image(self.release.image, self.kubeconfig)
+        self.release.pause_other_brokers()
+        took = self.release.install()
+        self.url = self.release.url()
+        return {"image": image, "helm_install_s": round(took, 1)}
+
+    def memory(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for pod in self.release.broker_pods():
+            component = pod["metadata"]["labels"].get("app.kubernetes.io/component", "?")
+            out[f"{component} {pod['metadata']['name']}"] = {"rss": pod_memory_mib(pod["metadata"]["uid"])}
+        return out
+
+    def stop(self) -> None:
+        try:
+            self.release.helm.run(
+                "uninstall", self.release.release, "-n", self.release.namespace, "--wait", "--timeout", "5m",
+                check=False,
+            )  # fmt: skip
+            user_ns = self.release.user_namespace
+            self.release.kube.run("delete", "namespace", user_ns, "--wait=false", check=False)
+        finally:
+            self.release.close()
+            self.release.restore_other_brokers()
 
 
 # --- the clients ---------------------------------------------------------------------------------
@@ -252,6 +347,7 @@ async def main() -> int:
     p.add_argument("--window", type=float, default=30.0, help="seconds per reported window")
     p.add_argument("--out", type=Path)
     p.add_argument("--svg", type=Path)
+    p.add_argument("--broker", choices=("in-cluster", "processes"), default="in-cluster")
     args = p.parse_args()
     if not (0 < args.minutes <= 120 and 1 <= args.clients <= 256 and 1 <= args.nodes <= 1000):
         p.error("--minutes in (0, 120], --clients in [1, 256], --nodes in [1, 1000]")
@@ -269,7 +365,12 @@ async def main() -> int:
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "cpus": os.cpu_count(),
         "command": " ".join(["python", "benchmarks/load.py", *sys.argv[1:]]),
-        "broker": "eb-operator operator + eb-operator api as processes on 127.0.0.1 against the cluster",
+        "broker": (
+            "the Helm chart from the local image (release eb-load: 1 operator, 2 API replicas "
+            "behind their Service)"
+            if args.broker == "in-cluster"
+            else "eb-operator operator + eb-operator api as processes on 127.0.0.1 against the cluster"
+        ),
         "platform": {
             "nodes": args.nodes,
             "node": f"{NODE_CORES} cores, {NODE_GIB} GiB; every {GPU_EVERY}rd also {NODE_GPUS} GPUs",
@@ -281,6 +382,7 @@ async def main() -> int:
     }
     nodes = [f"{tag}-n{i}" for i in range(args.nodes)]
     procs: Processes | None = None
+    incluster: InCluster | None = None
     try:
         await send(kube, "POST", "/api/v1/namespaces", namespace_manifest(ns), (201,))
         for i, n in enumerate(nodes):
@@ -313,16 +415,22 @@ async def main() -> int:
             "metadata": {"name": platform},
             "spec": spec,
         }
-        await send(kube, "POST", f"/apis/{API}/executionplatforms", platform_doc, (201,))
-        procs = Processes(ns, platform, kubeconfig, logs)
-        await procs.ready()
+        if args.broker == "in-cluster":
+            incluster = InCluster(ns, platform, spec, Path(kubeconfig), logs)
+            report["install"] = await asyncio.to_thread(incluster.start)
+            url = incluster.url
+        else:  # the chart makes its own platform from ``spec``
+            await send(kube, "POST", f"/apis/{API}/executionplatforms", platform_doc, (201,))
+            procs = Processes(ns, platform, kubeconfig, logs)
+            await procs.ready()
+            url = procs.url
 
         rec = Recorder()
         errors: list[str] = []
         checks: list[dict[str, Any]] = []
         until = time.monotonic() + 60 * args.minutes
         limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
-        async with httpx.AsyncClient(base_url=procs.url, headers=JSON_H, timeout=120, limits=limits) as c:
+        async with httpx.AsyncClient(base_url=url, headers=JSON_H, timeout=120, limits=limits) as c:
 
             async def checker() -> None:
                 while time.monotonic() < until:
@@ -351,14 +459,19 @@ async def main() -> int:
             "first": [d for x in [*checks, final] for d in x["double_bookings"]][:10],
         }
         report["final_state"] = {k: v for k, v in final.items() if k != "double_bookings"}
-        report["memory_mib"] = {"operator": rss_mib(procs.op.pid), "api": rss_mib(procs.api.pid)}
-        counters = procs.counters_now()["requests"]
-        report["operator_requests"] = sum(v for k, v in counters.items() if not k.startswith("WATCH"))
+        if procs is not None:
+            report["memory_mib"] = {"operator": rss_mib(procs.op.pid), "api": rss_mib(procs.api.pid)}
+            counters = procs.counters_now()["requests"]
+            report["operator_requests"] = sum(v for k, v in counters.items() if not k.startswith("WATCH"))
+        elif incluster is not None:
+            report["memory_mib"] = incluster.memory()
         report["windows"] = windows(rows, args.window, total_s)
         report["targets"] = {"status_5xx": 0, "double_bookings": 0}
     finally:
         if procs is not None:
             procs.stop()
+        if incluster is not None:
+            await asyncio.to_thread(incluster.stop)
         report["cleanup_s"] = await delete_everything(kube, ns, platform, label)
         await kube.aclose()
     emit(report, args.out)
