@@ -66,6 +66,9 @@ case "${1:-up}" in
       if "$HELM" status "$RELEASE" -n "$NS" >/dev/null 2>&1; then
         say "helm uninstall $RELEASE (cancels its sessions, frees their reservations)"
         "$HELM" uninstall "$RELEASE" -n "$NS" --wait --timeout 5m
+        # helm's --wait ends when the Deployments are gone; their Pods may still be shutting down
+        "$KUBECTL" wait pod -n "$NS" -l "app.kubernetes.io/instance=$RELEASE" --for=delete --timeout=120s \
+          >/dev/null 2>&1 || true
       else
         echo "no release $RELEASE in namespace $NS"
       fi
