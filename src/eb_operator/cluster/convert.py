@@ -176,6 +176,26 @@ def pod_finished(pod: Obj) -> bool:
     return pod.get("status", {}).get("phase") in ("Succeeded", "Failed")
 
 
+def pod_done(pod: Obj) -> bool:
+    """The Pod runs nothing any more: a final phase, or (``restartPolicy: Never``) every container
+    terminated. The kubelet writes the final phase a moment after the last container exits; in
+    between, counting its requests as held made a session that had just ended (its Execution
+    deleted at once, as a user does after ``kubectl wait``) fill its node, and the next request
+    got NO."""
+    if pod_finished(pod):
+        return True
+    spec = pod.get("spec") or {}
+    if spec.get("restartPolicy") != "Never":
+        return False
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    containers = spec.get("containers") or []
+    return (
+        bool(containers)
+        and len(statuses) >= len(containers)
+        and all("terminated" in (s.get("state") or {}) for s in statuses)
+    )
+
+
 def pod_requests(pod: Obj, extended: Iterable[str] | None = None) -> Resources:
     """What the scheduler counts for a Pod: max(sum of containers, largest init container) + overhead.
 

@@ -27,7 +27,7 @@ from eb_operator.cluster.convert import (
     node_allocatable,
     node_ready,
     parse_time,
-    pod_finished,
+    pod_done,
     pod_requests,
     reservation_from_spec,
 )
@@ -212,7 +212,7 @@ class ClusterState:
         labels = meta.get("labels") or {}
         exec_uid = labels.get(LABEL_EXECUTION_UID)
         node = (pod.get("spec") or {}).get("nodeName")
-        live = not deleted and bool(node) and not pod_finished(pod)
+        live = not deleted and bool(node) and not pod_done(pod)
         if exec_uid and labels.get(LABEL_MANAGED_BY) == MANAGER:
             # A broker Pod is covered by its Execution's reservation, unless that Execution is not
             # one of ours (another platform or namespace set): then it is foreign use like any Pod.

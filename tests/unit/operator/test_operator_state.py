@@ -98,6 +98,29 @@ def test_a_broker_pod_is_covered_by_its_reservation_unless_its_execution_is_not_
     assert free_cpu(s) == 6000
 
 
+def test_a_pod_whose_containers_all_ended_holds_nothing_before_its_final_phase_is_written() -> None:
+    """A session ends; its Execution is deleted at once; the Pod's phase is still Running for a
+    moment: its node is free for the next request (it was counted as foreign use, and gave NO)."""
+    s = ClusterState()
+    s.on_node(node("n1"))
+    s.on_execution(execution("x", 5, phase="COMPLETED"))
+    s.on_execution(execution("x", 6), deleted=True)
+    ended = pod("eb-x", "n1", "2", BROKER)
+    ended["spec"]["restartPolicy"] = "Never"
+    ended["status"]["containerStatuses"] = [{"name": "main", "state": {"terminated": {"exitCode": 0}}}]
+    s.on_pod(ended)
+    assert free_cpu(s) == 8000
+    running = pod("eb-x", "n1", "2", BROKER)
+    running["spec"]["restartPolicy"] = "Never"
+    running["status"]["containerStatuses"] = [{"name": "main", "state": {"running": {}}}]
+    s.on_pod(running)
+    assert free_cpu(s) == 6000  # still running: foreign use until it ends
+    restarts = pod("web", "n1", "1", phase="Running")
+    restarts["status"]["containerStatuses"] = [{"name": "c", "state": {"terminated": {"exitCode": 1}}}]
+    s.on_pod(restarts)
+    assert free_cpu(s) == 5000  # restartPolicy Always: a terminated container comes back
+
+
 def test_not_ready_unschedulable_and_foreign_tainted_nodes_are_not_offered() -> None:
     s = ClusterState()
     s.on_node(node("ok"))
