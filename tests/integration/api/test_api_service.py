@@ -253,7 +253,7 @@ def test_schemathesis_no_server_errors_no_schema_violations(eb: Broker) -> None:
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=examples(12, 150),  # per operation; `pytest --long`: 150 (not in CI)
+            max_examples=examples(12, 500),  # per operation; `pytest --long`: 500 (not in CI)
             deadline=None,
             database=None,
             derandomize=not is_long(),  # CI repeats one run; a long run explores
