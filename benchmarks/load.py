@@ -137,12 +137,17 @@ async def check_state(kube: httpx.AsyncClient, ns: str, label: str) -> dict[str,
     exes = (await kube.get(f"/apis/{API}/namespaces/{ns}/executions")).json()["items"]
     pods = (await kube.get(f"/api/v1/namespaces/{ns}/pods")).json()["items"]
     phases: dict[str, int] = defaultdict(int)
+    failed: dict[str, int] = defaultdict(int)  # why sessions failed, by message
     for e in exes:
-        phases[(e.get("status") or {}).get("phase") or "OFFERED(spec)"] += 1
+        status = e.get("status") or {}
+        phases[status.get("phase") or "OFFERED(spec)"] += 1
+        if status.get("phase") == "FAILED":
+            failed[str(status.get("message", ""))[:120]] += 1
     return {
         "executions": len(exes),
         "pods": len(pods),
         "phases": dict(sorted(phases.items())),
+        "failed": dict(sorted(failed.items())),
         "double_bookings": over_booked(exes, nodes) + pods_over(pods, nodes),
     }
 
