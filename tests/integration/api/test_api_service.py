@@ -237,7 +237,9 @@ def test_metrics_count_requests_offers_and_transitions(eb: Broker) -> None:
 # --- schemathesis: the service's own OpenAPI, a bounded number of examples --------------------
 
 
-def test_schemathesis_no_server_errors_no_schema_violations(eb: Broker) -> None:
+def test_schemathesis_no_server_errors_no_schema_violations(
+    eb: Broker, capsys: pytest.CaptureFixture[str]
+) -> None:
     schema = schemathesis.openapi.from_url(f"{eb.url}/openapi.json")
     auth = {"Authorization": f"Bearer {TOKENS['alice']}", "Accept": "application/json"}
     checks = [
@@ -247,9 +249,12 @@ def test_schemathesis_no_server_errors_no_schema_violations(eb: Broker) -> None:
         oas_checks.response_headers_conformance,
     ]
     tested = []
+    calls: dict[str, int] = {}
     for result in schema.get_all_operations():
         operation: Any = result.ok()  # type: ignore[union-attr]
-        tested.append(f"{operation.method.upper()} {operation.path}")
+        name = f"{operation.method.upper()} {operation.path}"
+        tested.append(name)
+        calls[name] = 0
 
         @given(case=operation.as_strategy())
         @settings(
@@ -260,7 +265,8 @@ def test_schemathesis_no_server_errors_no_schema_violations(eb: Broker) -> None:
             phases=[Phase.explicit, Phase.generate],  # report what fails; shrinking costs minutes here
             suppress_health_check=list(HealthCheck),
         )
-        def run(case: Any) -> None:
+        def run(case: Any, name: str = name) -> None:
+            calls[name] += 1
             response = case.call(base_url=eb.url, headers=auth)
             assert response.status_code < 500, (
                 case.method,
@@ -271,6 +277,10 @@ def test_schemathesis_no_server_errors_no_schema_violations(eb: Broker) -> None:
             case.validate_response(response, checks=checks)
 
         run()
+    if is_long():  # the counts go in docs/reliability.md
+        with capsys.disabled():
+            print(f"\nschemathesis: {sum(calls.values())} requests: {calls}")
+    assert all(calls.values()), calls  # every operation was exercised
     assert "POST /offersets" in tested
     assert "POST /sessions/{uuid}" in tested
     assert not over_capacity(eb.executions(), NODE_CORES, NODE_MEMORY_GIB, NODE_GPUS)
