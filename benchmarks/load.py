@@ -219,10 +219,8 @@ class InCluster:
 
     def stop(self) -> None:
         try:
-            self.release.helm.run(
-                "uninstall", self.release.release, "-n", self.release.namespace, "--wait", "--timeout", "5m",
-                check=False,
-            )  # fmt: skip
+            with contextlib.suppress(RuntimeError):  # best effort: the namespace goes next anyway
+                self.release.uninstall()
             user_ns = self.release.user_namespace
             self.release.kube.run("delete", "namespace", user_ns, "--wait=false", check=False)
         finally:
