@@ -172,17 +172,13 @@ def node_usable(node: Obj, selector: Mapping[str, str], toleration_key: str | No
     return node_ready(node)
 
 
-def pod_finished(pod: Obj) -> bool:
-    return pod.get("status", {}).get("phase") in ("Succeeded", "Failed")
-
-
 def pod_done(pod: Obj) -> bool:
     """The Pod runs nothing any more: a final phase, or (``restartPolicy: Never``) every container
     terminated. The kubelet writes the final phase a moment after the last container exits; in
     between, counting its requests as held made a session that had just ended (its Execution
     deleted at once, as a user does after ``kubectl wait``) fill its node, and the next request
     got NO."""
-    if pod_finished(pod):
+    if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
         return True
     spec = pod.get("spec") or {}
     if spec.get("restartPolicy") != "Never":
