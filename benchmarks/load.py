@@ -4,7 +4,7 @@
                               [--broker in-cluster|processes] [--out FILE] [--svg FILE]
 
 The broker (``--broker``) is, by default, the in-cluster one as users run it: the Helm chart
-installed from the locally built image as tests/e2e installs it (release ``eb-load``; its two
+installed from the locally built image as tests/e2e installs it (a release named after the run; its two
 API replicas reached through their Service; other installs' operators paused meanwhile).
 ``processes`` runs ``eb-operator operator`` (with request counters,
 ``benchmarks/counted_operator.py``) and ``eb-operator api`` as processes on 127.0.0.1 instead,
@@ -183,8 +183,8 @@ def pod_memory_mib(uid: str) -> float:
 
 
 class InCluster:
-    """The chart installed from the local image, release ``eb-load`` in namespace ``ns`` (where
-    its REST sessions live), serving the load's platform."""
+    """The chart installed from the local image, release ``ns`` in namespace ``ns`` (where its
+    REST sessions live), serving the load's platform."""
 
     def __init__(self, ns: str, platform: str, spec: dict[str, Any], kubeconfig: Path, logs: Path) -> None:
         kube = Kubectl(str(kubeconfig))
@@ -196,7 +196,7 @@ class InCluster:
             namespace=ns,
             user_namespace=f"{ns}-user",
             workdir=logs,
-            release="eb-load",
+            release=ns,  # one per run: a failed uninstall's cluster-wide RBAC cannot block the next
             platform=platform,
             tokens={"alice": TOKEN, "bob": f"{TOKEN}-bob"},
             load_spec=spec,
@@ -217,15 +217,21 @@ class InCluster:
             out[f"{component} {pod['metadata']['name']}"] = {"rss": pod_memory_mib(pod["metadata"]["uid"])}
         return out
 
-    def stop(self) -> None:
+    def stop(self) -> str | None:
+        """Uninstall; returns helm's error if that failed (the report shows it: a failed uninstall
+        leaves the release's ClusterRoles and bindings behind)."""
+        error = None
         try:
-            with contextlib.suppress(RuntimeError):  # best effort: the namespace goes next anyway
+            try:
                 self.release.uninstall()
+            except RuntimeError as e:
+                error = str(e)[-500:]
             user_ns = self.release.user_namespace
             self.release.kube.run("delete", "namespace", user_ns, "--wait=false", check=False)
         finally:
             self.release.close()
             self.release.restore_other_brokers()
+        return error
 
 
 # --- the clients ---------------------------------------------------------------------------------
@@ -369,8 +375,7 @@ async def main() -> int:
         "cpus": os.cpu_count(),
         "command": " ".join(["python", "benchmarks/load.py", *sys.argv[1:]]),
         "broker": (
-            "the Helm chart from the local image (release eb-load: 1 operator, 2 API replicas "
-            "behind their Service)"
+            "the Helm chart from the local image (1 operator, 2 API replicas behind their Service)"
             if args.broker == "in-cluster"
             else "eb-operator operator + eb-operator api as processes on 127.0.0.1 against the cluster"
         ),
@@ -474,7 +479,7 @@ async def main() -> int:
         if procs is not None:
             procs.stop()
         if incluster is not None:
-            await asyncio.to_thread(incluster.stop)
+            report["uninstall_error"] = await asyncio.to_thread(incluster.stop)
         report["cleanup_s"] = await delete_everything(kube, ns, platform, label)
         await kube.aclose()
     emit(report, args.out)
