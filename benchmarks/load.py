@@ -50,7 +50,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from tests.e2e.install import Helm, Installation, ensure_image, env  # noqa: E402
 from tests.support.kube import KWOK_TOLERATION, Kubectl, find_kubeconfig, namespace_manifest  # noqa: E402
-from tests.support.reservations import holding_spans, live_at_starts  # noqa: E402
+from tests.support.reservations import holding_spans, live_at_starts, with_offers  # noqa: E402
 
 from eb_operator.cluster.convert import fmt_time  # noqa: E402
 from load_plot import svg  # noqa: E402
@@ -135,6 +135,7 @@ async def check_state(kube: httpx.AsyncClient, ns: str, label: str) -> dict[str,
             "gpu": quantity(alloc.get("nvidia.com/gpu", 0)),
         }
     exes = (await kube.get(f"/apis/{API}/namespaces/{ns}/executions")).json()["items"]
+    sets = (await kube.get(f"/apis/{API}/namespaces/{ns}/offersets")).json()["items"]
     pods = (await kube.get(f"/api/v1/namespaces/{ns}/pods")).json()["items"]
     phases: dict[str, int] = defaultdict(int)
     failed: dict[str, int] = defaultdict(int)  # why sessions failed, by message
@@ -148,7 +149,8 @@ async def check_state(kube: httpx.AsyncClient, ns: str, label: str) -> dict[str,
         "pods": len(pods),
         "phases": dict(sorted(phases.items())),
         "failed": dict(sorted(failed.items())),
-        "double_bookings": over_booked(exes, nodes) + pods_over(pods, nodes),
+        "offersets": len(sets),
+        "double_bookings": over_booked(with_offers(exes, sets), nodes) + pods_over(pods, nodes),
     }
 
 

@@ -5,8 +5,8 @@ It deliberately shares no code with the operator, the engine or the other tests'
 reads OfferSets, Executions, Pods and Nodes as plain JSON through kubectl, parses quantities and
 times itself, and finds
 
-* lost objects: an OfferSet the scenario created, or an Execution an OfferSet's answer names (or
-  the scenario saw), that is gone;
+* lost objects: an OfferSet the scenario created, or an Execution the scenario saw, that is gone
+  (offers live in their set's status until a client's accept or reject writes them);
 * duplicate Pods: more than one Pod uid ever seen for one Execution (a :class:`PodRecorder`
   follows the namespace while the scenario runs), or more than one Pod owned by it now;
 * stuck Executions: outside a final phase although their time has passed (an offer past its
@@ -65,6 +65,31 @@ def phase_of(e: Mapping[str, Any]) -> str | None:
     return str(ph) if ph is not None else None
 
 
+def unwritten_offers(
+    executions: Iterable[Mapping[str, Any]], offersets: Iterable[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The offers held only in their OfferSets' statuses (no client wrote them as Executions), as
+    Executions created with their set: OFFERED, each held until it expires or a sibling is accepted."""
+    written = {(e["metadata"]["namespace"], e["metadata"]["name"]) for e in executions}
+    out = []
+    for o in offersets:
+        meta = o["metadata"]
+        for ref in (o.get("status") or {}).get("offers") or []:
+            if (meta["namespace"], ref["name"]) in written or not ref.get("reservation"):
+                continue
+            out.append(
+                {
+                    "metadata": {
+                        "name": ref["name"],
+                        "namespace": meta["namespace"],
+                        "creationTimestamp": meta["creationTimestamp"],
+                    },
+                    "spec": {"offerSet": meta["name"], "reservation": ref["reservation"]},
+                }
+            )
+    return out
+
+
 def _left_holding_at(e: Mapping[str, Any]) -> float | None:
     """When the Execution stopped holding: the Reserved condition's last transition to False."""
     for c in (e.get("status") or {}).get("conditions") or []:
@@ -108,7 +133,7 @@ def box(e: Mapping[str, Any], now: float, freed_at: float | None = None) -> Box 
     until = _left_holding_at(e) if ph in FINAL else now
     if until is None:  # final without the condition: assume it held to the end (stricter)
         until = instant(r["releaseEnd"])
-    if ph in NEVER_ACCEPTED and r.get("expires"):
+    if (ph in NEVER_ACCEPTED or ph == "OFFERED") and r.get("expires"):
         until = min(until, instant(r["expires"]))  # an offer promises nothing past its expiry
         if freed_at is not None:
             until = min(until, freed_at)
@@ -208,8 +233,12 @@ def check(
         o["metadata"]["name"]: o
         for o in kube.json("get", "offersets", "-n", namespace, "-o", "json")["items"]
     }
-    everywhere = kube.json("get", "executions", "-A", "-o", "json")["items"]
-    execs = {e["metadata"]["name"]: e for e in everywhere if e["metadata"]["namespace"] == namespace}
+    written = kube.json("get", "executions", "-A", "-o", "json")["items"]
+    execs = {e["metadata"]["name"]: e for e in written if e["metadata"]["namespace"] == namespace}
+    everywhere = [
+        *written,
+        *unwritten_offers(written, kube.json("get", "offersets", "-A", "-o", "json")["items"]),
+    ]
     pods = kube.json("get", "pods", "-n", namespace, "-o", "json")["items"]
     node_objs = kube.json("get", "nodes", "-o", "json")["items"]
     rep.offersets, rep.executions = len(osets), len(execs)
@@ -218,10 +247,7 @@ def check(
     for name in offersets:
         if name not in osets:
             rep.problems.append(f"OfferSet {name} was lost")
-    expected = set(executions)
-    for o in osets.values():
-        expected |= {str(ref["name"]) for ref in (o.get("status") or {}).get("offers") or []}
-    for name in sorted(expected - set(execs)):
+    for name in sorted(set(executions) - set(execs)):
         rep.problems.append(f"Execution {name} was lost")
 
     # duplicate Pods

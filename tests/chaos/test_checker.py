@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.chaos.checker import box, overbooked, quantity
+from tests.chaos.checker import box, instant, overbooked, quantity, unwritten_offers
 
 T = "2026-01-01T00:00:{:02d}Z"
 CAP = {"n": {"cpu": 4.0, "memory": 16 * 2.0**30, "ephemeral-storage": 100 * 2.0**30}}
@@ -71,3 +71,22 @@ def test_reservations_on_a_node_that_is_gone_are_reported() -> None:
 )
 def test_quantities(text: str, value: float) -> None:
     assert quantity(text) == pytest.approx(value)
+
+
+def test_an_offer_held_only_in_its_sets_status_holds_from_the_set_until_it_expires() -> None:
+    offerset = {
+        "metadata": {"name": "set", "namespace": "ns", "creationTimestamp": T.format(0)},
+        "status": {
+            "offers": [
+                {"name": "o1", "reservation": execution("o1", 10, 20, 4, "OFFERED")["spec"]["reservation"]},
+                {"name": "a", "reservation": {}},  # written as an Execution below: counted as that one
+            ]
+        },
+    }
+    written = [execution("a", 30, 40, 1, "ACCEPTED")]
+    offers = unwritten_offers(written, [offerset])
+    assert [o["metadata"]["name"] for o in offers] == ["o1"]
+    held = boxes(*offers)
+    assert [(b.held_from, b.held_until) for b in held] == [(instant(T.format(0)), instant(T.format(50)))]
+    assert overbooked([*held, *boxes(execution("b", 10, 20, 4, "ACCEPTED", created=49))], CAP)
+    assert not overbooked([*held, *boxes(execution("b", 10, 20, 4, "ACCEPTED", created=51))], CAP)

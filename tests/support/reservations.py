@@ -1,5 +1,5 @@
-"""Which reservations hold capacity on which node, and over what time, read from Executions as
-plain JSON: the ground the double-booking checks of the REST tests
+"""Which reservations hold capacity on which node, and over what time, read from Executions and
+OfferSets as plain JSON: the ground the double-booking checks of the REST tests
 (tests/integration/api/helpers.py) and of benchmarks/load.py stand on. Independent of the
 operator and the engine on purpose, so a bug there cannot hide itself."""
 
@@ -18,6 +18,60 @@ Span = tuple[datetime, datetime, Mapping[str, Any]]
 
 def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+#: Phases an offer reaches only by being accepted (the rest: None, PROPOSED, OFFERED, REJECTED, EXPIRED).
+ACCEPTED_ON = {
+    "ACCEPTED",
+    "WAITING",
+    "PREPARING",
+    "READY",
+    "RUNNING",
+    "RELEASING",
+    "COMPLETED",
+    "FAILED",
+    "CANCELLED",
+}
+
+
+def with_offers(
+    executions: Iterable[Mapping[str, Any]],
+    offersets: Iterable[Mapping[str, Any]],
+    *,
+    released: bool = False,
+) -> list[Mapping[str, Any]]:
+    """The Executions, and as an Execution each offer held only in its OfferSet's status: every
+    offer of an answered set not written as an Execution (a client's accept or reject writes it),
+    unless an offer of the same set was accepted (``released``: those too, for a check over time
+    that ends their hold at the acceptance). It reads OFFERED (from its reservation and set), is
+    created when its set was, and holds until its reservation's ``expires``."""
+    out = list(executions)
+    written = {(e["metadata"]["namespace"], e["metadata"]["name"]) for e in out}
+    accepted = {
+        (e["metadata"]["namespace"], (e.get("spec") or {}).get("offerSet"))
+        for e in out
+        if (e.get("status") or {}).get("phase") in ACCEPTED_ON
+    }
+    for o in offersets:
+        meta = o["metadata"]
+        if (meta["namespace"], meta["name"]) in accepted and not released:
+            continue
+        for ref in (o.get("status") or {}).get("offers") or []:
+            if (meta["namespace"], ref["name"]) in written or not ref.get("reservation"):
+                continue
+            out.append(
+                {
+                    "metadata": {
+                        "name": ref["name"],
+                        "namespace": meta["namespace"],
+                        "uid": "",
+                        "creationTimestamp": meta.get("creationTimestamp"),
+                    },
+                    "spec": {"offerSet": meta["name"], "reservation": ref["reservation"]},
+                    "status": {},
+                }
+            )
+    return out
 
 
 def holding_spans(executions: Iterable[Mapping[str, Any]]) -> dict[str, list[Span]]:

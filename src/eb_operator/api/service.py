@@ -7,8 +7,6 @@ the store's errors) and returns canonical ivoa-std documents plus the dialect to
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -25,6 +23,7 @@ from eb_operator.api.metrics import Metrics
 from eb_operator.api.settings import ApiSettings
 from eb_operator.api.wire import Dialect, Kind, ReadRequest, read_request, read_update, to_dialect
 from eb_operator.cluster.convert import UNKNOWN_REQUIREMENTS_ANNOTATION
+from eb_operator.cluster.offers import find_offer, new_offerset_name, offer_execution, offer_refs, offerset_of
 from eb_operator.cluster.rest_store import ConflictError, Obj, RestStore
 
 log = logging.getLogger(__name__)
@@ -48,9 +47,11 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class SessionRef:
-    execution: Obj
+    execution: Obj  # for an offer not written as an Execution, how it would be written (``written``)
     offerset: Obj | None
     dialect: Dialect
+    written: bool = True
+    sibling_accepted: bool = False
 
 
 def _uuid_or_404(value: str, what: str) -> str:
@@ -99,49 +100,34 @@ class BrokerService:
         read = read_request(doc, hint)
         dialect = read.dialect
         deadline = time.monotonic() + self.settings.answer_timeout_seconds
-        name = str(uuidlib.uuid4())
+        name = new_offerset_name()
         started = time.perf_counter()
         async with self.store.watch_offerset(name, views.is_answered) as wait:
             await self.store.create_offerset(
                 name=name, owner=caller.username, request=read.request, annotations=_annotations(read)
             )
             answered = await wait.result(deadline - time.monotonic())
-        executions = await self._offers_of(answered, deadline) if answered is not None else None
         self.metrics.wait.labels("offerset").observe(time.perf_counter() - started)
-        if answered is None or executions is None:
+        if answered is None:
             # never a half answer: drop the set so its offers (if any come) do not hold capacity
             try:
                 await self.store.delete_offerset(name)
             except Exception:
                 log.warning("could not delete unanswered offerset name=%s", name, exc_info=True)
             raise self._unavailable("offerset")
-        document = views.offerset_document(answered, executions, base_url, self.clock())
+        offers = [offer_execution(answered, r) for r in offer_refs(answered)]  # none is written yet
+        document = views.offerset_document(answered, offers, base_url, self.clock())
         self.metrics.offersets.labels(document.get("result", "")).inc()
         self.metrics.offers.inc(len(document.get("offers", [])))
         return Answer("offerset", document, dialect)
 
-    async def _offers_of(self, offerset: Obj, deadline: float) -> list[Obj] | None:
-        """The set's Executions once each one its status names is a visible offer; None past the deadline.
-
-        The operator creates them before it writes the answer, so this process's watch has them
-        or is about to: wait on the watch (no GET per offer), and look with a GET only for one the
-        watch has not shown within a second (``Wait.result`` does that on its timeout)."""
-        wanted = [str(r["name"]) for r in (offerset.get("status", {}).get("offers") or []) if r.get("name")]
-        async with contextlib.AsyncExitStack() as stack:
-            waits = [
-                await stack.enter_async_context(self.store.watch_execution(n, views.is_offered))
-                for n in wanted
-            ]
-            for w in waits:
-                w.check_recent()
-            found = await asyncio.gather(*(w.result(min(1.0, deadline - time.monotonic())) for w in waits))
-            for i, obj in enumerate(found):
-                if obj is None:  # still not there after a second and a GET: wait to the deadline
-                    later = await waits[i].result(deadline - time.monotonic())
-                    if later is None:
-                        return None
-                    found[i] = later
-        return [obj for obj in found if obj is not None]
+    async def _offers(self, offerset: Obj) -> list[Obj]:
+        """Each offer of a set: as written as an Execution (accepted or rejected), else as offered."""
+        written = {
+            e["metadata"]["name"]: e
+            for e in await self.store.offerset_executions(offerset["metadata"]["name"])
+        }
+        return [written.get(r["name"]) or offer_execution(offerset, r) for r in offer_refs(offerset)]
 
     async def get_offerset(self, caller: Caller, uuid: str, base_url: str) -> Answer:
         name = _uuid_or_404(uuid, "offer set")
@@ -156,52 +142,69 @@ class BrokerService:
             if answered is None:
                 raise self._unavailable("offerset")
             offerset = answered
-        executions = await self.store.offerset_executions(offerset)
-        document = views.offerset_document(offerset, executions, base_url, self.clock())
+        document = views.offerset_document(offerset, await self._offers(offerset), base_url, self.clock())
         return Answer("offerset", document, dialect_of(offerset))
 
     # --- sessions -----------------------------------------------------------------------------
 
     async def find_session(self, caller: Caller, uuid: str, *, seen: bool = False) -> SessionRef:
-        """The caller's Execution with this session uuid, and its OfferSet; 404 for anyone else's.
+        """The caller's session with this uuid, and its OfferSet; 404 for anyone else's.
 
-        ``seen``: take the versions this process's watch holds when it has them (no GETs). Only for
-        a change the operator re-validates anyway (``update_session`` confirms a refusal with a
-        GET first); the owner, offer set and dialect it reads never change after creation."""
+        A session is an Execution, or an offer not yet written as one: found in its OfferSet's
+        status (``eb_operator.cluster.offers``). ``seen``: take the versions this process's watch
+        holds when it has them (no GETs). Only for a change the operator re-validates anyway
+        (``update_session`` confirms a refusal with a GET first, and writing an offer that is
+        already an Execution fails and is retried as a change of that Execution); the owner,
+        offer set and dialect it reads never change after creation."""
         name = _uuid_or_404(uuid, "session")
         execution = self.store.seen_execution(name) if seen else None
         if execution is None or not views.is_offered(execution):
-            execution = await self.store.find_execution(name)
-        if execution is None or not views.is_offered(execution):
+            execution = None if seen else await self.store.find_execution(name)
+        if execution is not None and not views.is_offered(execution):
             raise NotFound("No session {uuid}", {"uuid": uuid})
-        spec = execution.get("spec", {})
-        offerset_name = spec.get("offerSet")
+        spec = (execution or {}).get("spec", {})
+        offerset_name = spec.get("offerSet") if execution is not None else offerset_of(name)
         offerset = (self.store.seen_offerset(offerset_name) if seen and offerset_name else None) or (
             await self.store.get_offerset(offerset_name) if offerset_name else None
         )
+        written, sibling_accepted = True, False
+        if execution is None:
+            offer = find_offer(offerset, name) if offerset is not None else None
+            if offer is None and seen:  # not in what the watch holds: ask the API server
+                return await self.find_session(caller, uuid)
+            if offerset is None or offer is None:
+                raise NotFound("No session {uuid}", {"uuid": uuid})
+            execution, written = offer_execution(offerset, offer), False
+            if not seen:
+                others = await self.store.offerset_executions(offerset["metadata"]["name"])
+                sibling_accepted = any(views.stored_phase(e) in views.AFTER_ACCEPT for e in others)
         owner = spec.get("owner") or (offerset or {}).get("spec", {}).get("owner")
         if owner != caller.username:
             raise NotFound("No session {uuid}", {"uuid": uuid})
-        return SessionRef(execution, offerset, dialect_of(offerset or execution))
+        return SessionRef(execution, offerset, dialect_of(offerset or execution), written, sibling_accepted)
 
-    def _session_answer(self, execution: Obj, offerset: Obj | None, base_url: str) -> Answer:
-        document = views.session_document(execution, offerset, base_url, self.clock())
+    def _session_answer(
+        self, execution: Obj, offerset: Obj | None, base_url: str, sibling_accepted: bool = False
+    ) -> Answer:
+        document = views.session_document(
+            execution, offerset, base_url, self.clock(), sibling_accepted=sibling_accepted
+        )
         return Answer("session", document, dialect_of(offerset or execution))
 
     async def get_session(self, caller: Caller, uuid: str, base_url: str) -> Answer:
         ref = await self.find_session(caller, uuid)
-        return self._session_answer(ref.execution, ref.offerset, base_url)
+        return self._session_answer(ref.execution, ref.offerset, base_url, ref.sibling_accepted)
 
     async def update_session(
         self, ref: SessionRef, uuid: str, doc: Mapping[str, Any], base_url: str
     ) -> Answer:
         """Ask the operator for a phase change and return the session once it has acted on it."""
         update = read_update(doc, uuid)
-        execution, offerset = ref.execution, ref.offerset
+        execution, offerset, written = ref.execution, ref.offerset, ref.written
         deadline = time.monotonic() + self.settings.answer_timeout_seconds
         confirmed = False  # read from the API server itself (not this process's watch)
         for _attempt in range(5):
-            current = self._session_answer(execution, offerset, base_url)
+            current = self._session_answer(execution, offerset, base_url, ref.sibling_accepted)
             phase = current.document["phase"]
             allowed = {
                 v for o in current.document["options"] if o.get("path") == "phase" for v in o["values"]
@@ -210,9 +213,11 @@ class BrokerService:
                 # the watch may lag another replica's change (an accept there, then a cancel here):
                 # refuse only on what the API server holds now
                 fresh = await self.store.get_execution(execution["metadata"]["name"])
-                if fresh is None:
+                if fresh is None and written:
                     raise NotFound("No session {uuid}", {"uuid": uuid})
-                execution, confirmed = fresh, True
+                if fresh is not None:  # else still an offer only: its expiry or a sibling refuses it
+                    execution, written = fresh, True
+                confirmed = True
                 continue
             if update.value not in allowed:
                 self.metrics.refused.labels(phase, update.value).inc()
@@ -222,17 +227,18 @@ class BrokerService:
                     document=current.rendered(),
                 )
             try:
-                return await self._apply(execution, offerset, update.value, deadline, base_url)
+                return await self._apply(execution, offerset, update.value, deadline, base_url, written)
             except ConflictError:
-                # the Execution moved under us (the operator, or another replica): look again
+                # the Execution moved under us (the operator, or another replica), or the offer is
+                # an Execution already (written by another request): look again
                 fresh = await self.store.get_execution(execution["metadata"]["name"])
                 if fresh is None:
                     raise NotFound("No session {uuid}", {"uuid": uuid}) from None
-                execution, confirmed = fresh, True
+                execution, written, confirmed = fresh, True, True
         raise self._unavailable("update")
 
     async def _apply(
-        self, execution: Obj, offerset: Obj | None, value: str, deadline: float, base_url: str
+        self, execution: Obj, offerset: Obj | None, value: str, deadline: float, base_url: str, written: bool
     ) -> Answer:
         name = execution["metadata"]["name"]
         before = views.stored_phase(execution)
@@ -255,7 +261,11 @@ class BrokerService:
         async with self.store.watch_execution(name, reflected) as wait:
             # no resourceVersion precondition: the operator re-validates the change against the
             # phase it finds, so a race only turns into a refusal (409), never a wrong transition
-            patched = await self.store.patch_execution_spec(name, {"desiredPhase": value})
+            if written:
+                patched = await self.store.patch_execution_spec(name, {"desiredPhase": value})
+            else:  # the client's first word on this offer writes it as an Execution
+                body = {**execution, "spec": {**execution["spec"], "desiredPhase": value}}
+                patched = await self.store.create_offer_execution(body)
             target["generation"] = int(patched["metadata"].get("generation") or 0)
             wait.recheck()
             result = await wait.result(deadline - time.monotonic())
@@ -265,8 +275,6 @@ class BrokerService:
         answer = self._session_answer(result, offerset, base_url)
         after = answer.document["phase"]
         done = applied(after)
-        if done and value == "ACCEPTED" and offerset is not None:
-            await self._siblings_rejected(offerset, name, deadline)
         self.metrics.wait.labels("update").observe(time.perf_counter() - started)
         if not done:
             self.metrics.refused.labels(before or "", value).inc()
@@ -278,22 +286,6 @@ class BrokerService:
             )
         self.metrics.transitions.labels(before or "", after).inc()
         return answer
-
-    async def _siblings_rejected(self, offerset: Obj, accepted: str, deadline: float) -> None:
-        """Wait (bounded) until the operator has moved the accepted offer's OFFERED siblings on, so
-        that a GET right after the accept shows them REJECTED. The accept stands either way."""
-        refs = offerset.get("status", {}).get("offers") or []
-        for name in (str(r["name"]) for r in refs if r.get("name") and r["name"] != accepted):
-
-            def moved_on(obj: Obj) -> bool:
-                return views.stored_phase(obj) != "OFFERED"
-
-            async with self.store.watch_execution(name, moved_on) as wait:
-                if not wait.check_recent():
-                    await wait.check_now()
-                if await wait.result(min(deadline - time.monotonic(), 5.0)) is None:
-                    log.warning("sibling still OFFERED after an accept execution=%s", name)
-                    return
 
     # --- direct execution ---------------------------------------------------------------------
 

@@ -196,13 +196,14 @@ def _offered_schedule(request: Obj, reservation: Mapping[str, Any]) -> dict[str,
 
 
 def request_of(execution: Obj, offerset: Obj | None) -> Mapping[str, Any]:
-    """The IVOA request an Execution answers: inline (direct) or its OfferSet's."""
+    """The IVOA request an Execution answers: inline (direct), else its OfferSet's as offered (with
+    the offered storage), else as asked."""
     inline = _spec(execution).get("request")
     if inline:
         req: Mapping[str, Any] = inline
         return req
     if offerset is not None:
-        return _spec(offerset).get("request") or {}
+        return _status(offerset).get("request") or _spec(offerset).get("request") or {}
     return {}
 
 

@@ -6,6 +6,7 @@ resources, a Pod's requests, an Execution's reservation and phase.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid as uuidlib
 from collections.abc import Iterable, Mapping
@@ -234,13 +235,13 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 UNKNOWN_REQUIREMENTS_ANNOTATION = "executionbroker.ivoa.net/unknown-requirements"
 MANAGER = "eb-operator"
 
-#: Child Execution names derive from the OfferSet's uid and the offer's index (see offer_name).
-_OFFER_NAMESPACE = uuidlib.UUID("5d0c6c1e-3f0e-4a8e-9d36-7b0d4b1e2c11")
 
-
-def offer_name(offerset_uid: str, index: int) -> str:
-    """The deterministic name (a UUID, and so the IVOA session uuid) of an OfferSet's i-th offer."""
-    return str(uuidlib.uuid5(_OFFER_NAMESPACE, f"{offerset_uid}/{index}"))
+def label_value(text: str) -> str:
+    """A valid label value: the text itself when it fits, else a prefix and a hash."""
+    if len(text) <= 63:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:10]
+    return f"{text[:52].rstrip('-_.')}-{digest}"
 
 
 def is_uuid(text: str) -> bool:

@@ -24,6 +24,7 @@ from typing import Any
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from eb_operator.cluster.convert import LABEL_OFFERSET, label_value
 from eb_operator.cluster.kube import api_client
 from eb_operator.model.crds import GROUP, VERSION
 
@@ -312,24 +313,12 @@ class RestStore:
 
     async def find_execution(self, session_uuid: str) -> Obj | None:
         """The Execution whose session uuid is ``session_uuid``: offers and REST-made Executions are
-        named by their uuid (the operator's ``offer_name``), so this is a GET by name."""
+        named by their uuid, so this is a GET by name (None for an offer not written as one)."""
         return await self.get_execution(session_uuid)
 
-    async def offerset_executions(self, offerset: Obj, use: Predicate | None = None) -> list[Obj]:
-        """The Executions named in an OfferSet's ``status.offers``, in that order (missing ones left
-        out). With ``use``, a version this process's watch saw recently is taken instead of a GET
-        when ``use`` accepts it (answers right after the operator wrote them)."""
-        refs = offerset.get("status", {}).get("offers") or []
-        names = [str(r["name"]) for r in refs if r.get("name")]
-
-        async def one(name: str) -> Obj | None:
-            seen = self._executions.recent.get(name) if use is not None else None
-            if seen is not None and use is not None and use(seen):
-                return seen
-            return await self.get_execution(name)
-
-        found = await asyncio.gather(*(one(n) for n in names))
-        return [o for o in found if o is not None]
+    async def offerset_executions(self, offerset_name: str) -> list[Obj]:
+        """The offers of an OfferSet that were written as Executions (accepted or rejected)."""
+        return await self.list_executions(f"{LABEL_OFFERSET}={label_value(offerset_name)}")
 
     async def ping(self) -> None:
         """A cheap read that proves the API server answers and the OfferSet CRD is served."""
@@ -376,6 +365,11 @@ class RestStore:
             "spec": {"owner": owner, "request": dict(request)},
         }
         return await self._create(EXECUTIONS, "Execution", name, body)
+
+    async def create_offer_execution(self, body: Mapping[str, Any]) -> Obj:
+        """An offer written as an Execution (``eb_operator.cluster.offers.offer_execution``);
+        ConflictError when it already is one."""
+        return await self._create(EXECUTIONS, "Execution", str(body["metadata"]["name"]), body)
 
     async def _delete(self, plural: str, name: str) -> None:
         try:

@@ -77,15 +77,42 @@ class OfferSetSpec(CrModel):
     request: IvoaRequest
 
 
+class ReservationSpec(CrModel):
+    """Capacity held on one node over [prepareStart, releaseEnd). Written by the operator only."""
+
+    node: str
+    prepare_start: str = Field(description="RFC 3339; the reservation (and preparation) begins here.")
+    start: str = Field(description="RFC 3339; the offered start of execution.")
+    duration: str = Field(description="ISO 8601 duration: the run time granted.")
+    release_end: str = Field(description="RFC 3339; the reservation ends here.")
+    expires: str | None = Field(default=None, description="RFC 3339; an offer not accepted by then expires.")
+    cores: int = Field(ge=0)
+    memory_gib: int = Field(ge=0, alias="memoryGiB")
+    storage_gib: int = Field(default=0, ge=0, alias="storageGiB")
+    gpus: int = Field(default=0, ge=0)
+    gpu_resource: str | None = None
+    node_selector: dict[str, str] | None = Field(
+        default=None, description="Labels the node must carry (GPU product)."
+    )
+
+
 class OfferRef(CrModel):
+    """One offer: its session's name and uuid, and the capacity it holds until it expires, a
+    sibling is accepted or the set is deleted (``eb_operator.cluster.offers``)."""
+
     name: str
     uuid: str
+    reservation: ReservationSpec | None = None
 
 
 class OfferSetStatus(CrModel):
     uuid: str | None = None
     result: Literal["YES", "NO"] | None = None
     offers: list[OfferRef] | None = None
+    request: IvoaRequest | None = Field(
+        default=None,
+        description="The request as offered (with its offered storage), as each offer shows and runs it.",
+    )
     expires: str | None = None
     created: str | None = None
     messages: list[MessageItem] | None = None
@@ -115,25 +142,6 @@ class ExecutionPhase(StrEnum):
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
-
-
-class ReservationSpec(CrModel):
-    """Capacity held on one node over [prepareStart, releaseEnd). Written by the operator only."""
-
-    node: str
-    prepare_start: str = Field(description="RFC 3339; the reservation (and preparation) begins here.")
-    start: str = Field(description="RFC 3339; the offered start of execution.")
-    duration: str = Field(description="ISO 8601 duration: the run time granted.")
-    release_end: str = Field(description="RFC 3339; the reservation ends here.")
-    expires: str | None = Field(default=None, description="RFC 3339; an offer not accepted by then expires.")
-    cores: int = Field(ge=0)
-    memory_gib: int = Field(ge=0, alias="memoryGiB")
-    storage_gib: int = Field(default=0, ge=0, alias="storageGiB")
-    gpus: int = Field(default=0, ge=0)
-    gpu_resource: str | None = None
-    node_selector: dict[str, str] | None = Field(
-        default=None, description="Labels the node must carry (GPU product)."
-    )
 
 
 class ExecutionSpec(CrModel):

@@ -1,4 +1,4 @@
-"""Pure builders of the objects the operator writes: offer Executions, Pods, status patches.
+"""Pure builders of the objects the operator writes: Pods, status patches.
 
 Each takes plain values and returns a plain dict; unit tests pin them with exact dicts.
 """
@@ -14,16 +14,14 @@ from eb_operator.cluster.convert import (
     LABEL_EXECUTION,
     LABEL_EXECUTION_UID,
     LABEL_MANAGED_BY,
-    LABEL_OFFERSET,
     MANAGER,
     fmt_time,
     parse_duration,
     parse_time,
 )
-from eb_operator.model.crds import ANNOTATION_INITIAL_PHASE, API_VERSION
+from eb_operator.cluster.owners import owner_reference
 from eb_operator.model.platform import PlatformPolicy
 from eb_operator.operator import workload
-from eb_operator.operator.owners import owner_reference
 
 Obj = Mapping[str, Any]
 
@@ -38,41 +36,6 @@ def executable_kind(type_uri: str) -> str | None:
         if kind in type_uri:
             return kind
     return None
-
-
-def label_value(text: str) -> str:
-    """A valid label value: the text itself when it fits, else a prefix and a hash."""
-    if len(text) <= 63:
-        return text
-    digest = hashlib.sha256(text.encode()).hexdigest()[:10]
-    return f"{text[:52].rstrip('-_.')}-{digest}"
-
-
-def build_offer_execution(
-    offerset: Obj, name: str, reservation: Mapping[str, Any], request: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    """One offer of an OfferSet: a child Execution holding its reservation in spec."""
-    meta = offerset["metadata"]
-    spec: dict[str, Any] = {"offerSet": meta["name"]}
-    owner = (offerset.get("spec") or {}).get("owner")
-    if owner:
-        spec["owner"] = owner
-    if request is not None:
-        spec["request"] = dict(request)
-    spec["reservation"] = dict(reservation)
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Execution",
-        "metadata": {
-            "name": name,
-            "namespace": meta["namespace"],
-            "labels": {LABEL_MANAGED_BY: MANAGER, LABEL_OFFERSET: label_value(meta["name"])},
-            # what `kubectl get executions` shows until status.phase is written (no second write)
-            "annotations": {ANNOTATION_INITIAL_PHASE: "OFFERED"},
-            "ownerReferences": [owner_reference(offerset, "OfferSet")],
-        },
-        "spec": spec,
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,22 +213,27 @@ def merge_conditions(old: Sequence[Obj] | None, new: Sequence[dict[str, Any]]) -
 
 def offerset_status(
     uuid: str,
-    offers: Sequence[tuple[str, str]],
+    offers: Sequence[Obj],
     expires: int | None,
     created: int,
     messages: Sequence[Obj],
     generation: int | None,
+    request: Obj | None = None,
 ) -> dict[str, Any]:
-    """OfferSet.status: YES with the offers' names and uuids, or NO with the reasons in messages."""
+    """OfferSet.status: YES with the offers (name, uuid, reservation) and the request as offered
+    (the canonical request with its offered storage: what each offer's session shows and runs),
+    or NO with the reasons in messages."""
     status: dict[str, Any] = {
         "uuid": uuid,
         "result": "YES" if offers else "NO",
-        "offers": [{"name": n, "uuid": u} for n, u in offers],
+        "offers": [dict(o) for o in offers],
         "created": fmt_time(created),
         "messages": [dict(m) for m in messages],
     }
     if offers and expires is not None:
         status["expires"] = fmt_time(expires)
+    if offers and request is not None:
+        status["request"] = dict(request)
     if generation is not None:
         status["observedGeneration"] = generation
     return status

@@ -14,6 +14,9 @@ No double booking (see docs/operator.md):
    lock is released, so the next decision counts them;
 3. a reservation is only shown to a client (OfferSet status, ACCEPTED) after the API server has
    it; a write that fails takes its reservation back out of the ledger.
+
+Offers are held in the OfferSet's status, not as Executions (``eb_operator.cluster.offers``): an
+answer is one status write, and an offer nobody takes costs no write when it lapses.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ from pydantic import ValidationError
 from eb_operator.cluster.convert import (
     fmt_time,
     object_uuid,
-    offer_name,
     parse_time,
     reservation_from_spec,
     reservation_spec,
@@ -46,14 +48,22 @@ from eb_operator.cluster.crs import (
     Conflict,
     NotFound,
 )
-from eb_operator.engine import check_accept, explain_no_offers, find_offers, offer_expiry
-from eb_operator.engine.types import Offer, Phase, Reservation
+from eb_operator.cluster.offers import offer_name
+from eb_operator.engine import (
+    LedgerSnapshot,
+    NodeTable,
+    check_accept,
+    explain_no_offers,
+    find_offers,
+    offer_expiry,
+)
+from eb_operator.engine.types import Offer, Phase
 from eb_operator.model.platform import PlatformPolicy
 from eb_operator.operator import builders, children
 from eb_operator.operator.events import EventPoster, kv
 from eb_operator.operator.lifecycle import Action, Facts, PodView, Step, decide
 from eb_operator.operator.requests import Interpretation, interpret, unknown_requirements
-from eb_operator.operator.state import ClusterState, ExecutionView, execution_view, key_of
+from eb_operator.operator.state import NOT_ACCEPTED, ClusterState, ExecutionView, execution_view, key_of
 from eb_operator.operator.workqueue import Retry, WorkQueue
 
 log = logging.getLogger("eb_operator.operator")
@@ -62,8 +72,6 @@ Obj = Mapping[str, Any]
 #: A node NotReady for longer than this is lost for the Executions that hold it (the default of
 #: ``OperatorConfig.node_lost_grace``).
 NODE_LOST_GRACE = 60.0
-#: Phases a sibling can only have reached by being accepted.
-_NOT_ACCEPTED = frozenset({None, Phase.PROPOSED, Phase.OFFERED, Phase.REJECTED, Phase.EXPIRED})
 
 
 @dataclass(frozen=True)
@@ -74,7 +82,6 @@ class OperatorConfig:
     offer_workers: int = 32  # OfferSets in flight: the lock serialises decisions, not writes
     sweep_seconds: float = 15.0
     pod: builders.PodSettings = field(default_factory=builders.PodSettings)
-    offer_status: bool = False  # also write status.phase=OFFERED after each create (2 writes an offer)
     clock: Callable[[], float] = time.time
     node_lost_grace: float = NODE_LOST_GRACE  # seconds NotReady before a node's sessions fail
 
@@ -115,12 +122,17 @@ class Operator:
             log.warning(
                 "%s", kv(msg="platform not found; using the default policy", platform=self.cfg.platform)
             )
-        nodes, pods, execs = await asyncio.gather(
-            self.cluster.list_nodes(), self.cluster.list_pods(), self.cluster.list(EXECUTIONS)
+        nodes, pods, execs, sets = await asyncio.gather(
+            self.cluster.list_nodes(),
+            self.cluster.list_pods(),
+            self.cluster.list(EXECUTIONS),
+            self.cluster.list(OFFERSETS),
         )
         # The ledger is complete before any decision. Keys are queued by kopf's own initial listing,
         # which flows only while this replica is the active one (peering): a standby decides nothing.
-        self.state.load(nodes.get("items", []), pods.get("items", []), execs.get("items", []))
+        self.state.load(
+            nodes.get("items", []), pods.get("items", []), execs.get("items", []), sets.get("items", [])
+        )
         self.ready.set()
         self.executions.start()
         self.offersets.start()
@@ -166,6 +178,7 @@ class Operator:
         if not self.active:
             return
         now = self.now()
+        self.state.purge_offers(now)
         for view in list(self.state.executions.values()):
             if self._due(view, now):
                 self.executions.add(view.key)
@@ -225,13 +238,16 @@ class Operator:
                 self.executions.add_at(key, view.expires)  # then no longer held: see reconcile
             return
         self.executions.add(key)
-        if view.group and (before is None or before.phase != view.phase) and view.phase not in _NOT_ACCEPTED:
+        if view.group and (before is None or before.phase != view.phase) and view.phase not in NOT_ACCEPTED:
             for s in self.state.siblings(view):
                 self.executions.add(s.key)
 
     def on_offerset(self, obj: Obj, deleted: bool) -> None:
+        """Every answered OfferSet's offers hold capacity (also another operator's: same nodes);
+        only our own namespaces' unanswered sets are answered."""
         meta = obj["metadata"]
         key = key_of(obj)
+        self.state.on_offerset(obj, deleted or bool(meta.get("deletionTimestamp")))
         if deleted or meta.get("deletionTimestamp") or (obj.get("status") or {}).get("result"):
             self.pending_offersets.pop(key, None)
             return
@@ -280,20 +296,18 @@ class Operator:
         nodes = len(selected) if selected is not None else len(table)
         return {"valid": True, "message": "in force", "nodes": nodes, "observedGeneration": generation}
 
+    def capacity(self, now: int) -> tuple[NodeTable, LedgerSnapshot]:
+        """What a decision taking capacity at ``now`` sees (under the lock): the nodes' free
+        capacity and a snapshot of the ledger, without the offers that have expired by then."""
+        self.state.purge_offers(now)
+        return self.state.node_table(self.policy), self.state.ledger.snapshot()
+
     # -- OfferSets ---------------------------------------------------------------------------
 
     async def process_offerset(self, key: str) -> None:
         await self.ready.wait()
         obj = self.pending_offersets.get(key)
         if obj is None:
-            return
-        now = self.now()
-        group = key
-        existing = self.state.children(group)
-        if existing:  # answered before a restart, status not yet written: adopt what exists
-            offers = [(v.name, v.uuid or v.name) for v in existing if v.phase is not None]
-            expires = min((v.expires for v in existing if v.expires is not None), default=None)
-            await self._answer(obj, offers, expires, [], now)
             return
         request = obj.get("spec", {}).get("request")
         with self.timed("probe"):
@@ -309,11 +323,12 @@ class Operator:
         if not made:
             messages.append(builders.message_item("INFO", "urn:no-capacity", reason or "no offers", now))
         with self.timed("answer"):
-            await self._answer(obj, made, expires, messages, now)
+            await self._answer(obj, made, expires, messages, now, interp.request)
 
     async def _make_offers(
         self, obj: Obj, interp: Interpretation, now: int
-    ) -> tuple[list[tuple[str, str]], int, str | None]:
+    ) -> tuple[list[dict[str, Any]], int, str | None]:
+        """Decide the offers and hold them in the ledger; ``_answer`` writes them (one write)."""
         assert interp.demand is not None
         meta = obj["metadata"]
         ns = meta["namespace"]
@@ -321,60 +336,46 @@ class Operator:
             await self.lock.acquire()
         try:
             with self.timed("decide"):
-                table, book = self.state.node_table(self.policy), self.state.ledger.snapshot()
+                table, book = self.capacity(now)
                 offers = find_offers(interp.demand, self.policy, table, book, now)
                 reason = None if offers else explain_no_offers(interp.demand, self.policy, table, book, now)
                 expires = offer_expiry(offers, self.policy, now)
-                bodies = []
+                made = []
                 for i, offer in enumerate(offers):
-                    name = offer_name(meta["uid"], i)
+                    name = offer_name(meta, i)
                     spec = reservation_spec(offer, expires, interp.node_selector)
-                    bodies.append(builders.build_offer_execution(obj, name, spec, interp.request))
-                    self.state.ledger.upsert(self._held(f"{ns}/{name}", spec, Phase.OFFERED, key_of(obj)))
+                    made.append({"name": name, "uuid": name, "reservation": spec})
+                    held = reservation_from_spec(f"{ns}/{name}", spec, Phase.OFFERED, key_of(obj))
+                    self.state.ledger.upsert(held)
         finally:
             self.lock.release()
-        with self.timed("write_offers"):
-            writes = (self._create_offer(ns, b) for b in bodies)
-            results = await asyncio.gather(*writes, return_exceptions=True)
-        made = []
-        for body, res in zip(bodies, results, strict=True):
-            name = body["metadata"]["name"]
-            if isinstance(res, BaseException):
-                self.state.ledger.remove(f"{ns}/{name}")  # roll back: the API server does not have it
-                log.warning("%s", kv(msg="offer not created", execution=f"{ns}/{name}", error=res))
-            else:
-                made.append((name, name))
-        if len(made) < len(bodies) and not made:
-            raise Retry(1.0, "no offer could be created")
         self.stats["offers"] += len(made)
         return made, expires, reason
 
-    def _held(self, key: str, spec: Mapping[str, Any], phase: Phase, group: str) -> Reservation:
-        return reservation_from_spec(key, spec, phase, group)
-
-    async def _create_offer(self, ns: str, body: dict[str, Any]) -> None:
-        try:
-            created = await self.cluster.create(EXECUTIONS, ns, body)
-        except Conflict:
-            created = await self.cluster.get(EXECUTIONS, ns, body["metadata"]["name"])
-        view = self.state.on_execution(created)
-        if not self.cfg.offer_status or view is None or view.status_written:
-            return
-        status = self._status(view, Phase.OFFERED, "Offered", "capacity reserved until the offer expires")
-        with contextlib.suppress(Retry):  # a client got there first: its reconcile writes the status
-            await self._patch_status(view, status)
-
     async def _answer(
-        self, obj: Obj, offers: list[tuple[str, str]], expires: int | None, messages: list[Any], now: int
+        self,
+        obj: Obj,
+        offers: list[dict[str, Any]],
+        expires: int | None,
+        messages: list[Any],
+        now: int,
+        request: Obj | None = None,
     ) -> None:
         meta = obj["metadata"]
         status = builders.offerset_status(
-            object_uuid(obj), offers, expires, now, messages, meta.get("generation")
+            object_uuid(obj), offers, expires, now, messages, meta.get("generation"), request
         )
-        with contextlib.suppress(NotFound):  # deleted meanwhile: its offers go with it (ownerReferences)
-            await self.cluster.patch(
+        try:
+            answered = await self.cluster.patch(
                 OFFERSETS, meta["namespace"], meta["name"], {"status": status}, status=True
             )
+        except BaseException as e:
+            for o in offers:  # the API server does not have them: they hold nothing
+                self.state.ledger.remove(f"{meta['namespace']}/{o['name']}")
+            if not isinstance(e, NotFound):  # deleted meanwhile: nothing to answer
+                raise
+        else:
+            self.state.on_offerset(answered)
         self.pending_offersets.pop(key_of(obj), None)
         self.stats["offersets"] += 1
         result = status["result"]
@@ -397,8 +398,10 @@ class Operator:
                 if view.phase == Phase.OFFERED and view.expires is not None and view.expires <= self.now():
                     self.state.ledger.remove(key)
                 return
-            step = decide(self.facts(view))
             try:
+                if view.offer_set and not view.status_written and await self._adopt_offer(view):
+                    continue
+                step = decide(self.facts(view))
                 if step.action is Action.ACCEPT:
                     await self.accept(key)
                 elif step.action in (Action.RESERVE, Action.VALIDATE):
@@ -409,11 +412,39 @@ class Operator:
                 self.state.on_execution(view.ref(), deleted=True)
                 return
 
+    async def _adopt_offer(self, view: ExecutionView) -> bool:
+        """An offer just written as an Execution (a client's accept or reject): it must hold that
+        offer's reservation, which is copied in from the OfferSet when left out (kubectl users name
+        the offer and the set only). True when this wrote something."""
+        offer = self.state.offer(view.group, view.name)
+        if view.reservation is not None and (offer is None or view.reservation == offer):
+            return False  # as offered, or an offer no longer held (expiry and siblings judge it)
+        nothing = Interpretation(None)
+        if view.reservation is not None:
+            why = f"spec.reservation is not the one offer {view.name} of OfferSet {view.offer_set} holds"
+            await self._fail(view, "NotOffered", why, nothing)
+        elif offer is None:
+            why = f"OfferSet {view.offer_set} holds no live offer {view.name} (it expired, or was never made)"
+            await self._fail(view, "NoSuchOffer", why, nothing)
+        else:
+            try:
+                patched = await self.cluster.patch(
+                    EXECUTIONS,
+                    view.namespace,
+                    view.name,
+                    {"spec": {"reservation": offer}},
+                    resource_version=str(view.rv),
+                )
+            except Conflict:
+                raise Retry(0.2, "changed meanwhile") from None
+            self.state.put(execution_view(patched))
+        return True
+
     def facts(self, view: ExecutionView) -> Facts:
         r = view.reservation or {}
         node = r.get("node")
         start = parse_time(r["start"]) if r else None
-        sibling = next((s.name for s in self.state.siblings(view) if s.phase not in _NOT_ACCEPTED), None)
+        sibling = next((s.name for s in self.state.siblings(view) if s.phase not in NOT_ACCEPTED), None)
         return Facts(
             now=self.now(),
             phase=view.phase,
@@ -552,16 +583,12 @@ class Operator:
             step = decide(self.facts(view))
             if step.action is not Action.ACCEPT:
                 return  # something changed while we waited for the lock: the loop re-decides
+            now = self.now()
+            table, book = self.capacity(now)
             cand = self.state.ledger.get(key) or reservation_from_spec(
                 key, view.reservation or {}, Phase.OFFERED, view.group
             )
-            why = check_accept(
-                cand,
-                self.state.node_table(self.policy),
-                self.state.ledger.snapshot(),
-                self.now(),
-                ignore_group=view.group,
-            )
+            why = check_accept(cand, table, book, now, ignore_group=view.group)
             if why is not None:
                 await self.apply(view, Step(reason="CapacityGone", message=why, refused=True))
                 return
@@ -605,7 +632,7 @@ class Operator:
             if spec is None:
                 await self._fail(view, "NoCapacity", why or "no slot fits", interp)
                 return
-            self.state.ledger.upsert(self._held(key, spec, Phase.ACCEPTED, ""))
+            self.state.ledger.upsert(reservation_from_spec(key, spec, Phase.ACCEPTED))
             try:
                 patched = (
                     await self.cluster.patch(
@@ -637,7 +664,7 @@ class Operator:
     def _direct_slot(
         self, view: ExecutionView, interp: Interpretation, validate: bool, now: int
     ) -> tuple[dict[str, Any] | None, str | None]:
-        table, book = self.state.node_table(self.policy), self.state.ledger.snapshot()
+        table, book = self.capacity(now)
         if validate:
             spec = view.reservation or {}
             cand = reservation_from_spec(view.key, spec, Phase.ACCEPTED)
@@ -652,8 +679,15 @@ class Operator:
         return reservation_spec(best, None, interp.node_selector), None
 
     async def _direct_request(self, obj: Obj) -> dict[str, Any] | None:
+        """The request an Execution runs: inline, else its OfferSet's as offered, with the
+        executable from ``executableRef`` when it has none."""
         spec = obj.get("spec") or {}
         request = dict(spec.get("request") or {})
+        if not request and spec.get("offerSet"):
+            with contextlib.suppress(NotFound):
+                offerset = await self.cluster.get(OFFERSETS, obj["metadata"]["namespace"], spec["offerSet"])
+                status = offerset.get("status") or {}
+                request = dict(status.get("request") or (offerset.get("spec") or {}).get("request") or {})
         ref = spec.get("executableRef")
         if ref and not request.get("executable"):
             try:
@@ -677,6 +711,8 @@ class Operator:
         executable = (request or {}).get("executable")
         if not executable:
             raise Retry(5.0, "no executable to run")
+        # an offer's Execution holds no request of its own: the Pod is built from its set's
+        obj = {**obj, "spec": {**(obj.get("spec") or {}), "request": request}}
         await children.prepare(self.cluster, obj, executable, self.policy)  # PVCs, Secrets, Service
         body = builders.build_pod(obj, executable, self.policy, self.now(), self.cfg.pod)
         name = body["metadata"]["name"]

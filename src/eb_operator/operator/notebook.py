@@ -20,9 +20,9 @@ from typing import Any
 from urllib.parse import quote
 
 from eb_operator.cluster.convert import LABEL_EXECUTION_UID, LABEL_MANAGED_BY, MANAGER
+from eb_operator.cluster.owners import execution_owner
 from eb_operator.model.platform import PlatformPolicy
 from eb_operator.operator.lifecycle import LABEL_INTERACTIVE as LABEL_INTERACTIVE
-from eb_operator.operator.owners import execution_owner
 from eb_operator.operator.staging import stage_container
 from eb_operator.operator.storage import child_name
 

@@ -26,10 +26,10 @@ from importlib import resources as pkg_resources
 from typing import Any
 from urllib.parse import urlsplit
 
+from eb_operator.cluster.owners import execution_owner
 from eb_operator.model.platform import DataEndpoint, PlatformPolicy
 from eb_operator.model.types import Group, Kind, kind_of
 from eb_operator.operator.lifecycle import WAIT_CONTAINER
-from eb_operator.operator.owners import execution_owner
 from eb_operator.operator.storage import Target, child_name
 
 Obj = Mapping[str, Any]

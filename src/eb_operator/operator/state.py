@@ -3,7 +3,10 @@
 * nodes: allocatable resources, labels, readiness, taints;
 * Pods the broker does not own: what each requests, summed per node (they shrink capacity);
 * the broker's Pods: a small view per Execution;
-* Executions: a compact view each, and their reservations in the engine's :class:`Ledger`.
+* Executions: a compact view each, and their reservations in the engine's :class:`Ledger`;
+* answered OfferSets: their offers' reservations (``eb_operator.cluster.offers``), held in the
+  ledger until they expire (:meth:`ClusterState.purge_offers`), an offer of the same set is
+  accepted, or the set is deleted. An offer written as an Execution is counted as that Execution.
 
 Everything is rebuilt from a LIST at start (``load_*``) and then updated by events (``on_*``).
 Stale events are ignored by comparing resourceVersions, so a LIST and a replayed watch can be
@@ -13,6 +16,7 @@ event arriving later.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,12 +35,20 @@ from eb_operator.cluster.convert import (
     pod_requests,
     reservation_from_spec,
 )
+from eb_operator.cluster.offers import offer_refs
 from eb_operator.engine import Ledger, NodeTable
 from eb_operator.engine.types import NodeCapacity, Phase, Resources
 from eb_operator.model.platform import PlatformPolicy
 from eb_operator.operator.lifecycle import PodView, observe_pod
 
 Obj = Mapping[str, Any]
+
+#: How long past its expiry an offer's reservation is still known (not held): a kubectl user's
+#: late accept then gets EXPIRED, not "no such offer".
+FORGET_OFFERS_AFTER = 600
+
+#: Phases an offer can only have reached without being accepted.
+NOT_ACCEPTED = frozenset({None, Phase.PROPOSED, Phase.OFFERED, Phase.REJECTED, Phase.EXPIRED})
 
 
 def _rv(obj: Obj) -> int:
@@ -135,6 +147,9 @@ class ClusterState:
         self.executions: dict[str, ExecutionView] = {}
         self.by_uid: dict[str, str] = {}  # execution uid -> key
         self.groups: dict[str, set[str]] = {}  # "ns/offerset" -> execution keys
+        self.offers: dict[str, dict[str, dict[str, Any]]] = {}  # "ns/offerset" -> offer name -> reservation
+        self._offer_expiry: list[tuple[int, str, str]] = []  # heap of (expires, group, offer name)
+        self._offer_forget: list[tuple[int, str, str]] = []  # heap of (when to forget, group, name)
         self.ledger = Ledger()
         self._table: NodeTable | None = None
         self._table_key: tuple[Any, ...] | None = None
@@ -285,6 +300,8 @@ class ClusterState:
         if view.group:
             self.groups.setdefault(view.group, set()).add(view.key)
         self._reserve(view)
+        if view.group and view.phase not in NOT_ACCEPTED:
+            self._release_offers(view.group)
 
     def _reserve(self, view: ExecutionView) -> None:
         if view.reservation and view.phase is not None and not view.deleting:
@@ -313,10 +330,80 @@ class ClusterState:
     def children(self, group: str) -> list[ExecutionView]:
         return [self.executions[k] for k in sorted(self.groups.get(group, set())) if k in self.executions]
 
-    def load(self, nodes: Iterable[Obj], pods: Iterable[Obj], executions: Iterable[Obj]) -> None:
+    # -- offers ----------------------------------------------------------------------------
+
+    def on_offerset(self, obj: Obj, deleted: bool = False) -> None:
+        """Hold the offers of an answered OfferSet (each until it expires, a sibling is accepted or
+        the set is deleted); a deleted set's offers not written as Executions hold nothing."""
+        group = key_of(obj)
+        if deleted:
+            self._release_offers(group)
+            self.offers.pop(group, None)
+            return
+        if group in self.offers:
+            return  # an answer is written once: later events of the set change nothing here
+        refs = [r for r in offer_refs(obj) if r.get("reservation")]
+        if not refs:
+            return
+        self.offers[group] = {str(r["name"]): dict(r["reservation"]) for r in refs}
+        if self.accepted(group):
+            return
+        ns = group.split("/", 1)[0]
+        for name, spec in self.offers[group].items():
+            key = f"{ns}/{name}"
+            if key in self.executions:
+                continue  # written as an Execution: counted as that
+            self.ledger.upsert(reservation_from_spec(key, spec, Phase.OFFERED, group))
+            if spec.get("expires"):
+                expires = parse_time(spec["expires"])
+                heapq.heappush(self._offer_expiry, (expires, group, name))
+                heapq.heappush(self._offer_forget, (expires + FORGET_OFFERS_AFTER, group, name))
+
+    def offer(self, group: str, name: str) -> dict[str, Any] | None:
+        """The reservation of offer ``name`` of an answered OfferSet, while that offer is live."""
+        return (self.offers.get(group) or {}).get(name)
+
+    def accepted(self, group: str) -> bool:
+        return any(self.executions[k].phase not in NOT_ACCEPTED for k in self.groups.get(group, ()))
+
+    def _release_offers(self, group: str) -> None:
+        ns = group.split("/", 1)[0]
+        for name in self.offers.get(group, ()):
+            key = f"{ns}/{name}"
+            if key not in self.executions:
+                self.ledger.remove(key)
+
+    def purge_offers(self, now: int) -> int:
+        """Stop holding the offers that have expired by ``now`` (and were not written as
+        Executions, whose own phase then says EXPIRED); returns how many. Called before every
+        decision, so an offer holds its capacity exactly until it expires, with no write."""
+        purged = 0
+        while self._offer_expiry and self._offer_expiry[0][0] <= now:
+            _, group, name = heapq.heappop(self._offer_expiry)
+            key = f"{group.split('/', 1)[0]}/{name}"
+            if key not in self.executions and self.ledger.remove(key) is not None:
+                purged += 1
+        while self._offer_forget and self._offer_forget[0][0] <= now:
+            _, group, name = heapq.heappop(self._offer_forget)
+            offers = self.offers.get(group)
+            if offers is not None:  # so memory stays bounded by the recent offers
+                offers.pop(name, None)
+                if not offers:
+                    del self.offers[group]
+        return purged
+
+    def load(
+        self,
+        nodes: Iterable[Obj],
+        pods: Iterable[Obj],
+        executions: Iterable[Obj],
+        offersets: Iterable[Obj] = (),
+    ) -> None:
         for n in nodes:
             self.on_node(n)
         for p in pods:
             self.on_pod(p)
         for e in executions:
             self.on_execution(e)
+        for o in offersets:  # after the Executions: an offer written as one is counted as that
+            self.on_offerset(o)

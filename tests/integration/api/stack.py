@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from tests.support.kube import (
     unique_name,
     wait_for,
 )
+from tests.support.reservations import with_offers
 
 from eb_operator.api import ApiSettings, create_app
 
@@ -79,11 +80,24 @@ class Broker:
         items: list[dict[str, Any]] = self.kube.get("executions", None, self.namespace)["items"]
         return items
 
+    def offersets(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.kube.get("offersets", None, self.namespace)["items"]
+        return items
+
+    def held(self) -> list[Mapping[str, Any]]:
+        """The Executions and the offers held in OfferSet statuses (``with_offers``)."""
+        return with_offers(self.executions(), self.offersets())
+
     def cleanup(self) -> None:
         """Delete every OfferSet and Execution in the namespace (their capacity with them)."""
         for kind in ("offersets", "executions"):
             self.kube.run("delete", kind, "--all", "-n", self.namespace, "--wait=false", check=False)
-        wait_for(lambda: not self.executions(), 60, "the Executions to be gone", interval=0.2)
+        wait_for(
+            lambda: not self.executions() and not self.offersets(),
+            60,
+            "the OfferSets and Executions to be gone",
+            interval=0.2,
+        )
 
 
 def free_port() -> int:

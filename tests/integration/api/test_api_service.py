@@ -291,7 +291,7 @@ def test_schemathesis_no_server_errors_no_schema_violations(
     assert all(calls.values()), calls  # every operation was exercised
     assert "POST /offersets" in tested
     assert "POST /sessions/{uuid}" in tested
-    assert not over_capacity(eb.executions(), NODE_CORES, NODE_MEMORY_GIB, NODE_GPUS)
+    assert not over_capacity(eb.held(), NODE_CORES, NODE_MEMORY_GIB, NODE_GPUS)
 
 
 # --- 100 parallel clients on a small platform --------------------------------------------------
@@ -324,7 +324,7 @@ async def test_100_parallel_offersets_with_accepts_never_over_capacity(eb: Broke
         results = await asyncio.gather(*(one(i) for i in range(100)))
     accepted = [r for r in results if r[1] == 200]
     assert accepted, "some requests fit the platform"
-    problems = over_capacity(eb.executions(), NODE_CORES, NODE_MEMORY_GIB, NODE_GPUS)
+    problems = over_capacity(eb.held(), NODE_CORES, NODE_MEMORY_GIB, NODE_GPUS)
     assert not problems, problems
     phases = {(e.get("status") or {}).get("phase") for e in eb.executions()}
     assert phases <= {

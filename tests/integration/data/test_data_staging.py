@@ -213,7 +213,7 @@ async def test_persistent_storage_outlives_the_session_by_its_lifetime_and_is_th
     answer = await b.ask("persist", req)
     assert answer["status"]["result"] == "YES", answer["status"]
     offer = await earliest(b, answer)
-    offered = (await b.execution(offer))["spec"]["request"]["resources"]["storage"][0]
+    offered = answer["status"]["request"]["resources"]["storage"][0]  # the request as offered
     assert offered["lifetime"]["offered"] == {"min": "PT8S", "max": "PT8S"}
     assert offered["size"]["offered"] == {"min": 1, "max": 1}
     claim = f"eb-{offer}-storage-0"

@@ -61,7 +61,7 @@ async def test_a_notebook_session_is_ready_when_its_server_answers_at_the_url_wi
     async with httpx.AsyncClient(timeout=10, trust_env=False) as anonymous:  # no login cookie
         assert (await anonymous.get(f"{base}/api/contents/analysis.ipynb")).status_code == 403
     print(f"\nnotebook session: accepted -> READY in {took:.1f} s; {url}")
-    document = session_document(ready, None, "http://broker.example", datetime.now(UTC))
+    document = session_document(ready, answer, "http://broker.example", datetime.now(UTC))
     assert document["executable"]["access"] == [access], "the REST session shows the URL"
 
     await b.desire(offer, "CANCELLED")

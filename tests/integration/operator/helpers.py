@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tests.support.kube import REAL_NODE, Kubectl, async_wait_for
+from tests.support.reservations import with_offers
 
+from eb_operator.cluster.convert import parse_time
 from eb_operator.cluster.crs import EXECUTIONS, OFFERSETS, Cluster, NotFound
+from eb_operator.cluster.offers import find_offer, offer_execution
 from eb_operator.operator import Operator, OperatorConfig, serve
 from eb_operator.operator.handlers import Runtime
 
@@ -70,6 +74,7 @@ class Broker:
     platform: str
     runner: OperatorThread | None = None
     nodes: list[str] = field(default_factory=list)
+    offered: dict[str, dict[str, Any]] = field(default_factory=dict)  # offer name -> its answered set
 
     # -- creating ---------------------------------------------------------------------------
 
@@ -81,9 +86,11 @@ class Broker:
         return await self.cluster.create(OFFERSETS, self.namespace, body)
 
     async def answered(self, name: str, timeout: float = 30) -> dict[str, Any]:  # noqa: ASYNC109
-        return await self.cluster.watch_object(
+        answer = await self.cluster.watch_object(
             OFFERSETS, self.namespace, name, lambda o: bool((o.get("status") or {}).get("result")), timeout
         )
+        self.offered |= {o["name"]: answer for o in answer["status"].get("offers") or []}
+        return answer
 
     async def ask(self, name: str, req: Mapping[str, Any], timeout: float = 30) -> dict[str, Any]:  # noqa: ASYNC109
         await self.offerset(name, req)
@@ -99,15 +106,48 @@ class Broker:
         return await self.cluster.create(EXECUTIONS, self.namespace, body)
 
     async def desire(self, name: str, value: str) -> dict[str, Any]:
+        """Ask for a phase: a patch of the Execution, or for an offer not yet written as one, an
+        Execution naming the offer and its set, as a kubectl user writes it (no reservation: the
+        operator copies it in from the set)."""
+        if name in self.offered and not await self.written(name):
+            offerset = self.offered[name]["metadata"]["name"]
+            body = {
+                "apiVersion": API,
+                "kind": "Execution",
+                "metadata": {"name": name},
+                "spec": {"offerSet": offerset, "desiredPhase": value},
+            }
+            return await self.cluster.create(EXECUTIONS, self.namespace, body)
         return await self.cluster.patch(EXECUTIONS, self.namespace, name, {"spec": {"desiredPhase": value}})
 
     # -- reading ----------------------------------------------------------------------------
 
+    async def written(self, name: str) -> bool:
+        try:
+            await self.cluster.get(EXECUTIONS, self.namespace, name)
+        except NotFound:
+            return False
+        return True
+
     async def execution(self, name: str) -> dict[str, Any]:
-        return await self.cluster.get(EXECUTIONS, self.namespace, name)
+        """The Execution ``name``; for an offer not written as one, the offer as the REST service
+        shows it (its reservation, from the set's status)."""
+        try:
+            return await self.cluster.get(EXECUTIONS, self.namespace, name)
+        except NotFound:
+            offerset = self.offered.get(name)
+            ref = find_offer(offerset, name) if offerset is not None else None
+            if offerset is None or ref is None:
+                raise
+            return offer_execution(offerset, ref)
 
     async def executions(self) -> list[dict[str, Any]]:
         return list((await self.cluster.list(EXECUTIONS, self.namespace))["items"])
+
+    async def held(self) -> list[Mapping[str, Any]]:
+        """The Executions and the offers held in OfferSet statuses (``with_offers``)."""
+        sets = (await self.cluster.list(OFFERSETS, self.namespace))["items"]
+        return with_offers(await self.executions(), sets)
 
     async def until(
         self,
@@ -122,6 +162,23 @@ class Broker:
 
     async def settles(self, name: str, timeout: float = 90) -> dict[str, Any]:  # noqa: ASYNC109
         return await self.reaches(name, *FINAL, timeout=timeout)
+
+    def holds(self, name: str) -> bool:
+        """The operator counts the capacity of Execution or offer ``name`` as taken."""
+        assert self.runner is not None
+        return f"{self.namespace}/{name}" in self.runner.operator.state.ledger
+
+    async def released(self, name: str, timeout: float = 30) -> None:  # noqa: ASYNC109
+        """Wait until the operator no longer counts ``name``'s capacity (an offer that lapsed, or
+        whose sibling was accepted: no write says so, its capacity is simply free)."""
+        await async_wait_for(lambda: not self.holds(name), timeout, f"the capacity of {name} to be free")
+
+    async def lapsed(self, answer: Mapping[str, Any]) -> None:
+        """Wait until the wall clock has passed the answered set's expiry."""
+        expires = parse_time(answer["status"]["expires"])
+        await async_wait_for(
+            lambda: time.time() >= expires, expires - time.time() + 10, "the offers to expire"
+        )
 
     async def pod(self, execution: str) -> dict[str, Any] | None:
         try:

@@ -34,11 +34,12 @@ async def test_fifty_concurrent_offersets_on_a_small_platform_never_exceed_capac
     results = [a["status"]["result"] for a in answers]
     assert "YES" in results
     assert "NO" in results  # the platform filled up: the later ones were told so
-    executions = await b.executions()
+    held = await b.held()
     nodes = [b.kube.get("node", n) for n in b.nodes]
-    assert overbooked(executions, nodes) == []
+    assert overbooked(held, nodes) == []
     offered = {o["name"] for a in answers for o in a["status"].get("offers") or []}
-    assert offered == {e["metadata"]["name"] for e in executions if holds(e)}  # every offer is reported
+    assert offered == {e["metadata"]["name"] for e in held if holds(e)}  # every offer is reported
+    assert await b.executions() == []  # and none is an Execution before a client acts on it
 
     # Accept one offer of each YES set, concurrently: still never more than the nodes have.
     firsts = [a["status"]["offers"][0]["name"] for a in answers if a["status"]["offers"]]
@@ -46,4 +47,4 @@ async def test_fifty_concurrent_offersets_on_a_small_platform_never_exceed_capac
     await asyncio.gather(
         *(b.until(n, lambda o: (o.get("status") or {}).get("phase") != "OFFERED") for n in firsts)
     )
-    assert overbooked(await b.executions(), nodes) == []
+    assert overbooked(await b.held(), nodes) == []

@@ -227,59 +227,27 @@ def test_an_executable_without_image_is_refused() -> None:
         builders.build_pod(execution(reservation()), {"type": DOCKER}, PlatformPolicy(), now=T0)
 
 
-def test_an_offer_is_a_child_execution_holding_its_reservation() -> None:
-    offerset = {
-        "metadata": {"name": "my-request", "namespace": "science", "uid": "ofs-uid"},
-        "spec": {"owner": "alice", "request": {"name": "r"}},
-    }
-    body = builders.build_offer_execution(offerset, "uuid-0", reservation(), {"name": "r"})
-    assert body == {
-        "apiVersion": "executionbroker.ivoa.net/v1alpha1",
-        "kind": "Execution",
-        "metadata": {
-            "name": "uuid-0",
-            "namespace": "science",
-            "labels": {
-                "app.kubernetes.io/managed-by": "eb-operator",
-                "executionbroker.ivoa.net/offerset": "my-request",
-            },
-            "annotations": {"executionbroker.ivoa.net/initial-phase": "OFFERED"},
-            "ownerReferences": [
-                {
-                    "apiVersion": "executionbroker.ivoa.net/v1alpha1",
-                    "kind": "OfferSet",
-                    "name": "my-request",
-                    "uid": "ofs-uid",
-                    "controller": True,
-                    "blockOwnerDeletion": False,
-                }
-            ],
-        },
-        "spec": {
-            "offerSet": "my-request",
-            "owner": "alice",
-            "request": {"name": "r"},
-            "reservation": reservation(),
-        },
-    }
-
-
-def test_an_offerset_status_with_offers_says_yes_and_shares_one_expiry() -> None:
-    status = builders.offerset_status("u", [("a", "ua"), ("b", "ub")], T0 + 300, T0, [], 1)
+def test_an_offerset_status_with_offers_says_yes_holds_their_reservations_and_one_expiry() -> None:
+    offers = [
+        {"name": "a", "uuid": "ua", "reservation": reservation()},
+        {"name": "b", "uuid": "ub", "reservation": reservation(node="node-b")},
+    ]
+    status = builders.offerset_status("u", offers, T0 + 300, T0, [], 1, {"name": "r"})
     assert status == {
         "uuid": "u",
         "result": "YES",
-        "offers": [{"name": "a", "uuid": "ua"}, {"name": "b", "uuid": "ub"}],
+        "offers": offers,
         "created": "2030-01-01T10:00:00Z",
         "messages": [],
         "expires": "2030-01-01T10:05:00Z",
+        "request": {"name": "r"},
         "observedGeneration": 1,
     }
 
 
 def test_an_offerset_status_without_offers_says_no_with_the_reasons() -> None:
     why = builders.message_item("INFO", "urn:no-capacity", "no node has 64 cores", T0)
-    status = builders.offerset_status("u", [], None, T0, [why], None)
+    status = builders.offerset_status("u", [], None, T0, [why], None, {"name": "r"})
     assert status == {
         "uuid": "u",
         "result": "NO",

@@ -10,7 +10,6 @@ import pytest
 from eb_operator.cluster.convert import (
     cpu_millis,
     fmt_duration,
-    offer_name,
     parse_duration,
     pod_requests,
     whole,
@@ -188,12 +187,6 @@ def test_a_pod_requests_the_larger_of_its_containers_and_its_biggest_init_contai
     r = pod_requests(p)
     assert r.cpu_millis == 2000
     assert r.gpus == {"nvidia.com/gpu": 1}
-
-
-def test_offer_names_are_deterministic_uuids() -> None:
-    assert offer_name("uid", 0) == offer_name("uid", 0)
-    assert offer_name("uid", 0) != offer_name("uid", 1)
-    assert len(offer_name("uid", 3)) == 36
 
 
 async def test_a_key_is_never_processed_twice_at_once_and_is_redone_when_marked_meanwhile() -> None:

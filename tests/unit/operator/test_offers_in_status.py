@@ -1,0 +1,184 @@
+"""Offers held in their OfferSet's status: names, the Execution a client's word writes, and how long
+the operator's ledger counts each offer (until it expires, a sibling is accepted or the set goes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from eb_operator.cluster.convert import fmt_time, is_uuid, parse_time
+from eb_operator.cluster.offers import (
+    find_offer,
+    new_offerset_name,
+    offer_execution,
+    offer_name,
+    offer_refs,
+    offerset_of,
+)
+from eb_operator.operator.state import FORGET_OFFERS_AFTER, ClusterState
+
+pytestmark = pytest.mark.unit
+
+T0 = parse_time("2030-01-01T00:00:00Z")
+
+
+def reservation(node: str = "n1", expires: int = T0 + 300) -> dict[str, Any]:
+    return {
+        "node": node,
+        "prepareStart": fmt_time(T0),
+        "start": fmt_time(T0),
+        "duration": "PT1H",
+        "releaseEnd": fmt_time(T0 + 3600),
+        "expires": fmt_time(expires),
+        "cores": 2,
+        "memoryGiB": 4,
+        "storageGiB": 0,
+        "gpus": 0,
+    }
+
+
+def offerset(name: str = "set", n: int = 2, expires: int = T0 + 300, **status: Any) -> dict[str, Any]:
+    meta = {"name": name, "namespace": "ns", "uid": "set-uid", "resourceVersion": "5"}
+    offers = [
+        {
+            "name": offer_name(meta, i),
+            "uuid": offer_name(meta, i),
+            "reservation": reservation(f"n{i}", expires),
+        }
+        for i in range(n)
+    ]
+    return {
+        "metadata": meta,
+        "spec": {"owner": "alice", "request": {"name": "asked"}},
+        "status": {"result": "YES" if offers else "NO", "offers": offers, **status},
+    }
+
+
+def written(s: dict[str, Any], i: int, phase: str | None, rv: int = 7) -> dict[str, Any]:
+    """Offer ``i`` of set ``s`` written as an Execution, with a status phase when given."""
+    body = offer_execution(s, s["status"]["offers"][i], desired="ACCEPTED")
+    body["metadata"] |= {"uid": f"x{i}", "resourceVersion": str(rv), "generation": 1}
+    body["status"] = {"phase": phase} if phase else {}
+    return body
+
+
+def test_rest_made_sets_name_their_offers_so_the_set_is_found_from_a_session_uuid() -> None:
+    name = new_offerset_name()
+    assert is_uuid(name)
+    assert name.endswith("00")
+    assert new_offerset_name() != name
+    offers = [offer_name({"name": name, "uid": "u"}, i) for i in range(32)]
+    assert len(set(offers)) == 32
+    assert all(is_uuid(o) and offerset_of(o) == name for o in offers)
+    assert offerset_of(name) is None  # a set's own uuid is no offer
+    assert offerset_of("not-a-uuid") is None
+    assert offerset_of(name[:-2] + "ff") is None  # past the most offers a set can hold
+
+
+def test_sets_named_by_kubectl_users_get_deterministic_uuid_offer_names() -> None:
+    meta = {"name": "my-request", "uid": "0c6a1d5e-0000-4000-8000-000000000001"}
+    assert offer_name(meta, 0) == offer_name(meta, 0)
+    assert offer_name(meta, 0) != offer_name(meta, 1)
+    assert is_uuid(offer_name(meta, 3))
+
+
+def test_an_offer_is_written_as_an_execution_of_its_set_with_the_clients_word() -> None:
+    s = offerset()
+    ref = s["status"]["offers"][1]
+    assert find_offer(s, ref["name"]) == ref
+    assert find_offer(s, "other") is None
+    assert offer_refs({"status": {}}) == []
+    body = offer_execution(s, ref, desired="REJECTED")
+    assert body == {
+        "apiVersion": "executionbroker.ivoa.net/v1alpha1",
+        "kind": "Execution",
+        "metadata": {
+            "name": ref["name"],
+            "namespace": "ns",
+            "labels": {
+                "app.kubernetes.io/managed-by": "eb-operator",
+                "executionbroker.ivoa.net/offerset": "set",
+            },
+            "annotations": {"executionbroker.ivoa.net/initial-phase": "OFFERED"},
+            "ownerReferences": [
+                {
+                    "apiVersion": "executionbroker.ivoa.net/v1alpha1",
+                    "kind": "OfferSet",
+                    "name": "set",
+                    "uid": "set-uid",
+                    "controller": True,
+                    "blockOwnerDeletion": False,
+                }
+            ],
+        },
+        "spec": {
+            "offerSet": "set",
+            "owner": "alice",
+            "desiredPhase": "REJECTED",
+            "reservation": reservation("n1"),
+        },
+    }
+    assert "desiredPhase" not in offer_execution(s, ref)["spec"]  # as shown before anyone acts on it
+
+
+def test_an_answered_set_holds_each_offer_until_it_expires() -> None:
+    state = ClusterState()
+    s = offerset(n=2, expires=T0 + 300)
+    state.on_offerset(s)
+    keys = {f"ns/{o['name']}" for o in s["status"]["offers"]}
+    assert {k for k in keys if k in state.ledger} == keys
+    assert state.offer("ns/set", s["status"]["offers"][0]["name"]) == reservation("n0")
+    assert state.purge_offers(T0 + 299) == 0
+    assert state.purge_offers(T0 + 300) == 2
+    assert not any(k in state.ledger for k in keys)
+    first = s["status"]["offers"][0]["name"]
+    assert state.offer("ns/set", first) == reservation("n0")  # known a while: a late accept is EXPIRED
+    state.purge_offers(T0 + 300 + FORGET_OFFERS_AFTER)
+    assert state.offer("ns/set", first) is None  # then forgotten: memory stays bounded
+
+
+def test_an_unanswered_or_no_set_holds_nothing() -> None:
+    state = ClusterState()
+    state.on_offerset({"metadata": {"name": "q", "namespace": "ns"}, "spec": {}})
+    state.on_offerset(offerset("no", n=0))
+    assert len(state.ledger) == 0
+
+
+def test_a_deleted_set_releases_its_offers_but_not_one_written_as_an_execution() -> None:
+    state = ClusterState()
+    s = offerset(n=2)
+    state.on_offerset(s)
+    state.on_execution(written(s, 0, phase=None))  # written, not yet accepted: still OFFERED
+    state.on_offerset(s, deleted=True)
+    first, second = (f"ns/{o['name']}" for o in s["status"]["offers"])
+    assert first in state.ledger  # the Execution holds it (and goes with its owner, the set)
+    assert second not in state.ledger
+
+
+def test_accepting_one_offer_releases_its_siblings_also_when_loaded_after_a_restart() -> None:
+    s = offerset(n=3)
+    first, *others = (f"ns/{o['name']}" for o in s["status"]["offers"])
+
+    live = ClusterState()
+    live.on_offerset(s)
+    live.on_execution(written(s, 0, phase="ACCEPTED"))
+    assert first in live.ledger
+    assert not any(k in live.ledger for k in others)
+
+    restarted = ClusterState()  # the Executions are loaded before the sets
+    restarted.load([], [], [written(s, 0, phase="ACCEPTED")], [s])
+    assert first in restarted.ledger
+    assert not any(k in restarted.ledger for k in others)
+
+
+def test_an_offer_written_as_an_execution_is_counted_once_and_as_that_execution() -> None:
+    state = ClusterState()
+    s = offerset(n=1)
+    state.on_offerset(s)
+    key = f"ns/{s['status']['offers'][0]['name']}"
+    state.on_execution(written(s, 0, phase="REJECTED"))
+    assert key not in state.ledger  # rejected: frees it at once
+    state.on_offerset(s)  # a later event of the set does not bring it back
+    assert key not in state.ledger
+    assert len(state.ledger) == 0
