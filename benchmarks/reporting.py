@@ -1,4 +1,4 @@
-"""What the cluster benchmarks report with: latency percentiles, a process's memory, and the JSON
+"""What the cluster benchmarks report with: latency percentiles, a process's memory and CPU time, and the JSON
 document each prints (and writes to ``--out``).
 
 One place, so that figures in the committed results (benchmarks/results/) taken by different
@@ -8,6 +8,7 @@ benchmarks are computed the same way and stay comparable.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,12 @@ def memory_mib(pid: int | str) -> dict[str, float]:
         if key in ("VmRSS", "VmHWM"):
             out[key] = round(int(value.split()[0]) / 1024, 1)
     return out
+
+
+def cpu_seconds(pid: int | str) -> float:
+    """The CPU time (user + system) the process has used so far, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def emit(report: Mapping[str, Any], out: Path | None) -> None:

@@ -5,7 +5,8 @@
 It starts a whole broker (``tests/integration/api/stack.py``: the CRDs, ``--nodes`` kwok nodes of
 its own, an ExecutionPlatform, the operator and the API as processes of their own on 127.0.0.1,
 as in production: the clients here do not share the service's interpreter)
-and measures, over real HTTP:
+and, once the cluster is quiet (``settle``: no namespace being deleted, kube-apiserver idle),
+measures over real HTTP:
 
 * ``post_offerset_ms``: POST /offersets latency, one client, answered requests (p50/p99/mean);
 * ``accept_ms``: POST /sessions/{uuid} ACCEPTED latency, one client, of the first offer of each of
@@ -39,9 +40,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.integration.api.stack import GROUP, TOKENS, Broker, Shape, broker_stack  # noqa: E402
-from tests.support.kube import Kubectl, find_kubeconfig, wait_for  # noqa: E402
+from tests.support.kube import Kubectl, cluster_state_dir, find_kubeconfig, wait_for  # noqa: E402
 
-from reporting import percentile  # noqa: E402
+from reporting import cpu_seconds, percentile  # noqa: E402
 
 DOCKER = "https://www.purl.org/ivoa.net/EB/schema/types/executables/docker-container-1.0"
 COMPUTE = "https://www.purl.org/ivoa.net/EB/schema/types/resources/compute/simple-compute-resource-1.0"
@@ -230,6 +231,26 @@ def wait_nodes_ready(b: Broker, timeout: float = 300) -> None:
     wait_for(ready, timeout, "every node of the platform to be Ready", interval=2)
 
 
+def settle(kube: Kubectl, timeout: float = 240, idle_cores: float = 0.45) -> dict[str, Any]:
+    """Wait (bounded) until the cluster is quiet before the first sample: no namespace still being
+    deleted (an earlier run's objects going) and kube-apiserver under ``idle_cores`` over 2 s
+    (at 1,000 kwok nodes it idles at ~0.35 core renewing their Leases). Returns what it saw."""
+    pid = (cluster_state_dir() / "pids" / "kube-apiserver.pid").read_text().strip()
+    deadline = time.monotonic() + timeout
+    while True:
+        terminating = [
+            n["metadata"]["name"]
+            for n in kube.get("namespaces", None, None)["items"]
+            if n["status"].get("phase") == "Terminating"
+        ]
+        before, t = cpu_seconds(pid), time.monotonic()
+        time.sleep(2)  # a measurement window, not a synchronisation
+        cores = (cpu_seconds(pid) - before) / (time.monotonic() - t)
+        quiet = not terminating and cores < idle_cores
+        if quiet or time.monotonic() > deadline:
+            return {"settled": quiet, "apiserver_cores": round(cores, 2), "terminating": len(terminating)}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--nodes", type=int, default=1000, help="kwok nodes in the benchmark's platform")
@@ -248,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with broker_stack(kube, log, shape, answer_timeout=30, api_in_process=False) as b:
         wait_nodes_ready(b)
+        quiet = settle(kube)
         setup = time.monotonic() - started
         results = asyncio.run(measure(b, args.requests, args.seconds))
         out = {
@@ -255,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             "nodes": args.nodes,
             "node_shape": {"cores": shape.cores, "memory_gib": shape.memory_gib},
             "setup_seconds": round(setup, 1),
+            "before_the_first_sample": quiet,
             **results,
             "targets": {"post_offerset_p50_ms": 30, "post_offerset_p99_ms": 100, "offersets_per_second": 50},
             "versus_reference": versus_reference(results),

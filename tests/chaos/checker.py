@@ -1,9 +1,10 @@
 """An independent checker of the broker's promises, run over the API server's state after each
 chaos scenario.
 
-It deliberately shares no code with the operator, the engine or the other tests' helpers: it
-reads OfferSets, Executions, Pods and Nodes as plain JSON through kubectl, parses quantities and
-times itself, and finds
+It deliberately shares no code with the broker (operator, engine, API), nor with the other
+tests' helpers but for ``tests.support.reservations.with_offers`` (the offers held in OfferSet
+statuses, as Executions): it reads OfferSets, Executions, Pods and Nodes as plain JSON through
+kubectl, parses quantities and times itself, and finds
 
 * lost objects: an OfferSet the scenario created, or an Execution the scenario saw, that is gone
   (offers live in their set's status until a client's accept or reject writes them);
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.kube import Kubectl, api_client
+from tests.support.reservations import with_offers
 
 FINAL = frozenset({"REJECTED", "EXPIRED", "COMPLETED", "FAILED", "CANCELLED"})
 NEVER_ACCEPTED = frozenset({"REJECTED", "EXPIRED"})
@@ -63,31 +65,6 @@ def phase_of(e: Mapping[str, Any]) -> str | None:
     if ph is None and spec.get("reservation") and spec.get("offerSet"):
         return "OFFERED"  # an offer's status is written at its first transition
     return str(ph) if ph is not None else None
-
-
-def unwritten_offers(
-    executions: Iterable[Mapping[str, Any]], offersets: Iterable[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
-    """The offers held only in their OfferSets' statuses (no client wrote them as Executions), as
-    Executions created with their set: OFFERED, each held until it expires or a sibling is accepted."""
-    written = {(e["metadata"]["namespace"], e["metadata"]["name"]) for e in executions}
-    out = []
-    for o in offersets:
-        meta = o["metadata"]
-        for ref in (o.get("status") or {}).get("offers") or []:
-            if (meta["namespace"], ref["name"]) in written or not ref.get("reservation"):
-                continue
-            out.append(
-                {
-                    "metadata": {
-                        "name": ref["name"],
-                        "namespace": meta["namespace"],
-                        "creationTimestamp": meta["creationTimestamp"],
-                    },
-                    "spec": {"offerSet": meta["name"], "reservation": ref["reservation"]},
-                }
-            )
-    return out
 
 
 def _left_holding_at(e: Mapping[str, Any]) -> float | None:
@@ -235,10 +212,8 @@ def check(
     }
     written = kube.json("get", "executions", "-A", "-o", "json")["items"]
     execs = {e["metadata"]["name"]: e for e in written if e["metadata"]["namespace"] == namespace}
-    everywhere = [
-        *written,
-        *unwritten_offers(written, kube.json("get", "offersets", "-A", "-o", "json")["items"]),
-    ]
+    sets = kube.json("get", "offersets", "-A", "-o", "json")["items"]
+    everywhere = with_offers(written, sets, released=True)  # each offer's hold ends at an accept
     pods = kube.json("get", "pods", "-n", namespace, "-o", "json")["items"]
     node_objs = kube.json("get", "nodes", "-o", "json")["items"]
     rep.offersets, rep.executions = len(osets), len(execs)

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.chaos.checker import box, instant, overbooked, quantity, unwritten_offers
+from tests.chaos.checker import box, instant, overbooked, quantity
+from tests.support.reservations import with_offers
 
 T = "2026-01-01T00:00:{:02d}Z"
 CAP = {"n": {"cpu": 4.0, "memory": 16 * 2.0**30, "ephemeral-storage": 100 * 2.0**30}}
@@ -84,7 +85,7 @@ def test_an_offer_held_only_in_its_sets_status_holds_from_the_set_until_it_expir
         },
     }
     written = [execution("a", 30, 40, 1, "ACCEPTED")]
-    offers = unwritten_offers(written, [offerset])
+    offers = with_offers(written, [offerset], released=True)[1:]
     assert [o["metadata"]["name"] for o in offers] == ["o1"]
     held = boxes(*offers)
     assert [(b.held_from, b.held_until) for b in held] == [(instant(T.format(0)), instant(T.format(50)))]

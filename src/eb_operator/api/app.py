@@ -4,6 +4,7 @@ one exception handler that turns every error into an IVOA structured error docum
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -154,6 +155,7 @@ def create_app(settings: ApiSettings | None = None, store_factory: StoreFactory 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gc.freeze()  # the imported modules live as long as the process: out of every collection
         store = await store_factory(settings)
         await store.start()
         authenticator = Authenticator(

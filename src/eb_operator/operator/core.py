@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -116,6 +117,10 @@ class Operator:
 
     async def start(self) -> None:
         """Read the platform, rebuild every cache from LISTs, then start the workers."""
+        # Everything allocated so far (imported modules: kopf, the Kubernetes client's models,
+        # pydantic's schemas) lives as long as the process: keep it out of every collection, so a
+        # full collection walks only the broker's own state (a shorter pause, and fewer of them).
+        gc.freeze()
         try:
             self.on_platform(await self.cluster.get(PLATFORMS, None, self.cfg.platform))
         except NotFound:
