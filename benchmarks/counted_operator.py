@@ -4,7 +4,7 @@
 
 * every request the operator makes to the API server (kopf and kubernetes_asyncio both send through
   ``aiohttp.ClientSession._request``), counted by verb and resource; watches are counted apart;
-* every timed phase of the operator (``Operator.timed``: decide, write_offers, ...) as single
+* every timed phase of the operator (``Operator.timed``: decide, answer, ...) as single
   samples, so a benchmark can report p50/p99 rather than the liveness probe's means.
 
 Both are written to OUT.json once a second (and at exit). The apiserver's own metrics carry no

@@ -6,8 +6,10 @@
 One platform of its own grows through ``--steps`` kwok nodes (every 5th a GPU node with 4 GPUs,
 the rest CPU nodes of 32 cores / 128 GiB) and ``--per-node`` Executions per node across their
 lifecycle (half OFFERED, a quarter WAITING, 15 % COMPLETED, 10 % CANCELLED; reservations at
-random nodes and hours). At each step the operator (``benchmarks/counted_operator.py``: the real
-operator plus request and phase counters) and the REST API (``eb-operator api``) start as
+random nodes and hours). An OFFERED one is an offer in an answered OfferSet's status (offers
+are written as Executions only when a client acts on them), the others Executions. At each step
+the operator (``benchmarks/counted_operator.py``: the real operator plus request and phase
+counters) and the REST API (``eb-operator api``) start as
 subprocesses on that state, as in production, and the benchmark measures over real HTTP on
 127.0.0.1:
 
@@ -191,8 +193,18 @@ def filler(i: int, nodes: list[str], now: int, rng: random.Random) -> tuple[dict
             "gpus": gpus,
         },
     }
-    if phase != "OFFERED":
-        spec["desiredPhase"] = "CANCELLED" if phase == "CANCELLED" else "ACCEPTED"
+    if phase == "OFFERED":  # an offer nobody acted on yet: held in its answered set's status
+        offer = {"name": f"fill-{i}", "uuid": f"fill-{i}", "reservation": spec["reservation"]}
+        status = {"result": "YES", "offers": [offer], "expires": spec["reservation"]["expires"]}
+        body = {
+            "apiVersion": API,
+            "kind": "OfferSet",
+            "metadata": {"name": f"filler-{i}"},
+            "spec": {"request": spec["request"]},
+            "status": status,
+        }
+        return body, phase
+    spec["desiredPhase"] = "CANCELLED" if phase == "CANCELLED" else "ACCEPTED"
     body = {"apiVersion": API, "kind": "Execution", "metadata": {"name": f"fill-{i}"}, "spec": spec}
     return body, phase
 
@@ -218,14 +230,16 @@ async def grow(
     rng = random.Random(len(nodes))
     now = int(time.time())
     first, last = have["executions"], want_nodes * per_node
-    base = f"/apis/{GROUP}/v1alpha1/namespaces/{ns}/executions"
+    base = f"/apis/{GROUP}/v1alpha1/namespaces/{ns}"
 
     async def one(i: int) -> None:
         body, phase = filler(i, nodes, now, rng)
-        await send(http, "POST", base, body, (201,))
-        if phase != "OFFERED":
-            status = {"phase": phase, "observedGeneration": 1}
-            await send(http, "PATCH", f"{base}/fill-{i}/status", {"status": status}, (200,))
+        status: dict[str, Any] = body.pop("status", None) or {"phase": phase, "observedGeneration": 1}
+        plural = "offersets" if body["kind"] == "OfferSet" else "executions"
+        await send(http, "POST", f"{base}/{plural}", body, (201,))
+        if phase != "OFFERED" or plural == "offersets":  # as the operator would have answered it
+            name = body["metadata"]["name"]
+            await send(http, "PATCH", f"{base}/{plural}/{name}/status", {"status": status}, (200,))
 
     t = time.monotonic()
     await bounded(list(range(first, last)), workers, one)
@@ -471,8 +485,8 @@ async def step(
         out["apiserver_requests_per_s_all_clients"] = round((server_after - server_before) / seconds, 1)
         decide = after["samples"].get("decide", [])[len(before["samples"].get("decide", [])) :]
         out["decide_ms"] = stats_ms(decide)
-        writes = after["samples"].get("write_offers", [])[len(before["samples"].get("write_offers", [])) :]
-        out["write_offers_ms"] = stats_ms(writes)
+        answers = after["samples"].get("answer", [])[len(before["samples"].get("answer", [])) :]
+        out["answer_ms"] = stats_ms(answers)  # the status write holding the offers
         out["memory_mib"] = {
             "operator": rss_mib(procs.op.pid),
             "api": rss_mib(procs.api.pid),

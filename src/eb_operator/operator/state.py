@@ -304,8 +304,14 @@ class ClusterState:
             self._release_offers(view.group)
 
     def _reserve(self, view: ExecutionView) -> None:
-        if view.reservation and view.phase is not None and not view.deleting:
-            self.ledger.upsert(reservation_from_spec(view.key, view.reservation, view.phase, view.group))
+        spec, phase = view.reservation, view.phase
+        if not spec and view.group and phase is None:
+            # an offer a kubectl user wrote by name only: it holds the offer's reservation until
+            # the operator copies that in (or fails it), as the offer did before
+            spec = self.offer(view.group, view.name)
+            phase = Phase.OFFERED if spec else None
+        if spec and phase is not None and not view.deleting:
+            self.ledger.upsert(reservation_from_spec(view.key, spec, phase, view.group))
         else:
             self.ledger.remove(view.key)
 
@@ -351,7 +357,8 @@ class ClusterState:
         ns = group.split("/", 1)[0]
         for name, spec in self.offers[group].items():
             key = f"{ns}/{name}"
-            if key in self.executions:
+            written = self.executions.get(key)
+            if written is not None and (written.reservation or written.phase is not None):
                 continue  # written as an Execution: counted as that
             self.ledger.upsert(reservation_from_spec(key, spec, Phase.OFFERED, group))
             if spec.get("expires"):

@@ -182,3 +182,36 @@ def test_an_offer_written_as_an_execution_is_counted_once_and_as_that_execution(
     state.on_offerset(s)  # a later event of the set does not bring it back
     assert key not in state.ledger
     assert len(state.ledger) == 0
+
+
+def named(s: dict[str, Any], i: int) -> dict[str, Any]:
+    """Offer ``i`` of set ``s`` as a kubectl user writes it: its name, the set and the word only."""
+    name = s["status"]["offers"][i]["name"]
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "ns",
+            "uid": f"k{i}",
+            "resourceVersion": "8",
+            "generation": 1,
+        },
+        "spec": {"offerSet": s["metadata"]["name"], "desiredPhase": "ACCEPTED"},
+    }
+
+
+def test_an_offer_written_by_name_only_keeps_holding_until_its_reservation_is_copied_in() -> None:
+    """Before the operator copies the reservation in, the capacity must not look free to the next
+    decision (it was, and a later accept was refused for capacity the broker had given away)."""
+    s = offerset(n=2)
+    key = f"ns/{s['status']['offers'][0]['name']}"
+
+    live = ClusterState()
+    live.on_offerset(s)
+    live.on_execution(named(s, 0))
+    assert live.ledger.get(key) is not None
+    assert live.ledger.get(key).node == "n0"  # type: ignore[union-attr]
+
+    restarted = ClusterState()  # the Execution is listed before its set
+    restarted.load([], [], [named(s, 0)], [s])
+    assert restarted.ledger.get(key) is not None
+    assert len(restarted.ledger) == 2
