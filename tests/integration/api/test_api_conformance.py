@@ -635,16 +635,23 @@ def test_item_54_phases_only_move_forward(eb: Broker) -> None:
 
 
 def test_item_55_not_running_before_the_offered_start(eb: Broker) -> None:
+    """An accepted session waits for its offered start. The start asked for is a slot at least a
+    minute ahead, so its preparation (30 s before it) has not begun within the 15 s watched: this
+    platform's nodes are kwok's, which report a Pod's containers running at once, whatever its
+    wait-start init container would do on a kubelet (that wait is tested on the real node:
+    tests/integration/data/test_offered_start.py). An offer for the next slot, accepted within
+    30 s of it, got its Pod at once and kwok showed it RUNNING before the start."""
+    slot = next_slot(datetime.now(UTC), lead=timedelta(seconds=60))
     with eb.client() as c:
-        offer = create(c, docker_request(duration="PT5M"))["offers"][0]
+        offer = create(c, docker_request(duration="PT5M", start=[f"{fmt(slot)}/PT0S"]))["offers"][0]
         start = offered_start(offer)
+        assert start >= slot
         assert update(c, offer["href"], "ACCEPTED").status_code == 200
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             phase = get(c, offer["href"])["phase"]
-            if phase == "RUNNING":
-                assert datetime.now(UTC) >= start - timedelta(seconds=2), "RUNNING before the offered start"
-            time.sleep(0.5)
+            assert phase in ("ACCEPTED", "WAITING"), (phase, start)
+            time.sleep(0.5)  # sampling the phase the client sees, not a synchronisation
 
 
 def test_item_58_final_phases_never_change(eb: Broker) -> None:
