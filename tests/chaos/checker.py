@@ -98,10 +98,13 @@ def _accepted_at(e: Mapping[str, Any]) -> float | None:
     return None
 
 
-def box(e: Mapping[str, Any], now: float, freed_at: float | None = None) -> Box | None:
+def box(
+    e: Mapping[str, Any], now: float, freed_at: float | None = None, offered_at: float | None = None
+) -> Box | None:
     """The reservation of ``e`` as a box in reserved x wall-clock time; None if it never held one.
     ``freed_at``: when a sibling's acceptance freed this offer (the operator frees the siblings
-    in the accepting step and writes REJECTED afterwards)."""
+    in the accepting step and writes REJECTED afterwards). ``offered_at``: when its OfferSet was
+    answered, for an offer a client wrote as an Execution later (it held from the answer on)."""
     r = (e.get("spec") or {}).get("reservation")
     ph = phase_of(e)
     if not r or ph is None or ph == "PROPOSED":
@@ -126,7 +129,7 @@ def box(e: Mapping[str, Any], now: float, freed_at: float | None = None) -> Box 
         node=str(r["node"]),
         start=instant(r["prepareStart"]),
         end=instant(r["releaseEnd"]),
-        held_from=instant(meta["creationTimestamp"]),
+        held_from=min(instant(meta["creationTimestamp"]), offered_at or float("inf")),
         held_until=until,
         use=use,
     )
@@ -268,14 +271,14 @@ def check(
         group, at = _group(e), _accepted_at(e)
         if at is not None and phase_of(e) not in NEVER_ACCEPTED:
             accepted[group] = min(at, accepted.get(group, at))
+    answered = {
+        (o["metadata"]["namespace"], o["metadata"]["name"]): instant(o["status"]["created"])
+        for o in sets
+        if (o.get("status") or {}).get("created")
+    }
     boxes = [
         b
-        for b in (
-            box(
-                e, now, accepted.get((e["metadata"]["namespace"], str((e.get("spec") or {}).get("offerSet"))))
-            )
-            for e in everywhere
-        )
+        for b in (box(e, now, accepted.get(_group(e)), answered.get(_group(e))) for e in everywhere)
         if b is not None and b.node in wanted
     ]
     rep.boxes = len(boxes)

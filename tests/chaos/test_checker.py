@@ -91,3 +91,23 @@ def test_an_offer_held_only_in_its_sets_status_holds_from_the_set_until_it_expir
     assert [(b.held_from, b.held_until) for b in held] == [(instant(T.format(0)), instant(T.format(50)))]
     assert overbooked([*held, *boxes(execution("b", 10, 20, 4, "ACCEPTED", created=49))], CAP)
     assert not overbooked([*held, *boxes(execution("b", 10, 20, 4, "ACCEPTED", created=51))], CAP)
+
+
+def test_an_offer_holds_from_its_sets_answer_not_its_creation_nor_its_clients_accept() -> None:
+    """A set created at 0 and answered at 10 (its operator was down): its offers were decided at 10,
+    after a session that ended at 5 gave the capacity back. Written by a client's accept at 20, an
+    offer still held from 10 on."""
+    reservation = execution("o1", 10, 20, 4, "OFFERED")["spec"]["reservation"]
+    offerset = {
+        "metadata": {"name": "set", "namespace": "ns", "creationTimestamp": T.format(0)},
+        "status": {"created": T.format(10), "offers": [{"name": "o1", "reservation": reservation}]},
+    }
+    done = execution("a", 10, 20, 4, "COMPLETED", created=0, left=5)
+    [offer] = with_offers([], [offerset])
+    assert not overbooked([*boxes(done), *boxes(offer)], CAP)
+    accepted = execution("o1", 10, 20, 4, "ACCEPTED", created=20)
+    [held] = [box(accepted, instant(T.format(59)), offered_at=instant(T.format(10)))]
+    assert held is not None
+    assert held.held_from == instant(T.format(10))
+    still = execution("b", 10, 20, 4, "CANCELLED", created=0, left=12)
+    assert overbooked([*boxes(still), held], CAP)

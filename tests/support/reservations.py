@@ -44,7 +44,7 @@ def with_offers(
     offer of an answered set not written as an Execution (a client's accept or reject writes it),
     unless an offer of the same set was accepted (``released``: those too, for a check over time
     that ends their hold at the acceptance). It reads OFFERED (from its reservation and set), is
-    created when its set was, and holds until its reservation's ``expires``."""
+    created when its set was answered, and holds until its reservation's ``expires``."""
     out = list(executions)
     written = {(e["metadata"]["namespace"], e["metadata"]["name"]) for e in out}
     accepted = {
@@ -65,7 +65,9 @@ def with_offers(
                         "name": ref["name"],
                         "namespace": meta["namespace"],
                         "uid": "",
-                        "creationTimestamp": meta.get("creationTimestamp"),
+                        # decided when the set was answered, which may be well after its creation
+                        "creationTimestamp": (o.get("status") or {}).get("created")
+                        or meta.get("creationTimestamp"),
                     },
                     "spec": {"offerSet": meta["name"], "reservation": ref["reservation"]},
                     "status": {},
