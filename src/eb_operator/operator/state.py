@@ -58,6 +58,11 @@ def _rv(obj: Obj) -> int:
         return 0
 
 
+def _offer_key(group: str, name: str) -> str:
+    """The ledger key of offer ``name`` of the set ``group`` ("ns/set"): its Execution's key."""
+    return f"{group.split('/', 1)[0]}/{name}"
+
+
 def key_of(obj: Obj) -> str:
     meta = obj["metadata"]
     return f"{meta.get('namespace')}/{meta['name']}"
@@ -333,9 +338,6 @@ class ClusterState:
         keys = self.groups.get(view.group, set())
         return [self.executions[k] for k in sorted(keys) if k != view.key and k in self.executions]
 
-    def children(self, group: str) -> list[ExecutionView]:
-        return [self.executions[k] for k in sorted(self.groups.get(group, set())) if k in self.executions]
-
     # -- offers ----------------------------------------------------------------------------
 
     def on_offerset(self, obj: Obj, deleted: bool = False) -> None:
@@ -352,19 +354,18 @@ class ClusterState:
         if not refs:
             return
         self.offers[group] = {str(r["name"]): dict(r["reservation"]) for r in refs}
-        if self.accepted(group):
-            return
-        ns = group.split("/", 1)[0]
+        accepted = self.accepted(group)
         for name, spec in self.offers[group].items():
-            key = f"{ns}/{name}"
-            written = self.executions.get(key)
-            if written is not None and (written.reservation or written.phase is not None):
-                continue  # written as an Execution: counted as that
-            self.ledger.upsert(reservation_from_spec(key, spec, Phase.OFFERED, group))
-            if spec.get("expires"):
-                expires = parse_time(spec["expires"])
-                heapq.heappush(self._offer_expiry, (expires, group, name))
+            expires = parse_time(spec["expires"]) if spec.get("expires") else None
+            if expires is not None:  # every offer is forgotten in time, held or not
                 heapq.heappush(self._offer_forget, (expires + FORGET_OFFERS_AFTER, group, name))
+            key = _offer_key(group, name)
+            written = self.executions.get(key)
+            if accepted or (written is not None and (written.reservation or written.phase is not None)):
+                continue  # a sibling accepted, or written as an Execution: counted as that
+            self.ledger.upsert(reservation_from_spec(key, spec, Phase.OFFERED, group))
+            if expires is not None:
+                heapq.heappush(self._offer_expiry, (expires, group, name))
 
     def offer(self, group: str, name: str) -> dict[str, Any] | None:
         """The reservation of offer ``name`` of an answered OfferSet, while that offer is live."""
@@ -374,9 +375,8 @@ class ClusterState:
         return any(self.executions[k].phase not in NOT_ACCEPTED for k in self.groups.get(group, ()))
 
     def _release_offers(self, group: str) -> None:
-        ns = group.split("/", 1)[0]
         for name in self.offers.get(group, ()):
-            key = f"{ns}/{name}"
+            key = _offer_key(group, name)
             if key not in self.executions:
                 self.ledger.remove(key)
 
@@ -387,7 +387,7 @@ class ClusterState:
         purged = 0
         while self._offer_expiry and self._offer_expiry[0][0] <= now:
             _, group, name = heapq.heappop(self._offer_expiry)
-            key = f"{group.split('/', 1)[0]}/{name}"
+            key = _offer_key(group, name)
             if key not in self.executions and self.ledger.remove(key) is not None:
                 purged += 1
         while self._offer_forget and self._offer_forget[0][0] <= now:

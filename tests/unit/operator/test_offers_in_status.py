@@ -215,3 +215,16 @@ def test_an_offer_written_by_name_only_keeps_holding_until_its_reservation_is_co
     restarted.load([], [], [named(s, 0)], [s])
     assert restarted.ledger.get(key) is not None
     assert len(restarted.ledger) == 2
+
+
+def test_offers_of_a_set_with_an_accepted_offer_are_forgotten_in_time_too() -> None:
+    """Known to the operator (for a late kubectl accept) but not held; then forgotten, so its
+    memory stays bounded by the recent offers also when an offer was accepted."""
+    s = offerset(n=2, expires=T0 + 300)
+    state = ClusterState()
+    state.load([], [], [written(s, 0, phase="ACCEPTED")], [s])
+    second = s["status"]["offers"][1]["name"]
+    assert f"ns/{second}" not in state.ledger
+    assert state.offer("ns/set", second) == reservation("n1")
+    state.purge_offers(T0 + 300 + FORGET_OFFERS_AFTER)
+    assert state.offers == {}
