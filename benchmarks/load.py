@@ -100,9 +100,31 @@ def over_booked(executions: list[dict[str, Any]], nodes: dict[str, dict[str, flo
                 "gpu": sum(float(r.get("gpus", 0)) for r in live),
             }
             over = {k: v for k, v in used.items() if v > cap[k] + 1e-6}
-            if over:
-                problems.append(f"{node} at {t:%H:%M:%S}: {over} > {cap}")
+            if over:  # with what holds then, so that a finding can be understood afterwards
+                held = "; ".join(
+                    f"{r.get('_name')} {r.get('_phase')} set={r.get('_set')} {r.get('cores')}c "
+                    f"{r.get('prepareStart')}..{r.get('releaseEnd')} expires={r.get('expires')}"
+                    for r in live
+                )
+                problems.append(f"{node} at {t:%H:%M:%S}: {over} > {cap}: {held}")
     return problems
+
+
+def labelled(executions: list[Any]) -> list[dict[str, Any]]:
+    """Each Execution with its name, phase and set copied into its reservation (for reports)."""
+    out = []
+    for e in executions:
+        spec = dict(e.get("spec") or {})
+        if spec.get("reservation"):
+            phase = (e.get("status") or {}).get("phase")
+            spec["reservation"] = {
+                **spec["reservation"],
+                "_name": e["metadata"]["name"],
+                "_phase": phase or f"none(desired {spec.get('desiredPhase')})",
+                "_set": spec.get("offerSet"),
+            }
+        out.append({**e, "spec": spec})
+    return out
 
 
 def pods_over(pods: list[dict[str, Any]], nodes: dict[str, dict[str, float]]) -> list[str]:
@@ -134,8 +156,9 @@ async def check_state(kube: httpx.AsyncClient, ns: str, label: str) -> dict[str,
             "memory": quantity(alloc["memory"]),
             "gpu": quantity(alloc.get("nvidia.com/gpu", 0)),
         }
-    exes = (await kube.get(f"/apis/{API}/namespaces/{ns}/executions")).json()["items"]
+    # the sets before the Executions: see tests.support.reservations.with_offers
     sets = (await kube.get(f"/apis/{API}/namespaces/{ns}/offersets")).json()["items"]
+    exes = (await kube.get(f"/apis/{API}/namespaces/{ns}/executions")).json()["items"]
     pods = (await kube.get(f"/api/v1/namespaces/{ns}/pods")).json()["items"]
     phases: dict[str, int] = defaultdict(int)
     failed: dict[str, int] = defaultdict(int)  # why sessions failed, by message
@@ -150,7 +173,7 @@ async def check_state(kube: httpx.AsyncClient, ns: str, label: str) -> dict[str,
         "phases": dict(sorted(phases.items())),
         "failed": dict(sorted(failed.items())),
         "offersets": len(sets),
-        "double_bookings": over_booked(with_offers(exes, sets), nodes) + pods_over(pods, nodes),
+        "double_bookings": over_booked(labelled(with_offers(exes, sets)), nodes) + pods_over(pods, nodes),
     }
 
 
@@ -216,7 +239,15 @@ class InCluster:
         out: dict[str, Any] = {}
         for pod in self.release.broker_pods():
             component = pod["metadata"]["labels"].get("app.kubernetes.io/component", "?")
-            out[f"{component} {pod['metadata']['name']}"] = {"rss": pod_memory_mib(pod["metadata"]["uid"])}
+            restarts = [
+                {"restarts": c.get("restartCount", 0), "last": (c.get("lastState") or {}).get("terminated")}
+                for c in (pod.get("status") or {}).get("containerStatuses") or []
+                if c.get("restartCount")
+            ]  # a broker process that died during the run (OOM, probe) shows here
+            out[f"{component} {pod['metadata']['name']}"] = {
+                "rss": pod_memory_mib(pod["metadata"]["uid"]),
+                **({"restarts": restarts} if restarts else {}),
+            }
         return out
 
     def stop(self) -> str | None:
@@ -475,6 +506,8 @@ async def main() -> int:
             report["operator_requests"] = sum(v for k, v in counters.items() if not k.startswith("WATCH"))
         elif incluster is not None:
             report["memory_mib"] = incluster.memory()
+            service = incluster.release.service
+            report["reached_through"] = service.mode if service else None  # direct or port-forward
         report["windows"] = windows(rows, args.window, total_s)
         report["targets"] = {"status_5xx": 0, "double_bookings": 0}
     finally:

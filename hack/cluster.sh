@@ -7,7 +7,7 @@
 #   hack/cluster.sh up [--kwok-nodes N] [--gpu-nodes M] [--no-kube-proxy]
 #   hack/cluster.sh down [--purge]     stop everything `up` started and clean up
 #   hack/cluster.sh status             each component and its pid, API and node health
-#   hack/cluster.sh stop|start|restart kube-apiserver|kubelet|kwok
+#   hack/cluster.sh stop|start|restart kube-apiserver|kube-controller-manager|kubelet|kwok
 #                                      one component of a running cluster (fault tests); start and
 #                                      restart wait for /readyz (apiserver) or the node Ready (kubelet)
 #   hack/cluster.sh env                `eval "$(hack/cluster.sh env)"` sets KUBECONFIG and PATH
@@ -68,6 +68,12 @@ PIDS="$STATE/pids"
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy kwok)
 
 UP_TIMEOUT="${EB_UP_TIMEOUT:-180}"
+# How long a kwok node's Lease lasts (kwok renews it every quarter of that) and how long the
+# controller-manager waits for a renewal before it calls the node NotReady. The defaults are a
+# kubelet's and Kubernetes' own; benchmarks/scale.py raises both for thousands of kwok nodes,
+# whose renewals (every 10 s each) would otherwise take more than this machine's two cores.
+NODE_LEASE_SECONDS="${EB_NODE_LEASE_SECONDS:-40}"
+NODE_MONITOR_GRACE="${EB_NODE_MONITOR_GRACE:-50s}"
 
 log() { printf '%s cluster: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() {
@@ -723,6 +729,14 @@ start_control_plane() {
   wait_for etcd 60 "etcd to be healthy" curl -fsS "http://127.0.0.1:$ETCD_CLIENT_PORT/health"
   start_apiserver
 
+  start_controller_manager
+
+  start_proc kube-scheduler "$K8S_BIN/kube-scheduler" --config "$CFG/scheduler.yaml" \
+    --authentication-kubeconfig "$CFG/scheduler.kubeconfig" --authorization-kubeconfig "$CFG/scheduler.kubeconfig" \
+    --bind-address 127.0.0.1 --secure-port "$SCHED_PORT" --cert-dir "$STATE/kube-scheduler" --v=1
+}
+
+start_controller_manager() {
   start_proc kube-controller-manager "$K8S_BIN/kube-controller-manager" \
     --kubeconfig "$CFG/controller-manager.kubeconfig" \
     --authentication-kubeconfig "$CFG/controller-manager.kubeconfig" --authorization-kubeconfig "$CFG/controller-manager.kubeconfig" \
@@ -731,11 +745,8 @@ start_control_plane() {
     --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
     --use-service-account-credentials=true --service-cluster-ip-range "$SERVICE_CIDR" \
     --cluster-cidr "$POD_RANGE" --allocate-node-cidrs=false --leader-elect=false \
-    --kube-api-qps 100 --kube-api-burst 200 --profiling=false --v=1
-
-  start_proc kube-scheduler "$K8S_BIN/kube-scheduler" --config "$CFG/scheduler.yaml" \
-    --authentication-kubeconfig "$CFG/scheduler.kubeconfig" --authorization-kubeconfig "$CFG/scheduler.kubeconfig" \
-    --bind-address 127.0.0.1 --secure-port "$SCHED_PORT" --cert-dir "$STATE/kube-scheduler" --v=1
+    --kube-api-qps 100 --kube-api-burst 200 --profiling=false --v=1 \
+    --node-monitor-grace-period "$NODE_MONITOR_GRACE"
 }
 
 apiserver_ready() {
@@ -795,7 +806,7 @@ advertise_gpu() {
 start_kwok() {
   start_proc kwok "$KWOK_BIN/kwok" --kubeconfig "$CFG/kwok.kubeconfig" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-    --cidr "$KWOK_POD_CIDR" --node-ip "$KWOK_NODE_IP" --node-lease-duration-seconds 40 \
+    --cidr "$KWOK_POD_CIDR" --node-ip "$KWOK_NODE_IP" --node-lease-duration-seconds "$NODE_LEASE_SECONDS" \
     --config "$HACK_DIR/kwok-stages.yaml" # node status every ~10 min, not ~20 s (see that file)
 }
 
@@ -1101,8 +1112,8 @@ cmd_status() {
 cmd_component() {
   local action=$1 name=${2:-}
   case "$name" in
-    kube-apiserver | kubelet | kwok) ;;
-    *) die "$action works on kube-apiserver, kubelet or kwok, not '${name:-nothing}'" "e.g.: $0 $action kubelet" ;;
+    kube-apiserver | kube-controller-manager | kubelet | kwok) ;;
+    *) die "$action works on kube-apiserver, kube-controller-manager, kubelet or kwok, not '${name:-nothing}'" "e.g.: $0 $action kubelet" ;;
   esac
   need_root "$action"
   [ -f "$KUBECONFIG_FILE" ] || die "no cluster state in $STATE" "start the cluster first: $0 up"
@@ -1115,7 +1126,9 @@ cmd_component() {
     if [ "$name" = kube-apiserver ]; then
       start_apiserver
     elif [ "$name" = kwok ]; then
-      start_kwok # its nodes stay Ready: it renews their Leases again within their 40 s
+      start_kwok # its nodes stay Ready: it renews their Leases again within their duration
+    elif [ "$name" = kube-controller-manager ]; then
+      start_controller_manager
     else
       apiserver_ready || die "the API server does not answer /readyz; the kubelet would not register" \
         "$0 status shows what runs"

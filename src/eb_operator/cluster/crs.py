@@ -72,6 +72,14 @@ async def _json(resp: Any) -> Obj:
         resp.release()
 
 
+Page = list[Obj]  # one page of a paginated LIST
+
+
+def cr_path(plural: str) -> str:
+    """The cluster-wide list path of one of the broker's resources."""
+    return f"/apis/{GROUP}/{VERSION}/{plural}"
+
+
 class Cluster:
     """Typed access to the API server for the operator and the REST API."""
 
@@ -218,11 +226,18 @@ class Cluster:
         except ApiException as e:
             raise _wrap(e) from None
 
-    async def list_nodes(self) -> Obj:
-        return await self.list_raw("/api/v1/nodes")
-
-    async def list_pods(self, **query: str) -> Obj:
-        return await self.list_raw("/api/v1/pods", **query)
+    async def pages(self, path: str, page_size: int = 500) -> AsyncIterator[Page]:
+        """Every object at a list path (``/api/v1/nodes``, ``cr_path(plural)``), a page at a time:
+        a client consuming each page before the next holds one page, not the whole list (50,000
+        Executions arrive as ~150 MB of JSON, several times that as Python objects)."""
+        token = ""
+        while True:
+            query = {"limit": str(page_size)} | ({"continue": token} if token else {})
+            page = await self.list_raw(path, **query)
+            yield [*(page.get("items") or [])]
+            token = (page.get("metadata") or {}).get("continue") or ""
+            if not token:
+                return
 
     async def post_event(
         self,

@@ -121,6 +121,7 @@ class _Watcher:
     # a cache only (bounded, rebuilt by every list): a miss just means asking the API server
     recent: OrderedDict[str, Obj] = field(default_factory=OrderedDict)
     recent_size: int = 4096
+    page_size: int = 500  # objects per LIST page
     task: asyncio.Task[None] | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -158,14 +159,24 @@ class _Watcher:
             w.check(obj)
 
     async def _list(self) -> str:
-        listed = await self.api.list_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, self.plural, _request_timeout=60
-        )
+        """List a page at a time (the cache keeps only the newest ``recent_size`` anyway): whole,
+        20,000 OfferSets were several hundred MiB of Python objects at once, and the re-list
+        after a watch's resourceVersion was compacted away OOM-killed both API replicas (512 MiB
+        limit) in the same minute of a load run."""
         self.recent.clear()
-        for obj in listed.get("items", []):
-            self._offer(obj)
-        rv: str = listed["metadata"]["resourceVersion"]
-        return rv
+        token = ""
+        while True:
+            page: dict[str, Any] = {"limit": self.page_size} | ({"_continue": token} if token else {})
+            listed = await self.api.list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, self.plural, _request_timeout=60, **page
+            )
+            for obj in listed.get("items", []):
+                self._offer(obj)
+            meta = listed.get("metadata") or {}
+            token = meta.get("continue") or ""
+            if not token:
+                rv: str = meta["resourceVersion"]
+                return rv
 
     async def _run(self) -> None:
         rv: str | None = None
@@ -181,6 +192,7 @@ class _Watcher:
                 raise
             except ApiException as e:
                 if e.status == 410:
+                    log.info("watch %s: resourceVersion %s is too old; re-listing", self.plural, rv)
                     rv = None  # too old: re-list, re-check every waiter
                     continue
                 log.warning("watch %s failed status=%s; retrying in %.1fs", self.plural, e.status, backoff)

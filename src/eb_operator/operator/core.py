@@ -48,6 +48,7 @@ from eb_operator.cluster.crs import (
     Cluster,
     Conflict,
     NotFound,
+    cr_path,
 )
 from eb_operator.cluster.offers import offer_name
 from eb_operator.engine import (
@@ -127,17 +128,25 @@ class Operator:
             log.warning(
                 "%s", kv(msg="platform not found; using the default policy", platform=self.cfg.platform)
             )
-        nodes, pods, execs, sets = await asyncio.gather(
-            self.cluster.list_nodes(),
-            self.cluster.list_pods(),
-            self.cluster.list(EXECUTIONS),
-            self.cluster.list(OFFERSETS),
-        )
-        # The ledger is complete before any decision. Keys are queued by kopf's own initial listing,
-        # which flows only while this replica is the active one (peering): a standby decides nothing.
-        self.state.load(
-            nodes.get("items", []), pods.get("items", []), execs.get("items", []), sets.get("items", [])
-        )
+        # Page by page, each page recorded before the next is read: the start-up peak is one page,
+        # not every object of the cluster at once. Executions before OfferSets: an offer written
+        # as an Execution is counted as that.
+        record = self.state
+        for listing, on in (
+            (self.cluster.pages("/api/v1/nodes"), record.on_node),
+            (self.cluster.pages("/api/v1/pods"), record.on_pod),
+            (self.cluster.pages(cr_path(EXECUTIONS)), record.on_execution),
+            (self.cluster.pages(cr_path(OFFERSETS)), record.on_offerset),
+        ):
+            async for page in listing:
+                for obj in page:
+                    on(obj)
+        # Free the pages' garbage, then keep what was loaded (the state of every object in the
+        # cluster, long-lived) out of later collections too: a full collection otherwise walks
+        # every view of 50,000 Executions, a pause of ~100 ms at a random decision. Frozen objects
+        # are still freed by reference counting when the state drops them.
+        gc.collect()
+        gc.freeze()
         self.ready.set()
         self.executions.start()
         self.offersets.start()

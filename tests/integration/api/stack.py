@@ -85,8 +85,10 @@ class Broker:
         return items
 
     def held(self) -> list[Mapping[str, Any]]:
-        """The Executions and the offers held in OfferSet statuses (``with_offers``)."""
-        return with_offers(self.executions(), self.offersets())
+        """The Executions and the offers held in OfferSet statuses (``with_offers``), the sets
+        read first (see ``with_offers``)."""
+        sets = self.offersets()
+        return with_offers(self.executions(), sets)
 
     def cleanup(self) -> None:
         """Delete every OfferSet and Execution in the namespace (their capacity with them)."""

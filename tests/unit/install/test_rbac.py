@@ -93,8 +93,12 @@ def value(expr: ast.expr, bound: Mapping[str, str | None], module: Module) -> st
             return bound[expr.id]
         found = module.constants.get(expr.id)
         return found if isinstance(found, str) else None
-    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "str" and expr.args:
-        return value(expr.args[0], bound, module)
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.args:
+        inner = value(expr.args[0], bound, module)
+        if expr.func.id == "str":
+            return inner
+        if expr.func.id == "cr_path":  # the list path of one of our resources
+            return crs.cr_path(inner) if inner is not None else None
     return None
 
 
@@ -214,7 +218,8 @@ def needs_of(
             path = value(node.args[0], bound, module)
             assert path is not None, "list_raw of an unresolved path"
             assert "/namespaces/" not in path, f"list_raw of {path!r}"
-            yield ("", path.rsplit("/", 1)[1], "list", "cluster")
+            group = path.split("/")[2] if path.startswith("/apis/") else ""  # /apis/GROUP/VERSION/plural
+            yield (group, path.rsplit("/", 1)[1], "list", "cluster")
 
 
 def _same_module_callee(call: ast.Call, module: Module) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
