@@ -5,7 +5,8 @@
 
 The broker (``--broker``) is, by default, the in-cluster one as users run it: the Helm chart
 installed from the locally built image as tests/e2e installs it (a release named after the run; its two
-API replicas reached through their Service; other installs' operators paused meanwhile).
+API replicas reached at their Pods' addresses, the clients spread over them as a Service would;
+other installs' operators paused meanwhile).
 ``processes`` runs ``eb-operator operator`` (with request counters,
 ``benchmarks/counted_operator.py``) and ``eb-operator api`` as processes on 127.0.0.1 instead,
 which starts in seconds and counts the operator's API-server requests. Either way it has a small
@@ -235,6 +236,18 @@ class InCluster:
         self.url = self.release.url()
         return {"image": image, "helm_install_s": round(took, 1)}
 
+    def replica_urls(self) -> list[str]:
+        """The API replicas' own addresses: the clients talk to the Pods as the Service would
+        spread them, without a ``kubectl port-forward`` in between (from this machine the
+        ClusterIP does not answer, and a port-forward carrying the whole load broke after ~7
+        minutes in two runs: every later connection was closed unanswered)."""
+        return [
+            f"http://{pod['status']['podIP']}:8080"
+            for pod in self.release.broker_pods()
+            if pod["metadata"]["labels"].get("app.kubernetes.io/component") == "api"
+            and (pod.get("status") or {}).get("podIP")
+        ]
+
     def memory(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for pod in self.release.broker_pods():
@@ -459,19 +472,25 @@ async def main() -> int:
         if args.broker == "in-cluster":
             incluster = InCluster(ns, platform, spec, Path(kubeconfig), logs)
             report["install"] = await asyncio.to_thread(incluster.start)
-            url = incluster.url
+            urls = await asyncio.to_thread(incluster.replica_urls) or [incluster.url]
         else:  # the chart makes its own platform from ``spec``
             await send(kube, "POST", f"/apis/{API}/executionplatforms", platform_doc, (201,))
             procs = Processes(ns, platform, kubeconfig, logs)
             await procs.ready()
-            url = procs.url
+            urls = [procs.url]
 
         rec = Recorder()
         errors: list[str] = []
         checks: list[dict[str, Any]] = []
         until = time.monotonic() + 60 * args.minutes
         limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
-        async with httpx.AsyncClient(base_url=url, headers=JSON_H, timeout=120, limits=limits) as c:
+        async with contextlib.AsyncExitStack() as stack:
+            cs = [
+                await stack.enter_async_context(
+                    httpx.AsyncClient(base_url=u, headers=JSON_H, timeout=120, limits=limits)
+                )
+                for u in urls
+            ]
 
             async def checker() -> None:
                 while time.monotonic() < until:
@@ -481,7 +500,9 @@ async def main() -> int:
                     checks.append(look)
 
             watch = asyncio.create_task(checker())
-            await asyncio.gather(*(client(c, rec, seed, until, errors) for seed in range(args.clients)))
+            await asyncio.gather(
+                *(client(cs[seed % len(cs)], rec, seed, until, errors) for seed in range(args.clients))
+            )
             watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watch
@@ -506,8 +527,7 @@ async def main() -> int:
             report["operator_requests"] = sum(v for k, v in counters.items() if not k.startswith("WATCH"))
         elif incluster is not None:
             report["memory_mib"] = incluster.memory()
-            service = incluster.release.service
-            report["reached_through"] = service.mode if service else None  # direct or port-forward
+            report["reached_through"] = urls  # the clients spread over these (seed % len)
         report["windows"] = windows(rows, args.window, total_s)
         report["targets"] = {"status_5xx": 0, "double_bookings": 0}
     finally:

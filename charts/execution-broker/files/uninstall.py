@@ -27,6 +27,8 @@ from typing import Any
 SA = "/var/run/secrets/kubernetes.io/serviceaccount"
 GROUP = "/apis/executionbroker.ivoa.net/v1alpha1"
 POD_SELECTOR = "app.kubernetes.io/managed-by=eb-operator"
+#: OfferSets first: their offers go with them; then every Execution (direct requests too).
+KINDS = ("offersets", "executions")
 Obj = dict[str, Any]
 
 
@@ -65,6 +67,10 @@ def pods_path(namespace: str) -> str:
     return f"/api/v1/namespaces/{namespace}/pods?{q}"
 
 
+def first_page(path: str, limit: int = 20) -> str:
+    return f"{path}{'&' if '?' in path else '?'}limit={limit}"
+
+
 def names(items: list[Obj]) -> list[str]:
     return sorted(f"{i['metadata'].get('namespace')}/{i['metadata']['name']}" for i in items)
 
@@ -78,23 +84,40 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.monotonic() + args.timeout
 
     def listed(path_of: Callable[[str], str]) -> list[Obj]:
-        return [i for ns in args.namespaces for i in api.call("GET", path_of(ns)).get("items", [])]
+        """Up to a page of what is left in each namespace: enough to know whether anything is,
+        and to name some of it (20,000 OfferSets, ~100 MB of JSON, would not fit this Pod)."""
+        return [
+            i for ns in args.namespaces for i in api.call("GET", first_page(path_of(ns))).get("items", [])
+        ]
 
-    # OfferSets first: their offers go with them; then every Execution (direct requests too).
-    for kind in ("offersets", "executions"):
-        found = listed(functools.partial(collection, kind))
-        for ns in sorted({i["metadata"]["namespace"] for i in found}):
-            api.call("DELETE", collection(kind, ns), {"propagationPolicy": "Background"})
-        print(f"deleting {len(found)} {kind}", flush=True)
+    def delete(kind: str) -> None:
+        for ns in args.namespaces:
+            try:
+                api.call("DELETE", collection(kind, ns), {"propagationPolicy": "Background"})
+            except urllib.error.HTTPError:
+                raise
+            except (TimeoutError, urllib.error.URLError) as e:
+                # thousands of objects outlast one request; the loop below asks again
+                print(f"deleting the {kind} of {ns}: {e}; will ask again", flush=True)
 
-    executions, pods = listed(functools.partial(collection, "executions")), listed(pods_path)
-    while executions or pods:
+    def left() -> dict[str, list[Obj]]:
+        out = {kind: listed(functools.partial(collection, kind)) for kind in KINDS}
+        return out | {"pods": listed(pods_path)}
+
+    for kind in KINDS:
+        delete(kind)
+        print(f"deleting the {kind} of {', '.join(args.namespaces)}", flush=True)
+    still = left()
+    while any(still.values()):
         if time.monotonic() > deadline:
-            still = f"executions {names(executions)}, pods {names(pods)}"
-            print(f"timed out; still there: {still}", file=sys.stderr)
+            what = ", ".join(f"{kind} {names(items)}" for kind, items in still.items() if items)
+            print(f"timed out; still there: {what}", file=sys.stderr)
             return 1
         time.sleep(1)  # polling the API server until the garbage collector is done
-        executions, pods = listed(functools.partial(collection, "executions")), listed(pods_path)
+        for kind in KINDS:
+            if still[kind]:
+                delete(kind)
+        still = left()
     print("no broker sessions or Pods left", flush=True)
     return 0
 

@@ -159,10 +159,11 @@ class _Watcher:
             w.check(obj)
 
     async def _list(self) -> str:
-        """List a page at a time (the cache keeps only the newest ``recent_size`` anyway): whole,
-        20,000 OfferSets were several hundred MiB of Python objects at once, and the re-list
-        after a watch's resourceVersion was compacted away OOM-killed both API replicas (512 MiB
-        limit) in the same minute of a load run."""
+        """List a page at a time (the cache keeps only the newest ``recent_size`` anyway). Read
+        whole, the 25,000 OfferSets of the scale benchmark's last step are the likely cause of
+        this process's 587 MiB peak there (its RSS after the workload: 238 MiB), above the chart's
+        512 MiB limit; a re-list after a watch's resourceVersion was compacted away would do the
+        same at any time."""
         self.recent.clear()
         token = ""
         while True:
