@@ -53,7 +53,7 @@ from tests.e2e.install import Helm, Installation, ensure_image, env  # noqa: E40
 from tests.support.kube import KWOK_TOLERATION, Kubectl, find_kubeconfig, namespace_manifest  # noqa: E402
 from tests.support.reservations import holding_spans, live_at_starts, with_offers  # noqa: E402
 
-from eb_operator.cluster.convert import fmt_time  # noqa: E402
+from eb_operator.model.times import format_instant  # noqa: E402
 from load_plot import svg  # noqa: E402
 from reporting import emit, memory_mib, percentile  # noqa: E402
 from scale import (  # noqa: E402
@@ -316,7 +316,7 @@ async def client(c: httpx.AsyncClient, rec: Recorder, seed: int, until: float, e
         doc["schedule"]["requested"]["duration"] = f"PT{rng.choice([5, 10, 15, 20])}M"
         if rng.random() < 0.2:  # a later start window: offers in the future, not only now
             start = int(time.time()) + rng.randint(5, 40) * 60
-            doc["schedule"]["requested"]["start"] = [f"{fmt_time(start)}/PT2H"]
+            doc["schedule"]["requested"]["start"] = [f"{format_instant(start)}/PT2H"]
         try:
             r = await rec.call(c, "offer", "POST", "/offersets", doc)
             if r.status_code >= 500 or r.status_code != 303:
@@ -417,7 +417,7 @@ async def main() -> int:
     kube = await kube_http(kubeconfig, 16)
     report: dict[str, Any] = {
         "benchmark": "load",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "when": format_instant(int(time.time())),
         "cpus": os.cpu_count(),
         "command": " ".join(["python", "benchmarks/load.py", *sys.argv[1:]]),
         "broker": (

@@ -48,9 +48,9 @@ from tests.support import child_process  # noqa: E402
 from tests.support.background import in_background  # noqa: E402
 from tests.support.kube import KWOK_TOLERATION, REAL_NODE, Kubectl, find_kubeconfig, kwok_node  # noqa: E402
 
-from eb_operator.cluster.convert import fmt_time, parse_time  # noqa: E402
 from eb_operator.cluster.crs import EXECUTIONS, OFFERSETS, PLATFORMS, Cluster  # noqa: E402
 from eb_operator.cluster.kube import ClientSettings  # noqa: E402
+from eb_operator.model.times import format_instant, parse_instant  # noqa: E402
 from reporting import memory_mib  # noqa: E402
 
 API = "executionbroker.ivoa.net/v1alpha1"
@@ -225,7 +225,7 @@ async def accept_latency(c: Cluster, kube: Kubectl, n: int, log: Path) -> dict[s
             offers = answered["status"].get("offers") or []
             exe = offers[0]["name"] if offers else None
             start = offers[0]["reservation"]["start"] if offers else None
-            if exe is None or start is None or parse_time(start) > time.time() + 5:
+            if exe is None or start is None or parse_instant(start) > time.time() + 5:
                 busy += 1
                 if exe is not None:
                     await c.create(EXECUTIONS, ns, offer_word(ofs, exe, "REJECTED"))
@@ -362,7 +362,7 @@ async def fill(c: Cluster, ns: str, nodes: list[str], count: int) -> None:
     """``count`` live offers (status-less: OFFERED by their spec) at random nodes and future times."""
     rng = random.Random(3)
     now = int(time.time())
-    expires = fmt_time(now + 4 * 3600)
+    expires = format_instant(now + 4 * 3600)
     queue = list(range(count))
 
     async def worker() -> None:
@@ -378,10 +378,10 @@ async def fill(c: Cluster, ns: str, nodes: list[str], count: int) -> None:
                     "request": ivoa(1),
                     "reservation": {
                         "node": rng.choice(nodes),
-                        "prepareStart": fmt_time(start - 30),
-                        "start": fmt_time(start),
+                        "prepareStart": format_instant(start - 30),
+                        "start": format_instant(start),
                         "duration": "PT1H",
-                        "releaseEnd": fmt_time(start + 3660),
+                        "releaseEnd": format_instant(start + 3660),
                         "expires": expires,
                         "cores": rng.randint(1, 4),
                         "memoryGiB": rng.randint(1, 8),

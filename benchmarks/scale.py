@@ -66,7 +66,7 @@ from tests.support.kube import (  # noqa: E402
 )
 
 from cluster_scale import component_rss_mib  # noqa: E402
-from eb_operator.cluster.convert import fmt_time  # noqa: E402
+from eb_operator.model.times import format_instant  # noqa: E402
 from reporting import emit, memory_mib, percentile  # noqa: E402
 
 GROUP = "executionbroker.ivoa.net"
@@ -146,7 +146,7 @@ def _ctype(method: str) -> dict[str, str]:
 
 def node_body(name: str, i: int, label: dict[str, str]) -> dict[str, Any]:
     body = kwok_node(name, cpu="32", memory="128Gi", gpus=4 if i % GPU_EVERY == 0 else 0, labels=label)
-    now = fmt_time(int(time.time()))
+    now = format_instant(int(time.time()))
     # Ready from its first write: the operator does not wait for kwok's first heartbeat
     body["status"]["conditions"] = [
         {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kwok",
@@ -189,11 +189,11 @@ def filler(i: int, nodes: list[str], now: int, rng: random.Random) -> tuple[dict
         "request": ivoa(1, gpus),
         "reservation": {
             "node": node,
-            "prepareStart": fmt_time(start - 30),
-            "start": fmt_time(start),
+            "prepareStart": format_instant(start - 30),
+            "start": format_instant(start),
             "duration": "PT1H",
-            "releaseEnd": fmt_time(start + 3660),
-            "expires": fmt_time(now + 6 * 3600),
+            "releaseEnd": format_instant(start + 3660),
+            "expires": format_instant(now + 6 * 3600),
             "cores": rng.randint(1, 4),
             "memoryGiB": rng.randint(1, 8),
             "storageGiB": 0,
@@ -589,7 +589,7 @@ async def main() -> int:
     kube = await kube_http(kubeconfig, args.workers + 8)
     report: dict[str, Any] = {
         "benchmark": "scale",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "when": format_instant(int(time.time())),
         "cpus": os.cpu_count(),
         "command": " ".join(["python", "benchmarks/scale.py", *sys.argv[1:]]),
         "shape": {

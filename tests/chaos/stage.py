@@ -18,6 +18,8 @@ from typing import Any
 from tests.support import child_process
 from tests.support.kube import KWOK_TOLERATION, POOL_LABEL, REPO, Kubectl, kwok_node, unique_name, wait_for
 
+from eb_operator.model.times import format_instant
+
 API = "executionbroker.ivoa.net/v1alpha1"
 FINAL = frozenset({"REJECTED", "EXPIRED", "COMPLETED", "FAILED", "CANCELLED"})
 
@@ -103,7 +105,7 @@ class OperatorProcess:
 def container_exits(cluster: Any, namespace: str, pod: str, code: int = 0) -> Any:
     """Play the kubelet of a kwok node: the Pod's container ran and exited with ``code`` (kwok's
     own stages only make Pods Running; they never end them)."""
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    now = format_instant(int(time.time()))
     state = {
         "terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error", "finishedAt": now}
     }

@@ -3,7 +3,7 @@
 Where the digest elides values (``…``, "as requested") they are filled in with real ones of the
 right shape; otherwise the documents are as printed. Each is ``(id, document)``; the id names the
 section it comes from. The official schemas themselves hold no document examples (only the C26
-interval examples, which ``tests/unit/model/test_model_schedule.py`` reads from the files).
+interval examples, which ``tests/unit/model/test_model_times.py`` reads from the files).
 """
 
 from __future__ import annotations

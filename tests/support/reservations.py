@@ -10,14 +10,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from eb_operator.model.times import parse_datetime
+
 HOLDING = {"OFFERED", "ACCEPTED", "WAITING", "PREPARING", "READY", "RUNNING", "RELEASING"}
 
 #: A reservation's [prepareStart, releaseEnd) and the reservation itself.
 Span = tuple[datetime, datetime, Mapping[str, Any]]
-
-
-def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 #: Phases an offer reaches only by being accepted (the rest: None, PROPOSED, OFFERED, REJECTED, EXPIRED).
@@ -94,9 +92,11 @@ def holding_spans(executions: Iterable[Mapping[str, Any]]) -> dict[str, list[Spa
         phase = (e.get("status") or {}).get("phase") or "OFFERED"
         if not res or phase not in HOLDING:
             continue
-        if phase == "OFFERED" and res.get("expires") and parse_time(res["expires"]) <= now:
+        if phase == "OFFERED" and res.get("expires") and parse_datetime(res["expires"]) <= now:
             continue
-        per_node[res["node"]].append((parse_time(res["prepareStart"]), parse_time(res["releaseEnd"]), res))
+        per_node[res["node"]].append(
+            (parse_datetime(res["prepareStart"]), parse_datetime(res["releaseEnd"]), res)
+        )
     return per_node
 
 

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from eb_operator.model.times import format_instant
+
 _URN = "urn:ivoa:eb:"
 
 
@@ -48,7 +50,7 @@ class ApiError(Exception):
 
     def item(self, now: datetime | None = None) -> dict[str, Any]:
         """The IVOA MessageItem (ivoa-std field names)."""
-        when = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        when = format_instant(int((now or datetime.now(UTC)).timestamp()))
         return {
             "type": self.type_uri,
             "level": "ERROR",

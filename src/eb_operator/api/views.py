@@ -9,11 +9,20 @@ has written it. Options follow digest §4.4. Rendering into the caller's dialect
 from __future__ import annotations
 
 import copy
-import re
 import uuid as uuidlib
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
+
+from eb_operator.model.times import (
+    Iso8601Error,
+    IsoInterval,
+    format_duration,
+    format_instant,
+    parse_duration,
+    parse_instant,
+    to_epoch,
+)
 
 OFFERSET_TYPE = "https://www.purl.org/ivoa.net/EB/schema/types/offersets/offerset-response-1.0"
 SESSION_TYPE = "https://www.purl.org/ivoa.net/EB/schema/types/sessions/execution-session-response-1.0"
@@ -29,47 +38,32 @@ AFTER_ACCEPT = frozenset({"ACCEPTED", "WAITING", "PREPARING", "READY", "RUNNING"
 
 Obj = Mapping[str, Any]
 
-_DURATION = re.compile(r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$")
 
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
+def _instant(text: str | None) -> int | None:
+    """A time the operator wrote (epoch seconds), or None when absent or unreadable: a reservation
+    a kubectl user wrote by hand may hold anything, and its session is still shown (the operator
+    fails such an Execution)."""
+    if not text:
         return None
     try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return parse_instant(text)
+    except Iso8601Error:
         return None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-def format_time(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_duration(value: str | None) -> timedelta | None:
-    """The ``PnDTnHnMnS`` durations the operator writes (no years or months)."""
-    m = _DURATION.match(value or "")
-    if m is None or value == "P":
+def _duration(text: str | None) -> int | None:
+    """A duration the operator wrote (seconds), or None when absent or unreadable (as :func:`_instant`)."""
+    if not text:
         return None
-    return timedelta(
-        days=int(m["d"] or 0), hours=int(m["h"] or 0), minutes=int(m["m"] or 0), seconds=float(m["s"] or 0)
-    )
+    try:
+        return parse_duration(text)
+    except Iso8601Error:
+        return None
 
 
-def format_duration(d: timedelta) -> str:
-    total = max(int(d.total_seconds()), 0)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    out = "P" + (f"{days}D" if days else "")
-    clock = (
-        (f"{hours}H" if hours else "")
-        + (f"{minutes}M" if minutes else "")
-        + (f"{seconds}S" if seconds else "")
-    )
-    if clock or not days:
-        out += "T" + (clock or "0S")
-    return out
+def _exact(epoch: int) -> str:
+    """An exact offered time, as the schema's start interval of width zero (``…/PT0S``)."""
+    return str(IsoInterval.exact(epoch))
 
 
 def _status(obj: Obj) -> Mapping[str, Any]:
@@ -80,9 +74,9 @@ def _spec(obj: Obj) -> Mapping[str, Any]:
     return obj.get("spec") or {}
 
 
-def expires_of(execution: Obj) -> datetime | None:
+def expires_of(execution: Obj) -> int | None:
     reservation = _spec(execution).get("reservation") or {}
-    return parse_time(_status(execution).get("expires") or reservation.get("expires"))
+    return _instant(_status(execution).get("expires") or reservation.get("expires"))
 
 
 def stored_phase(execution: Obj) -> str | None:
@@ -98,7 +92,7 @@ def effective_phase(execution: Obj, now: datetime) -> str | None:
     phase = stored_phase(execution)
     if phase == "OFFERED":
         expires = expires_of(execution)
-        if expires is not None and now >= expires:
+        if expires is not None and to_epoch(now) >= expires:
             return "EXPIRED"
     return phase
 
@@ -174,23 +168,23 @@ def _offered_schedule(request: Obj, reservation: Mapping[str, Any]) -> dict[str,
     requested = (request.get("schedule") or {}).get("requested")
     if requested:
         schedule["requested"] = copy.deepcopy(dict(requested))
-    prepare = parse_time(reservation.get("prepareStart"))
-    start = parse_time(reservation.get("start"))
-    duration = parse_duration(reservation.get("duration"))
-    release_end = parse_time(reservation.get("releaseEnd"))
+    prepare = _instant(reservation.get("prepareStart"))
+    start = _instant(reservation.get("start"))
+    duration = _duration(reservation.get("duration"))
+    release_end = _instant(reservation.get("releaseEnd"))
     if start is None or duration is None:
         return schedule
     if prepare is not None:
         schedule["preparing"] = {
-            "start": f"{format_time(prepare)}/PT0S",
-            "duration": format_duration(start - prepare),
+            "start": _exact(prepare),
+            "duration": format_duration(max(start - prepare, 0)),
         }
-    schedule["executing"] = {"start": f"{format_time(start)}/PT0S", "duration": format_duration(duration)}
+    schedule["executing"] = {"start": _exact(start), "duration": format_duration(duration)}
     end = start + duration
     if release_end is not None:
         schedule["releasing"] = {
-            "start": f"{format_time(end)}/PT0S",
-            "duration": format_duration(release_end - end),
+            "start": _exact(end),
+            "duration": format_duration(max(release_end - end, 0)),
         }
     return schedule
 
@@ -235,7 +229,7 @@ def session_document(
     }
     expires = expires_of(execution)
     if expires is not None:
-        doc["expires"] = format_time(expires)
+        doc["expires"] = format_instant(expires)
     executable = request.get("executable")
     if executable:
         doc["executable"] = copy.deepcopy(dict(executable))

@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -26,6 +26,7 @@ import httpx
 from eb_operator.client.http import FINAL_PHASES, JSON, YAML, BrokerClient, BrokerError, phase_of
 from eb_operator.client.output import FORMATS, phase_line, render, start_of
 from eb_operator.client.requests import offer_request
+from eb_operator.model.times import format_instant
 
 EXIT_OK, EXIT_NO, EXIT_USAGE, EXIT_BROKER, EXIT_TIMEOUT = 0, 1, 2, 3, 4
 
@@ -179,7 +180,7 @@ class Cli:
         for doc in self.eb.watch(ref, interval=interval, timeout=limit):
             last = doc
             if self.args.output == "table":
-                now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                now = format_instant(int(time.time()))
                 print(phase_line(doc, now), file=self.out, flush=True)
             elif self.args.output == "json":
                 print(render(doc, "json").replace("\n", "").replace("  ", ""), file=self.out, flush=True)

@@ -6,10 +6,13 @@ GPUs use the ``gpus`` compute extension (docs/wire-model.md, "GPUs").
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
+
+from eb_operator.model import times
 
 STD = "https://www.purl.org/ivoa.net/EB/schema/types/"
 DOCKER = STD + "executables/docker-container-1.0"
@@ -18,7 +21,6 @@ COMPUTE = STD + "resources/compute/simple-compute-resource-1.0"
 
 Range = tuple[int, int | None]
 
-_ISO_DURATION = re.compile(r"^P(?:\d+[YMWD])*(?:T(?:\d+(?:\.\d+)?[HMS])+)?$")
 _SHORT_PART = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
 _SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
@@ -41,31 +43,30 @@ def parse_range(text: str | int, what: str = "value") -> Range:
 
 def parse_duration(text: str) -> str:
     """An ISO 8601 duration (``PT1H30M``) as it is, or a short one (``90m``, ``1h30m``, ``45s``,
-    ``2d``, a bare number of seconds) converted to ISO 8601."""
+    ``2d``, a bare number of seconds) converted to ISO 8601. Either is read by
+    :mod:`eb_operator.model.times`, as the broker reads it (a fraction of a second rounds up); a
+    run time must be longer than zero."""
     text = text.strip()
-    if _ISO_DURATION.match(text.upper()) and text.upper() not in ("P", "PT"):
+    if text.upper().startswith(("P", "-P")):
+        try:
+            seconds = times.parse_duration(text.upper())
+        except times.Iso8601Error as e:
+            raise ValueError(f"duration: {e}") from None
+        _positive(seconds)
         return text.upper()
     if re.fullmatch(r"\d+", text):
-        return _iso_seconds(int(text))
+        return times.format_duration(_positive(int(text)))
     parts = _SHORT_PART.findall(text.lower())
     if not parts or "".join(n + u for n, u in parts) != text.lower().replace(" ", ""):
         raise ValueError(f"duration: expected ISO 8601 (PT1H) or e.g. 90m, 1h30m, 45s; got {text!r}")
-    return _iso_seconds(round(sum(float(n) * _SECONDS[u] for n, u in parts)))
+    seconds = math.ceil(sum(float(n) * _SECONDS[u] for n, u in parts))
+    return times.format_duration(_positive(seconds))
 
 
-def _iso_seconds(seconds: int) -> str:
+def _positive(seconds: int) -> int:
     if seconds <= 0:
         raise ValueError("duration must be positive")
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    out = "P" + (f"{days}D" if days else "")
-    time = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "") + (f"{secs}S" if secs else "")
-    return out + ("T" + time if time else "")
-
-
-def _fmt(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return seconds
 
 
 def parse_start(text: str, now: datetime | None = None) -> str:
@@ -79,20 +80,11 @@ def parse_start(text: str, now: datetime | None = None) -> str:
     head, sep, tail = text.partition("/")
     if head.lower() != "now" and not head.startswith("+"):
         return text
-    now = now or datetime.now(UTC)
-    offset = 0 if head.lower() == "now" else _seconds_of(parse_duration(head[1:]))
-    start = _fmt(now + timedelta(seconds=offset))
+    offset = 0 if head.lower() == "now" else times.parse_duration(parse_duration(head[1:]))
+    start = times.format_instant(times.to_epoch(now or datetime.now(UTC)) + offset)
     if not sep:
         return start
     return f"{start}/{parse_duration(tail)}"
-
-
-def _seconds_of(iso: str) -> int:
-    m = re.fullmatch(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?", iso)
-    if not m:
-        raise ValueError(f"a relative start takes days, hours, minutes or seconds, not {iso!r}")
-    d, h, mi, s = (int(g) if g else 0 for g in m.groups())
-    return d * 86400 + h * 3600 + mi * 60 + s
 
 
 def _requested(r: Range) -> dict[str, int]:

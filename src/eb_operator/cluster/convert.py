@@ -1,7 +1,8 @@
 """Pure conversions between Kubernetes objects (plain dicts) and the engine's types.
 
-No I/O here: Kubernetes quantities, RFC 3339 times, ISO 8601 durations, a node's allocatable
-resources, a Pod's requests, an Execution's reservation and phase.
+No I/O here: Kubernetes quantities, a node's allocatable resources, a Pod's requests, an
+Execution's reservation and phase. Times and durations are read and written by
+:mod:`eb_operator.model.times`.
 """
 
 from __future__ import annotations
@@ -10,59 +11,13 @@ import hashlib
 import re
 import uuid as uuidlib
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from eb_operator.engine.types import FINAL_PHASES, GIB, Offer, Phase, Reservation, Resources
+from eb_operator.model.times import format_duration, format_instant, parse_instant
 
 Obj = Mapping[str, Any]
-
-# --- times and durations ------------------------------------------------------------------------
-
-
-def fmt_time(epoch: int) -> str:
-    """RFC 3339 in UTC with a ``Z``, whole seconds."""
-    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: str) -> int:
-    """RFC 3339 (any offset, optional fraction) to whole epoch seconds, rounding down."""
-    dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() // 1)
-
-
-def fmt_duration(seconds: int) -> str:
-    """ISO 8601 duration in the canonical ``PnDTnHnMnS`` form; ``PT0S`` for zero."""
-    if seconds < 0:
-        raise ValueError("negative duration")
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    out = "P" + (f"{days}D" if days else "")
-    clock = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "") + (f"{secs}S" if secs else "")
-    if clock:
-        out += "T" + clock
-    return out if out != "P" else "PT0S"
-
-
-_DURATION = re.compile(
-    r"^P(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
-)
-
-
-def parse_duration(text: str) -> int:
-    """A day-time ISO 8601 duration (weeks, days, hours, minutes, seconds) to whole seconds."""
-    match = _DURATION.match(text)
-    if not match or text in ("P", "PT"):
-        raise ValueError(f"not an ISO 8601 day-time duration: {text!r}")
-    g = {k: v or "0" for k, v in match.groupdict().items()}
-    return int(
-        int(g["w"]) * 604800 + int(g["d"]) * 86400 + int(g["h"]) * 3600 + int(g["m"]) * 60 + float(g["s"])
-    )
-
 
 # --- quantities ---------------------------------------------------------------------------------
 
@@ -276,13 +231,13 @@ def reservation_spec(
     """The spec.reservation of an Execution holding ``offer``."""
     out: dict[str, Any] = {
         "node": offer.node,
-        "prepareStart": fmt_time(offer.prepare_start),
-        "start": fmt_time(offer.start),
-        "duration": fmt_duration(offer.duration),
-        "releaseEnd": fmt_time(offer.release_end),
+        "prepareStart": format_instant(offer.prepare_start),
+        "start": format_instant(offer.start),
+        "duration": format_duration(offer.duration),
+        "releaseEnd": format_instant(offer.release_end),
     }
     if expires is not None:
-        out["expires"] = fmt_time(expires)
+        out["expires"] = format_instant(expires)
     out |= {"cores": offer.cores, "memoryGiB": offer.memory_gib, "storageGiB": offer.storage_gib}
     out["gpus"] = offer.gpus
     if offer.gpu_resource and offer.gpus:
@@ -299,8 +254,8 @@ def reservation_from_spec(key: str, spec: Obj, phase: Phase, group: str = "") ->
     return Reservation(
         key=key,
         node=str(r["node"]),
-        start=parse_time(r["prepareStart"]),
-        end=parse_time(r["releaseEnd"]),
+        start=parse_instant(r["prepareStart"]),
+        end=parse_instant(r["releaseEnd"]),
         resources=Resources(
             cpu_millis=int(r.get("cores", 0)) * 1000,
             memory_bytes=int(r.get("memoryGiB", 0)) * GIB,

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes_asyncio import client, watch
@@ -22,6 +22,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from eb_operator.cluster.kube import ClientSettings, make_api_client
 from eb_operator.model.crds import API_VERSION, GROUP, VERSION
+from eb_operator.model.times import format_instant
 
 Obj = dict[str, Any]
 MERGE = "application/merge-patch+json"
@@ -251,7 +252,7 @@ class Cluster:
         """A core/v1 Event about ``obj`` (a dict with metadata name, namespace, uid)."""
         meta = obj["metadata"]
         namespace = meta.get("namespace") or "default"
-        now = datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = format_instant(int(time.time()))
         body = {
             "metadata": {"generateName": f"{meta['name'][:200]}.", "namespace": namespace},
             "involvedObject": {

@@ -14,16 +14,12 @@ one pass over ``reservations``).
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import UTC, datetime
 
 from eb_operator.engine.calendar import NodeUsage, segment_range
 from eb_operator.engine.ledger import LedgerSnapshot
 from eb_operator.engine.nodes import NodeTable
 from eb_operator.engine.types import GIB, HOLDING_PHASES, NodeCapacity, Phase, Reservation
-
-
-def _iso(t: int) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+from eb_operator.model.times import format_instant
 
 
 def _find_node(nodes: Sequence[NodeCapacity], name: str) -> NodeCapacity | None:
@@ -61,7 +57,7 @@ def check_accept(
     if candidate.end <= candidate.start:
         return f"reservation {candidate.key} has an empty time span"
     if now >= candidate.end:
-        return f"the slot of {candidate.key} ended at {_iso(candidate.end)}"
+        return f"the slot of {candidate.key} ended at {format_instant(candidate.end)}"
     node = _find_node(nodes, candidate.node)
     if node is None:
         return f"node {candidate.node} is no longer available to the broker"
@@ -106,8 +102,9 @@ def check_accept(
         for j in range(j0, j1):
             if col[j] + need > cap:
                 at = max(candidate.start, usage.times[j - 1]) if j > 0 else candidate.start
+                when = format_instant(at)
                 return (
-                    f"node {node.name} no longer has {_amount(need, unit, label)} free at {_iso(at)}: "
+                    f"node {node.name} no longer has {_amount(need, unit, label)} free at {when}: "
                     f"{_amount(col[j], unit, label)} of {_amount(cap, unit, label)} "
                     "are held by other reservations"
                 )

@@ -49,13 +49,13 @@ import math
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from eb_operator.engine.calendar import Check, NodeUsage, iter_free_runs, last_violation, run_end, span_fits
 from eb_operator.engine.ledger import LedgerSnapshot
 from eb_operator.engine.nodes import NodeTable, Shape
 from eb_operator.engine.types import GIB, Demand, NodeCapacity, Offer, Phase, Reservation
 from eb_operator.model.platform import PlatformPolicy
+from eb_operator.model.times import format_instant
 
 Timer = Callable[[], float]
 
@@ -146,10 +146,6 @@ class _Starts:
 
 def _align_up(t: int, slot: int) -> int:
     return -(-t // slot) * slot
-
-
-def _iso(t: int) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _hours(seconds: int) -> str:
@@ -271,12 +267,12 @@ class _Cycle:
             what = "now" if not self.prep else f"now plus {_hours(self.prep)} of preparation"
             return (
                 "every requested start window ends before the earliest possible start "
-                f"({what}, {_iso(earliest)})"
+                f"({what}, {format_instant(earliest)})"
             )
         if all(w.start > latest for w in windows):
             return (
                 f"every requested start window begins after the platform's look-ahead of "
-                f"{_hours(self.policy.horizon_seconds)} ({_iso(latest)})"
+                f"{_hours(self.policy.horizon_seconds)} ({format_instant(latest)})"
             )
         return f"no slot start (every {_hours(self.slot)}) falls inside the requested start windows"
 
@@ -695,7 +691,7 @@ class _Cycle:
         return f"no single node has {self._need_text()} together"
 
     def time_reason(self, starts: _Starts) -> str:
-        span = f"between {_iso(starts.first)} and {_iso(starts.last)}"
+        span = f"between {format_instant(starts.first)} and {format_instant(starts.last)}"
         return (
             f"no free slot in the requested start windows: no node can hold {self._need_text()} "
             f"for {_hours(self.dmin)} starting {span}"

@@ -110,16 +110,20 @@ from eb_operator.model.resources import (
     VolumeMode,
     data_size_bytes,
 )
-from eb_operator.model.schedule import (
+from eb_operator.model.times import (
     IntervalForm,
+    Iso8601Error,
     IsoDuration,
     IsoInterval,
     Timestamp,
     format_duration,
     format_instant,
     format_timestamp,
+    from_epoch,
+    parse_datetime,
     parse_duration,
     parse_instant,
+    to_epoch,
 )
 from eb_operator.model.types import Dialect, Kind
 
@@ -164,6 +168,7 @@ __all__ = [
     "IntegerValueOption",
     "IntegerValueUpdate",
     "IntervalForm",
+    "Iso8601Error",
     "IsoDuration",
     "IsoInterval",
     "IvoaDataResource",
@@ -216,11 +221,13 @@ __all__ = [
     "format_instant",
     "format_path",
     "format_timestamp",
+    "from_epoch",
     "gpu_requests",
     "has_errors",
     "judge_request",
     "make_offer",
     "match_flavour",
+    "parse_datetime",
     "parse_duration",
     "parse_instant",
     "parse_offerset_request",
@@ -231,5 +238,6 @@ __all__ = [
     "render",
     "render_template",
     "render_update_request",
+    "to_epoch",
     "with_client_paths",
 ]

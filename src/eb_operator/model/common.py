@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag
 from pydantic_core import PydanticCustomError
 
 from eb_operator.model.base import NameValueMap, WireFloat, WireInt, WireModel, WireStr
-from eb_operator.model.schedule import Timestamp
+from eb_operator.model.times import Timestamp
 from eb_operator.model.types import Group, Kind, canonical_uri, info, kind_of
 
 

@@ -32,7 +32,7 @@ from eb_operator.model.resources import (
     SimpleStorageResource,
     StorageSize,
 )
-from eb_operator.model.schedule import IsoDuration, IsoInterval
+from eb_operator.model.times import IsoDuration, IsoInterval
 
 DEFAULT_STORAGE_GIB = 1
 

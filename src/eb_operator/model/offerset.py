@@ -33,7 +33,7 @@ from eb_operator.model.resources import (
     SimpleComputeResource,
     StorageResource,
 )
-from eb_operator.model.schedule import IsoDuration, IsoInterval, Timestamp
+from eb_operator.model.times import IsoDuration, IsoInterval, Timestamp
 from eb_operator.model.types import Kind, info
 
 SESSION_TYPE = info(Kind.SCHEDULED_SESSION).canonical

@@ -28,7 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from eb_operator.model.base import WireInt, WireModel, WireStr
 from eb_operator.model.common import UNKNOWN_TAG, Component, TypeUri, discriminator_tag, tagged
-from eb_operator.model.schedule import IsoDuration
+from eb_operator.model.times import IsoDuration
 from eb_operator.model.types import Group, Kind, info, kind_of
 from eb_operator.model.units import min_max_gib, unit_name
 

@@ -10,17 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eb_operator.cluster.convert import (
-    LABEL_EXECUTION,
-    LABEL_EXECUTION_UID,
-    LABEL_MANAGED_BY,
-    MANAGER,
-    fmt_time,
-    parse_duration,
-    parse_time,
-)
+from eb_operator.cluster.convert import LABEL_EXECUTION, LABEL_EXECUTION_UID, LABEL_MANAGED_BY, MANAGER
 from eb_operator.cluster.owners import owner_reference
 from eb_operator.model.platform import PlatformPolicy
+from eb_operator.model.times import format_instant, parse_duration, parse_instant
 from eb_operator.operator import workload
 
 Obj = Mapping[str, Any]
@@ -103,7 +96,7 @@ def build_pod(
         limits["ephemeral-storage"] = f"{r['storageGiB']}Gi"
     if r.get("gpus") and r.get("gpuResource"):
         limits[r["gpuResource"]] = str(r["gpus"])
-    end = parse_time(r["start"]) + parse_duration(r["duration"])
+    end = parse_instant(r["start"]) + parse_duration(r["duration"])
     container: dict[str, Any] = {
         "name": "main",
         **_container_process(executable, policy),
@@ -179,7 +172,7 @@ def message_item(
     level: str, type_: str, message: str, now: int, values: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """An IVOA MessageItem."""
-    item: dict[str, Any] = {"type": type_, "time": fmt_time(now), "level": level, "message": message}
+    item: dict[str, Any] = {"type": type_, "time": format_instant(now), "level": level, "message": message}
     if values:
         item["values"] = dict(values)
     return item
@@ -193,7 +186,7 @@ def condition(
         "status": "True" if status else "False",
         "reason": reason,
         "message": message,
-        "lastTransitionTime": fmt_time(now),
+        "lastTransitionTime": format_instant(now),
     }
     if generation is not None:
         out["observedGeneration"] = generation
@@ -227,11 +220,11 @@ def offerset_status(
         "uuid": uuid,
         "result": "YES" if offers else "NO",
         "offers": [dict(o) for o in offers],
-        "created": fmt_time(created),
+        "created": format_instant(created),
         "messages": [dict(m) for m in messages],
     }
     if offers and expires is not None:
-        status["expires"] = fmt_time(expires)
+        status["expires"] = format_instant(expires)
     if offers and request is not None:
         status["request"] = dict(request)
     if generation is not None:

@@ -33,13 +33,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from eb_operator.cluster.convert import (
-    fmt_time,
-    object_uuid,
-    parse_time,
-    reservation_from_spec,
-    reservation_spec,
-)
+from eb_operator.cluster.convert import object_uuid, reservation_from_spec, reservation_spec
 from eb_operator.cluster.crs import (
     EXECUTABLES,
     EXECUTIONS,
@@ -61,6 +55,7 @@ from eb_operator.engine import (
 )
 from eb_operator.engine.types import Offer, Phase
 from eb_operator.model.platform import PlatformPolicy
+from eb_operator.model.times import format_instant, parse_instant
 from eb_operator.operator import builders, children
 from eb_operator.operator.events import EventPoster, kv
 from eb_operator.operator.lifecycle import Action, Facts, PodView, Step, decide
@@ -205,7 +200,7 @@ class Operator:
         if view.phase == Phase.OFFERED:
             return view.expires is not None and view.expires <= now
         if view.phase in (Phase.ACCEPTED, Phase.WAITING) and view.reservation:
-            return parse_time(view.reservation["prepareStart"]) <= now
+            return parse_instant(view.reservation["prepareStart"]) <= now
         return False
 
     @contextlib.contextmanager
@@ -457,7 +452,7 @@ class Operator:
     def facts(self, view: ExecutionView) -> Facts:
         r = view.reservation or {}
         node = r.get("node")
-        start = parse_time(r["start"]) if r else None
+        start = parse_instant(r["start"]) if r else None
         sibling = next((s.name for s in self.state.siblings(view) if s.phase not in NOT_ACCEPTED), None)
         return Facts(
             now=self.now(),
@@ -467,9 +462,9 @@ class Operator:
             desired=view.desired,
             desired_new=view.desired_new,
             expires=view.expires,
-            prepare_start=parse_time(r["prepareStart"]) if r else None,
+            prepare_start=parse_instant(r["prepareStart"]) if r else None,
             start=start,
-            release_end=parse_time(r["releaseEnd"]) if r else None,
+            release_end=parse_instant(r["releaseEnd"]) if r else None,
             node=node,
             node_lost=bool(node) and self._node_lost(str(node)),
             pod=self.state.pod_of(view),
@@ -514,10 +509,10 @@ class Operator:
         if not view.status_written:
             status |= {
                 "uuid": object_uuid({"metadata": {"name": view.name, "uid": view.uid}}),
-                "created": view.created or fmt_time(now),
+                "created": view.created or format_instant(now),
             }
             if view.expires is not None:
-                status["expires"] = fmt_time(view.expires)
+                status["expires"] = format_instant(view.expires)
         conds = []
         if phase is not None:
             holding = phase not in (

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from eb_operator.cluster.convert import fmt_time
 from eb_operator.engine.types import FINAL_PHASES, Phase
+from eb_operator.model.times import format_instant
 
 Obj = Mapping[str, Any]
 
@@ -279,7 +279,7 @@ def _desired(f: Facts) -> Step | None:
     if want == Phase.ACCEPTED:
         if p == Phase.OFFERED:
             if f.expires is not None and f.now >= f.expires:
-                return refuse(f"the offer expired at {fmt_time(f.expires)}", Phase.EXPIRED, "Expired")
+                return refuse(f"the offer expired at {format_instant(f.expires)}", Phase.EXPIRED, "Expired")
             if f.accepted_sibling:
                 return refuse(
                     f"another offer of this set ({f.accepted_sibling}) was accepted",
@@ -328,7 +328,7 @@ def _progress(f: Facts) -> Step:
             return Step(phase=Phase.REJECTED, reason="Rejected", message=msg)
         if f.expires is not None and f.now >= f.expires:
             return Step(
-                phase=Phase.EXPIRED, reason="Expired", message=f"not accepted by {fmt_time(f.expires)}"
+                phase=Phase.EXPIRED, reason="Expired", message=f"not accepted by {format_instant(f.expires)}"
             )
         return Step(wake_at=f.expires)
     if f.node_lost and p != Phase.RELEASING:
@@ -345,7 +345,7 @@ def _progress(f: Facts) -> Step:
                 action=Action.CREATE_POD,
             )
         if p == Phase.ACCEPTED:
-            msg = f"waiting until {fmt_time(f.prepare_start)}"
+            msg = f"waiting until {format_instant(f.prepare_start)}"
             return Step(phase=Phase.WAITING, reason="Waiting", message=msg, wake_at=f.prepare_start)
         return Step(wake_at=f.prepare_start)
     if p in POD_PHASES:
@@ -373,7 +373,7 @@ def _with_pod(f: Facts, p: Phase) -> Step:
         return Step(
             phase=Phase.FAILED,
             reason="Overrun",
-            message=f"still not finished when the reservation ended at {fmt_time(f.release_end)}",
+            message=f"still not finished when the reservation ended at {format_instant(f.release_end)}",
             action=Action.DELETE_POD,
         )
     wake = f.release_end + OVERRUN_GRACE if f.release_end is not None else None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from eb_operator.cluster.convert import UNKNOWN_REQUIREMENTS_ANNOTATION
@@ -29,6 +28,7 @@ from eb_operator.model import (
     render,
 )
 from eb_operator.model.platform import PlatformPolicy
+from eb_operator.model.times import from_epoch
 from eb_operator.operator.storage import with_offered_storage
 
 
@@ -45,7 +45,7 @@ def _message(item: MessageItem) -> dict[str, Any]:
 
 
 def refusal(type_uri: str, text: str, now: int) -> Interpretation:
-    when = datetime.fromtimestamp(now, UTC)
+    when = from_epoch(now)
     item = MessageItem.make(type_uri, MessageLevel.ERROR, "{reason}", {"reason": text}, time=when)
     return Interpretation(None, [_message(item)])
 
@@ -91,8 +91,9 @@ def interpret(
         return refusal("urn:missing-value", "the resource holds no IVOA request", now)
     try:
         req, _ = parse_offerset_request(dict(request))
-    except RequestError as e:
-        return refusal(e.type_uri, e.message, now)
+    except RequestError as e:  # e.g. a kubectl user's negative duration: NO naming the field
+        item = MessageItem.make(e.type_uri, MessageLevel.ERROR, e.template, e.values, time=from_epoch(now))
+        return Interpretation(None, [_message(item)])
     judged = [*judge_request(req, policy), *(_not_understood(p) for p in unknown)]
     if probe is not None and not has_errors(judged):
         judged = [*judged, *probe.messages]

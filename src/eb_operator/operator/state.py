@@ -30,7 +30,6 @@ from eb_operator.cluster.convert import (
     effective_phase,
     node_allocatable,
     node_ready,
-    parse_time,
     pod_done,
     pod_requests,
     reservation_from_spec,
@@ -39,6 +38,7 @@ from eb_operator.cluster.offers import offer_refs
 from eb_operator.engine import Ledger, NodeTable
 from eb_operator.engine.types import NodeCapacity, Phase, Resources
 from eb_operator.model.platform import PlatformPolicy
+from eb_operator.model.times import parse_instant
 from eb_operator.operator.lifecycle import PodView, observe_pod
 
 Obj = Mapping[str, Any]
@@ -131,7 +131,7 @@ def execution_view(obj: Obj) -> ExecutionView:
         observed_generation=int(status.get("observedGeneration") or 0),
         offer_set=spec.get("offerSet"),
         reservation=dict(reservation) if reservation else None,
-        expires=parse_time(expires) if expires else None,
+        expires=parse_instant(expires) if expires else None,
         deleting=bool(meta.get("deletionTimestamp")),
         conditions=list(status.get("conditions") or []),
         uuid=status.get("uuid"),
@@ -356,7 +356,7 @@ class ClusterState:
         self.offers[group] = {str(r["name"]): dict(r["reservation"]) for r in refs}
         accepted = self.accepted(group)
         for name, spec in self.offers[group].items():
-            expires = parse_time(spec["expires"]) if spec.get("expires") else None
+            expires = parse_instant(spec["expires"]) if spec.get("expires") else None
             if expires is not None:  # every offer is forgotten in time, held or not
                 heapq.heappush(self._offer_forget, (expires + FORGET_OFFERS_AFTER, group, name))
             key = _offer_key(group, name)

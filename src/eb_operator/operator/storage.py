@@ -22,15 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eb_operator.cluster.convert import (
-    LABEL_EXECUTION_UID,
-    LABEL_MANAGED_BY,
-    MANAGER,
-    fmt_duration,
-    fmt_time,
-    parse_duration,
-    parse_time,
-)
+from eb_operator.cluster.convert import LABEL_EXECUTION_UID, LABEL_MANAGED_BY, MANAGER
+from eb_operator.model.times import format_duration, format_instant, parse_duration, parse_instant
 
 Obj = Mapping[str, Any]
 
@@ -106,7 +99,7 @@ def with_offered_storage(request: Obj, limit_seconds: int) -> dict[str, Any]:
         item["size"] = {**(item.get("size") or {}), "offered": {"min": gib, "max": gib}}
         seconds = offered_lifetime(item, limit_seconds)
         if seconds is not None:
-            text = fmt_duration(seconds)
+            text = format_duration(seconds)
             item["lifetime"] = {**(item.get("lifetime") or {}), "offered": {"min": text, "max": text}}
         offered.append(item)
     resources["storage"] = offered
@@ -186,8 +179,8 @@ def build_claim(
                 LABEL_STORAGE: "persistent",
             },
             "annotations": {
-                ANN_LIFETIME: fmt_duration(lifetime),
-                ANN_DELETE_AFTER: fmt_time(parse_time(r["releaseEnd"]) + lifetime),
+                ANN_LIFETIME: format_duration(lifetime),
+                ANN_DELETE_AFTER: format_instant(parse_instant(r["releaseEnd"]) + lifetime),
                 ANN_POD: pod,
             },
         },
@@ -265,7 +258,7 @@ def claim_verdict(claim: Obj, session_ended: bool, now: int) -> Verdict:
     if claim.get("metadata", {}).get("deletionTimestamp"):
         return Verdict()
     try:
-        deadline = parse_time(annotations[ANN_DELETE_AFTER])
+        deadline = parse_instant(annotations[ANN_DELETE_AFTER])
         lifetime = parse_duration(annotations.get(ANN_LIFETIME) or "PT0S")
     except (KeyError, ValueError):
         return Verdict()
@@ -275,7 +268,9 @@ def claim_verdict(claim: Obj, session_ended: bool, now: int) -> Verdict:
         earlier = min(deadline, now + lifetime)
         if now >= earlier:
             return Verdict(delete=True)
-        return Verdict(annotations={ANN_SESSION_ENDED: fmt_time(now), ANN_DELETE_AFTER: fmt_time(earlier)})
+        return Verdict(
+            annotations={ANN_SESSION_ENDED: format_instant(now), ANN_DELETE_AFTER: format_instant(earlier)}
+        )
     return Verdict()
 
 
@@ -286,7 +281,7 @@ def next_deadline(claims: Sequence[Obj]) -> int | None:
         text = (c.get("metadata", {}).get("annotations") or {}).get(ANN_DELETE_AFTER)
         if text:
             try:
-                times.append(parse_time(text))
+                times.append(parse_instant(text))
             except ValueError:
                 continue
     return min(times, default=None)

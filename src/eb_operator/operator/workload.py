@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from eb_operator.cluster.convert import parse_time
 from eb_operator.model.platform import PlatformPolicy
+from eb_operator.model.times import parse_instant
 from eb_operator.operator import notebook, staging, storage
 
 Obj = Mapping[str, Any]
@@ -56,7 +56,7 @@ def storage_plan(execution: Obj, policy: PlatformPolicy) -> storage.StoragePlan:
 
 def _start(execution: Obj) -> int | None:
     text = ((execution.get("spec") or {}).get("reservation") or {}).get("start")
-    return parse_time(str(text)) if text else None
+    return parse_instant(str(text)) if text else None
 
 
 def pod_parts(

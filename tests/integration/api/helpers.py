@@ -11,11 +11,13 @@ from typing import Any
 import httpx
 import yaml
 from tests.integration.api.ivoa_schema_check import validate, validate_c26
-from tests.support.reservations import holding_spans, live_at_starts, parse_time
+from tests.support.reservations import holding_spans, live_at_starts
 from tests.support.wire import C26, COMPUTE, DOCKER, STD, STORAGE
 from tests.support.wire import JUPYTER as NOTEBOOK
 from tests.support.wire import S3_DATA as S3
 from tests.support.wire import SIMPLE_DATA as DATA
+
+from eb_operator.model import times
 
 JSON_H = {"Content-Type": "application/json", "Accept": "application/json"}
 YAML_H = {"Content-Type": "application/yaml", "Accept": "application/yaml"}
@@ -210,18 +212,13 @@ def walk(
 
 
 def parse_duration(text: str) -> timedelta:
-    m = DURATION.match(text)
-    assert m, text
-    days = int(m.group(4) or 0) * (7 if m.group(5) == "W" else 1)
-    return timedelta(
-        days=days, hours=int(m.group(6) or 0), minutes=int(m.group(7) or 0), seconds=float(m.group(8) or 0)
-    )
+    return timedelta(seconds=times.parse_duration(text))
 
 
 def interval(text: str) -> tuple[datetime, datetime]:
-    start, _, width = text.partition("/")
-    t = parse_time(start)
-    return t, t + parse_duration(width)
+    window = times.IsoInterval.parse(text)
+    assert window.start is not None, text
+    return times.from_epoch(window.start), times.from_epoch(window.start + window.seconds)
 
 
 def offered_start(offer: Mapping[str, Any]) -> datetime:
@@ -234,7 +231,7 @@ def next_slot(after: datetime, slot: int = 300, lead: timedelta = timedelta(hour
 
 
 def fmt(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return times.format_instant(times.to_epoch(t))
 
 
 def over_capacity(

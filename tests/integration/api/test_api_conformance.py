@@ -35,8 +35,9 @@ from tests.integration.api.helpers import (
     post,
     update,
 )
-from tests.support.reservations import parse_time
 from tests.support.wire import C26, SIMPLE_DATA, STORAGE
+
+from eb_operator.model.times import parse_datetime
 
 UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000"
 
@@ -275,11 +276,11 @@ def test_item_21_offers_have_uuid_href_type_phase(eb: Broker) -> None:
 def test_item_22_offers_are_offered_and_expire_after_creation(eb: Broker) -> None:
     with eb.client() as c:
         doc = create(c, docker_request())
-        created = parse_time(doc["created"])
+        created = parse_datetime(doc["created"])
         assert {o["phase"] for o in doc["offers"]} == {"OFFERED"}
         expires = {o["expires"] for o in doc["offers"]}
         assert len(expires) == 1, "all offers of a set share expires"
-        assert parse_time(expires.pop()) > created
+        assert parse_datetime(expires.pop()) > created
 
 
 def test_item_23_offer_href_answers(eb: Broker) -> None:
@@ -588,7 +589,7 @@ def test_item_51_c26_update_body_and_slash_phase(eb: Broker) -> None:
 def test_item_52_expiry(eb: Broker) -> None:
     with eb.client() as c:
         offer = create(c, docker_request())["offers"][0]
-        wait = (parse_time(offer["expires"]) - datetime.now(UTC)).total_seconds()
+        wait = (parse_datetime(offer["expires"]) - datetime.now(UTC)).total_seconds()
         time.sleep(max(wait, 0) + 0.5)
         session = get(c, offer["href"])
         assert session["phase"] == "EXPIRED"

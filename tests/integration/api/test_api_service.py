@@ -33,7 +33,7 @@ from tests.integration.api.helpers import (
 )
 from tests.support.fuzz import examples, is_long
 from tests.support.kube import namespace_manifest, unique_name
-from tests.support.wire import C26
+from tests.support.wire import C26, STORAGE
 
 from eb_operator.api import ApiSettings
 
@@ -183,6 +183,20 @@ def test_c26_errors_name_the_clients_field(eb: Broker) -> None:
         assert r.status_code == 400
         message = r.json()["meta"]["messages"][0]
         assert message["values"]["path"] == "compute/cores/min"
+
+
+@pytest.mark.parametrize("value", ["-P1D", "P1H"], ids=["negative", "not ISO 8601"])
+def test_a_bad_storage_lifetime_is_a_400_naming_the_field(eb: Broker, value: str) -> None:
+    req = docker_request()
+    kept = {"type": STORAGE, "name": "kept", "lifetime": {"requested": {"min": value}}}
+    req["resources"]["storage"] = [kept]
+    with eb.client() as c:
+        r = post(c, "/offersets", req)
+        assert r.status_code == 400, r.text
+        [message] = r.json()["messages"]
+        assert message["level"] == "ERROR"
+        assert message["values"]["path"] == "resources/storage/0/lifetime/requested/min"
+        assert value in message["message"]
 
 
 # --- unknown requirements (digest §9 item 26) ----------------------------------------------------

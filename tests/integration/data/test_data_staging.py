@@ -16,7 +16,7 @@ from tests.integration.data.conftest import S3, Files, earliest, reaches
 from tests.integration.operator.helpers import FAST, FINAL, REAL_NODE_PLATFORM, Broker, ivoa_request, phase
 from tests.support.kube import Kubectl, async_wait_for, pod_logs, unique_name
 
-from eb_operator.cluster.convert import parse_time
+from eb_operator.model.times import parse_instant
 
 MakeBroker = Callable[..., Coroutine[Any, Any, Broker]]
 pytestmark = pytest.mark.timeout(300)
@@ -99,7 +99,7 @@ async def test_http_and_s3_data_are_staged_into_volumes_and_read_by_the_workload
     )
     offer, execution = await accept_first(b, "staged", req)
     r = execution["spec"]["reservation"]
-    lead = parse_time(r["start"]) - parse_time(r["prepareStart"])
+    lead = parse_instant(r["start"]) - parse_instant(r["prepareStart"])
     assert lead >= BIG // bandwidth, "the preparation lead time counts the probed data size"
     done = await reaches(b, offer, *FINAL, timeout=180)
     assert phase(done) == "COMPLETED", done["status"]

@@ -13,7 +13,7 @@ from tests.integration.data.test_data_staging import SIMPLE, with_resources
 from tests.integration.operator.helpers import FAST, FINAL, REAL_NODE_PLATFORM, Broker, phase
 from tests.support.kube import unique_name
 
-from eb_operator.cluster.convert import parse_time
+from eb_operator.model.times import parse_instant
 
 MakeBroker = Callable[..., Coroutine[Any, Any, Broker]]
 pytestmark = pytest.mark.timeout(300)
@@ -39,20 +39,20 @@ async def test_staged_data_waits_for_the_offered_start_and_the_workload_starts_a
     answer = await b.ask("on-time", req)
     assert answer["status"]["result"] == "YES", answer["status"]
     offer = await earliest(b, answer)
-    start = parse_time((await b.execution(offer))["spec"]["reservation"]["start"])
+    start = parse_instant((await b.execution(offer))["spec"]["reservation"]["start"])
     await b.desire(offer, "ACCEPTED")
     done = await reaches(b, offer, *FINAL, timeout=180)
     assert phase(done) == "COMPLETED", done["status"]
 
     pod = await b.pod(offer)
     assert pod is not None
-    created = parse_time(pod["metadata"]["creationTimestamp"])
-    staged = parse_time(_terminated(pod["status"]["initContainerStatuses"], "stage-0")["finishedAt"])
+    created = parse_instant(pod["metadata"]["creationTimestamp"])
+    staged = parse_instant(_terminated(pod["status"]["initContainerStatuses"], "stage-0")["finishedAt"])
     waited = _terminated(pod["status"]["initContainerStatuses"], "wait-start")
-    started = parse_time(_terminated(pod["status"]["containerStatuses"], "main")["startedAt"])
+    started = parse_instant(_terminated(pod["status"]["containerStatuses"], "main")["startedAt"])
     assert created < start, "the Pod is made at the prepare start, before the offered start"
     assert staged < start, "staging ends before the offered start"
-    assert parse_time(waited["finishedAt"]) >= start
+    assert parse_instant(waited["finishedAt"]) >= start
     assert started >= start, f"the workload started at {started}, before the offered start {start}"
     # the session was READY (prepared) before it ran, and ran on time, not much later
     ready = await b.event(offer, "Ready")

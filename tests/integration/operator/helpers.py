@@ -13,9 +13,9 @@ from typing import Any
 from tests.support.kube import REAL_NODE, Kubectl, async_wait_for
 from tests.support.reservations import with_offers
 
-from eb_operator.cluster.convert import parse_time
 from eb_operator.cluster.crs import EXECUTIONS, OFFERSETS, Cluster, NotFound
 from eb_operator.cluster.offers import find_offer, offer_execution
+from eb_operator.model.times import parse_instant
 from eb_operator.operator import Operator, OperatorConfig, serve
 from eb_operator.operator.handlers import Runtime
 
@@ -175,7 +175,7 @@ class Broker:
 
     async def lapsed(self, answer: Mapping[str, Any]) -> None:
         """Wait until the wall clock has passed the answered set's expiry."""
-        expires = parse_time(answer["status"]["expires"])
+        expires = parse_instant(answer["status"]["expires"])
         await async_wait_for(
             lambda: time.time() >= expires, expires - time.time() + 10, "the offers to expire"
         )

@@ -16,6 +16,8 @@ from kubernetes_asyncio import client
 from tests.integration.operator.helpers import FAST, FINAL, REAL_NODE_PLATFORM, Broker, ivoa_request, phase
 from tests.support.kube import async_wait_for
 
+from eb_operator.model.times import format_instant
+
 MakeBroker = Callable[..., Coroutine[Any, Any, Broker]]
 pytestmark = pytest.mark.timeout(240)
 
@@ -50,7 +52,7 @@ async def test_a_session_whose_kwok_node_turns_not_ready_fails_node_lost(broker:
     [node] = b.nodes
     await b.direct("on-kwok", ivoa_request(("sleep", "600"), duration="PT10M"))
     await b.reaches("on-kwok", "RUNNING", timeout=90)
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    now = format_instant(int(time.time()))
     not_ready = {
         "status": {
             "conditions": [

@@ -18,8 +18,8 @@ from tests.integration.operator.helpers import (
 )
 from tests.support.kube import REAL_NODE, async_wait_for
 
-from eb_operator.cluster.convert import fmt_time, parse_time
 from eb_operator.cluster.crs import EXECUTABLES, OFFERSETS, PLATFORMS
+from eb_operator.model.times import format_instant, parse_instant
 
 MakeBroker = Callable[..., Coroutine[Any, Any, Broker]]
 pytestmark = pytest.mark.timeout(240)
@@ -30,7 +30,7 @@ AD104 = "https://www.purl.org/ivoa.net/resource-types/nvidia-ad104"
 async def starts(b: Broker, answer: dict[str, Any]) -> list[int]:
     out = []
     for o in answer["status"].get("offers") or []:
-        out.append(parse_time((await b.execution(o["name"]))["spec"]["reservation"]["start"]))
+        out.append(parse_instant((await b.execution(o["name"]))["spec"]["reservation"]["start"]))
     return sorted(out)
 
 
@@ -51,7 +51,7 @@ async def test_the_seed_scenario_through_crs_alone(broker: MakeBroker) -> None:
         nodes=[{"cpu": "64", "memory": "256Gi", "gpus": 1}],
     )
     s1 = -(-int(time.time()) // (2 * H)) * (2 * H)  # the next 2-hour boundary
-    window = [f"{fmt_time(s1)}/PT8H"]  # starts S1..S5
+    window = [f"{format_instant(s1)}/PT8H"]  # starts S1..S5
     slot = [s1 + i * 2 * H for i in range(5)]
 
     r1 = await b.ask("r1", ivoa_request(cores=32, max_cores=32, gpus=1, duration="PT4H", start=window))
@@ -65,7 +65,7 @@ async def test_the_seed_scenario_through_crs_alone(broker: MakeBroker) -> None:
 
     by_start = {}
     for o in r1["status"]["offers"]:
-        by_start[parse_time((await b.execution(o["name"]))["spec"]["reservation"]["start"])] = o["name"]
+        by_start[parse_instant((await b.execution(o["name"]))["spec"]["reservation"]["start"])] = o["name"]
     await b.desire(by_start[slot[0]], "ACCEPTED")
     assert phase(await b.reaches(by_start[slot[0]], "ACCEPTED", "WAITING")) in ("ACCEPTED", "WAITING")
     await b.released(by_start[slot[2]])  # the sibling: no write, its capacity is free
@@ -136,10 +136,10 @@ async def test_a_short_session_cannot_be_accepted_after_its_slot_is_over(broker:
     answer = await b.ask("short", ivoa_request(cores=1, max_cores=1, duration="PT1M"))
     assert answer["status"]["result"] == "YES"
     reservations = [(await b.execution(o["name"]))["spec"]["reservation"] for o in answer["status"]["offers"]]
-    expires = parse_time(answer["status"]["expires"])
-    assert expires == min(parse_time(r["releaseEnd"]) for r in reservations)
-    assert expires < parse_time(answer["status"]["created"]) + 300
-    assert {parse_time(r["expires"]) for r in reservations} == {expires}
+    expires = parse_instant(answer["status"]["expires"])
+    assert expires == min(parse_instant(r["releaseEnd"]) for r in reservations)
+    assert expires < parse_instant(answer["status"]["created"]) + 300
+    assert {parse_instant(r["expires"]) for r in reservations} == {expires}
 
 
 async def test_two_concurrent_accepts_of_siblings_end_with_exactly_one_accepted(broker: MakeBroker) -> None:
@@ -186,6 +186,27 @@ async def test_a_request_the_platform_cannot_serve_is_answered_no_with_reasons(
     assert answer["status"]["offers"] == []
     text = " ".join(str(m.get("message")) for m in answer["status"]["messages"])
     assert says in text
+
+
+async def test_a_negative_storage_lifetime_is_answered_no_naming_the_field(broker: MakeBroker) -> None:
+    """On a platform with a storage class the lifetime reaches the operator's storage code: a
+    negative one is answered NO naming the field (it was never answered: the operator raised)."""
+    b = await broker(
+        {"slotSeconds": 300, "storageClassName": "standard"}, nodes=[{"cpu": "8", "memory": "32Gi"}]
+    )
+    req = ivoa_request()
+    req["resources"]["storage"] = [
+        {
+            "type": "https://www.purl.org/ivoa.net/EB/schema/types/resources/storage/simple-storage-resource-1.0",
+            "name": "results",
+            "lifetime": {"requested": {"min": "-P1D"}},
+        }
+    ]
+    answer = await b.ask("negative-lifetime", req)
+    assert answer["status"]["result"] == "NO", answer["status"]
+    paths = [(m.get("values") or {}).get("path") for m in answer["status"]["messages"]]
+    assert paths == ["resources/storage/0/lifetime/requested/min"], answer["status"]["messages"]
+    assert "negative" in answer["status"]["messages"][0]["message"]
 
 
 async def test_unknown_fields_are_pruned_by_the_schema(broker: MakeBroker) -> None:
@@ -247,4 +268,4 @@ async def test_an_invalid_platform_is_reported_and_the_previous_policy_stays(bro
     assert answer["status"]["result"] == "YES"
     assert len(answer["status"]["offers"]) == 1  # maxOffers 1 from the previous, valid policy
     start = (await b.execution(answer["status"]["offers"][0]["name"]))["spec"]["reservation"]["start"]
-    assert parse_time(start) % 300 == 0
+    assert parse_instant(start) % 300 == 0

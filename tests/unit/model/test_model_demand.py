@@ -15,7 +15,7 @@ from eb_operator.engine.demand import demand_from_request
 from eb_operator.engine.types import Demand, GpuDemand, Window
 from eb_operator.model import judge_request, parse_offerset_request
 from eb_operator.model.platform import GpuFlavour, PlatformPolicy, RequestLimits
-from eb_operator.model.schedule import parse_instant
+from eb_operator.model.times import parse_instant
 
 pytestmark = pytest.mark.unit
 

@@ -33,7 +33,7 @@ from eb_operator.model import (
     render_update_request,
 )
 from eb_operator.model.platform import GpuFlavour
-from eb_operator.model.schedule import parse_instant
+from eb_operator.model.times import parse_instant
 from eb_operator.model.types import family_of
 
 pytestmark = pytest.mark.unit

@@ -26,7 +26,7 @@ from eb_operator.model import (
     render,
 )
 from eb_operator.model.platform import GpuFlavour, PlatformPolicy
-from eb_operator.model.schedule import format_instant, parse_instant
+from eb_operator.model.times import format_instant, parse_instant
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from eb_operator.cluster.convert import fmt_time, is_uuid, parse_time
+from eb_operator.cluster.convert import is_uuid
 from eb_operator.cluster.offers import (
     find_offer,
     new_offerset_name,
@@ -16,21 +16,22 @@ from eb_operator.cluster.offers import (
     offer_refs,
     offerset_of,
 )
+from eb_operator.model.times import format_instant, parse_instant
 from eb_operator.operator.state import FORGET_OFFERS_AFTER, ClusterState
 
 pytestmark = pytest.mark.unit
 
-T0 = parse_time("2030-01-01T00:00:00Z")
+T0 = parse_instant("2030-01-01T00:00:00Z")
 
 
 def reservation(node: str = "n1", expires: int = T0 + 300) -> dict[str, Any]:
     return {
         "node": node,
-        "prepareStart": fmt_time(T0),
-        "start": fmt_time(T0),
+        "prepareStart": format_instant(T0),
+        "start": format_instant(T0),
         "duration": "PT1H",
-        "releaseEnd": fmt_time(T0 + 3600),
-        "expires": fmt_time(expires),
+        "releaseEnd": format_instant(T0 + 3600),
+        "expires": format_instant(expires),
         "cores": 2,
         "memoryGiB": 4,
         "storageGiB": 0,

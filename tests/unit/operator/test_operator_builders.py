@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from eb_operator.cluster.convert import fmt_time, parse_time
 from eb_operator.model.platform import GpuFlavour, PlatformPolicy, Toleration
+from eb_operator.model.times import format_instant, parse_instant
 from eb_operator.operator import builders, staging
 
 pytestmark = pytest.mark.unit
 
 DOCKER = "https://www.purl.org/ivoa.net/EB/schema/types/executables/docker-container-1.0"
-T0 = parse_time("2030-01-01T10:00:00Z")
+T0 = parse_instant("2030-01-01T10:00:00Z")
 
 
 def execution(reservation: dict[str, Any], name: str = "job-1") -> dict[str, Any]:
@@ -29,10 +29,10 @@ def execution(reservation: dict[str, Any], name: str = "job-1") -> dict[str, Any
 def reservation(**over: Any) -> dict[str, Any]:
     base = {
         "node": "node-a",
-        "prepareStart": fmt_time(T0 - 30),
-        "start": fmt_time(T0),
+        "prepareStart": format_instant(T0 - 30),
+        "start": format_instant(T0),
         "duration": "PT1H",
-        "releaseEnd": fmt_time(T0 + 3600 + 60),
+        "releaseEnd": format_instant(T0 + 3600 + 60),
         "cores": 2,
         "memoryGiB": 4,
         "storageGiB": 0,
@@ -268,8 +268,8 @@ def test_conditions_keep_their_transition_time_while_the_status_is_unchanged() -
     old = [builders.condition("Reserved", True, "Offered", "held", T0, 1)]
     same = builders.condition("Reserved", True, "Accepted", "held", T0 + 60, 2)
     flipped = builders.condition("Reserved", False, "Completed", "done", T0 + 120, 2)
-    assert builders.merge_conditions(old, [same])[0]["lastTransitionTime"] == fmt_time(T0)
-    assert builders.merge_conditions(old, [flipped])[0]["lastTransitionTime"] == fmt_time(T0 + 120)
+    assert builders.merge_conditions(old, [same])[0]["lastTransitionTime"] == format_instant(T0)
+    assert builders.merge_conditions(old, [flipped])[0]["lastTransitionTime"] == format_instant(T0 + 120)
 
 
 @pytest.mark.parametrize(

@@ -17,17 +17,18 @@ from tests.support.wire import (
     volume,
 )
 
-from eb_operator.cluster.convert import fmt_time, parse_time
-from eb_operator.model import judge_request, parse_offerset_request
+from eb_operator.model import RequestError, judge_request, parse_offerset_request
 from eb_operator.model.platform import DataEndpoint, Images, PlatformPolicy
+from eb_operator.model.times import format_instant, parse_instant
 from eb_operator.operator import builders, lifecycle, staging, workload
 from eb_operator.operator import notebook as nb
 from eb_operator.operator import storage as st
 from eb_operator.operator.lifecycle import Outcome, observe_pod, pod_outcome
+from eb_operator.operator.requests import interpret
 
 pytestmark = pytest.mark.unit
 
-T0 = parse_time("2030-01-01T10:00:00Z")
+T0 = parse_instant("2030-01-01T10:00:00Z")
 S3 = "http://s3.example.org:7070"
 STAGER = ["python3", "-c", staging.STAGER_SOURCE]
 LIMITS = {"cpu": "2", "memory": "4Gi"}
@@ -52,10 +53,10 @@ def execution(req: dict[str, Any], namespace: str = "science") -> dict[str, Any]
             "request": req,
             "reservation": {
                 "node": "node-a",
-                "prepareStart": fmt_time(T0 - 30),
-                "start": fmt_time(T0),
+                "prepareStart": format_instant(T0 - 30),
+                "start": format_instant(T0),
                 "duration": "PT1H",
-                "releaseEnd": fmt_time(T0 + 3660),
+                "releaseEnd": format_instant(T0 + 3660),
                 "cores": 2,
                 "memoryGiB": 4,
                 "storageGiB": 0,
@@ -146,7 +147,7 @@ def test_persistent_storage_is_a_claim_deleted_its_lifetime_after_the_reservatio
                 "labels": {**MANAGED, "executionbroker.ivoa.net/storage": "persistent"},
                 "annotations": {
                     "executionbroker.ivoa.net/lifetime": "PT10M",
-                    "executionbroker.ivoa.net/delete-after": fmt_time(T0 + 3660 + 600),
+                    "executionbroker.ivoa.net/delete-after": format_instant(T0 + 3660 + 600),
                     "executionbroker.ivoa.net/pod": "eb-job-1",
                 },
             },
@@ -184,25 +185,25 @@ def test_offers_show_the_offered_size_and_lifetime_capped_by_the_platform() -> N
 @pytest.mark.parametrize(
     ("annotations", "ended", "now", "verdict"),
     [
-        ({"executionbroker.ivoa.net/delete-after": fmt_time(T0)}, False, T0, st.Verdict(delete=True)),
-        ({"executionbroker.ivoa.net/delete-after": fmt_time(T0 + 99)}, False, T0, st.Verdict()),
+        ({"executionbroker.ivoa.net/delete-after": format_instant(T0)}, False, T0, st.Verdict(delete=True)),
+        ({"executionbroker.ivoa.net/delete-after": format_instant(T0 + 99)}, False, T0, st.Verdict()),
         (
             {
-                "executionbroker.ivoa.net/delete-after": fmt_time(T0 + 999),
+                "executionbroker.ivoa.net/delete-after": format_instant(T0 + 999),
                 "executionbroker.ivoa.net/lifetime": "PT1M",
             },
             True,
             T0,
             st.Verdict(
                 annotations={
-                    "executionbroker.ivoa.net/session-ended": fmt_time(T0),
-                    "executionbroker.ivoa.net/delete-after": fmt_time(T0 + 60),
+                    "executionbroker.ivoa.net/session-ended": format_instant(T0),
+                    "executionbroker.ivoa.net/delete-after": format_instant(T0 + 60),
                 }
             ),
         ),
         (
             {
-                "executionbroker.ivoa.net/delete-after": fmt_time(T0 + 999),
+                "executionbroker.ivoa.net/delete-after": format_instant(T0 + 999),
                 "executionbroker.ivoa.net/lifetime": "PT0S",
             },
             True,
@@ -525,6 +526,38 @@ def test_the_judge_answers_no_to_storage_and_data_the_platform_cannot_serve(
     req, _ = parse_offerset_request(doc)
     found = [(m.type, m.path) for m in judge_request(req, policy(**changes)) if m.level == "ERROR"]
     assert found == reasons
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        pytest.param("lifetime", id="a storage lifetime"),
+        pytest.param("duration", id="the run time"),
+    ],
+)
+@pytest.mark.parametrize("value", ["-P1D", "-PT1H", "P1H", "soon"])
+def test_a_negative_or_garbage_duration_is_refused_when_read_and_answered_no_naming_the_field(
+    where: str, value: str
+) -> None:
+    """On a platform with a storage class, ``lifetime.requested.min: -P1D`` once passed the checks
+    and then raised in the operator (the set was never answered, the client got a 503). Now the
+    reader refuses it (the REST service's 400) and a set made with kubectl is answered NO, both
+    naming the field."""
+    if where == "lifetime":
+        doc = request(docker(), storage=[storage("r", lifetime={"requested": {"min": value}})])
+        path = "resources/storage/0/lifetime/requested/min"
+    else:
+        doc = request(docker(), duration=value)
+        path = "schedule/requested/duration"
+    with pytest.raises(RequestError) as refused:
+        parse_offerset_request(doc)
+    assert refused.value.path == path
+    interp = interpret(doc, policy(storageClassName="local"), T0)
+    assert interp.demand is None
+    [message] = interp.messages
+    assert (message["level"], message["type"]) == ("ERROR", "urn:ivoa:eb:input-syntax")
+    assert message["values"]["path"] == path
+    assert message["message"].startswith(f"Invalid value at {path}: ")
 
 
 def test_singularity_without_a_runner_image_is_a_no_that_says_so() -> None:

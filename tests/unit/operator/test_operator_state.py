@@ -7,15 +7,10 @@ from typing import Any
 
 import pytest
 
-from eb_operator.cluster.convert import (
-    cpu_millis,
-    fmt_duration,
-    parse_duration,
-    pod_requests,
-    whole,
-)
+from eb_operator.cluster.convert import cpu_millis, pod_requests, whole
 from eb_operator.engine.types import GIB, Phase
 from eb_operator.model.platform import PlatformPolicy, Toleration
+from eb_operator.model.times import format_duration, parse_duration
 from eb_operator.operator.state import ClusterState
 from eb_operator.operator.workqueue import Retry, WorkQueue
 
@@ -171,7 +166,7 @@ def test_byte_quantities(text: str, n: int) -> None:
 
 @pytest.mark.parametrize("seconds", [0, 1, 59, 3600, 7200, 90061, 86400 * 3])
 def test_durations_round_trip(seconds: int) -> None:
-    assert parse_duration(fmt_duration(seconds)) == seconds
+    assert parse_duration(format_duration(seconds)) == seconds
 
 
 def test_a_pod_requests_the_larger_of_its_containers_and_its_biggest_init_container() -> None:

@@ -1,4 +1,6 @@
-"""ISO 8601 durations, start intervals and timestamps (digest §3.0, §9 item 11)."""
+"""The one time module: ISO 8601 durations, start intervals and RFC 3339 timestamps (digest §3.0,
+§9 item 11), by example and by property (round trips; negatives and garbage refused with
+:class:`Iso8601Error`, never another exception)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
 from tests.support.ivoa_schema import C26_DIR, IVOA_STD_DIR, schema_examples
 
 from eb_operator.model import (
@@ -18,7 +22,16 @@ from eb_operator.model import (
     format_duration,
     parse_duration,
 )
-from eb_operator.model.schedule import Iso8601Error, format_timestamp, parse_instant
+from eb_operator.model.times import (
+    MAX_SECONDS,
+    Iso8601Error,
+    format_instant,
+    format_timestamp,
+    from_epoch,
+    parse_datetime,
+    parse_instant,
+    to_epoch,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -43,7 +56,7 @@ STD_INTERVAL = re.compile(
         pytest.param("P2W", 14 * 24 * H, id="weeks"),
         pytest.param("PT1.5S", 2, id="a fraction of a second rounds up"),
         pytest.param("PT0,5S", 1, id="a comma decimal"),
-        pytest.param("-PT1H", -H, id="negative"),
+        pytest.param("PT0.5S", 1, id="half a second is a whole one, never zero"),
         pytest.param("P1M", 30 * 24 * H, id="a month is 30 days"),
         pytest.param("P1Y", 365 * 24 * H, id="a year is 365 days"),
     ],
@@ -61,11 +74,22 @@ def test_durations_parse_to_seconds(text: str, seconds: int) -> None:
         pytest.param("1H", id="no P"),
         pytest.param("PT1H30", id="a trailing number"),
         pytest.param("P99999999Y", id="absurdly long"),
+        pytest.param("-PT1H", id="negative, although the schemas' pattern allows the sign"),
+        pytest.param("-P1D", id="a negative day"),
+        pytest.param("-PT0S", id="a negative zero"),
+        pytest.param("PT1.5H", id="a fraction anywhere but the seconds"),
     ],
 )
 def test_bad_durations_are_refused(text: str) -> None:
     with pytest.raises(Iso8601Error):
         parse_duration(text)
+
+
+def test_a_negative_duration_is_refused_saying_why() -> None:
+    with pytest.raises(Iso8601Error, match="negative"):
+        parse_duration("-P1D")
+    with pytest.raises(Iso8601Error, match="negative"):
+        format_duration(-1)
 
 
 @pytest.mark.parametrize(
@@ -222,3 +246,156 @@ def test_durations_and_intervals_serialise_as_strings_inside_models() -> None:
     assert item.model_dump(mode="json") == {"duration": "PT2H", "start": "2026-08-14T10:00:00Z/PT0S"}
     assert item.start == IsoInterval.exact(parse_instant("2026-08-14T10:00:00Z"))
     assert item.duration == IsoDuration(2 * H)
+
+
+# --- properties ------------------------------------------------------------------------------
+
+SECONDS = st.integers(min_value=0, max_value=MAX_SECONDS)
+#: Instants from year 1 to 9999, the years RFC 3339 can write.
+EPOCHS = st.integers(min_value=-62_135_596_800, max_value=253_402_300_799)
+PARTS = st.fixed_dictionaries(
+    {},
+    optional={
+        "Y": st.integers(0, 99),
+        "M": st.integers(0, 99),
+        "W": st.integers(0, 99),
+        "D": st.integers(0, 999),
+        "h": st.integers(0, 99),
+        "m": st.integers(0, 99),
+        "s": st.integers(0, 99_999),
+        "f": st.integers(1, 999_999),
+    },
+)
+_UNIT = {"Y": 365 * 86400, "M": 30 * 86400, "W": 7 * 86400, "D": 86400, "h": H, "m": 60, "s": 1}
+
+
+def _duration_text(parts: dict[str, int]) -> str | None:
+    """The ISO 8601 text of ``parts`` (``f``: millionths of a second), None when it has none."""
+    date = "".join(f"{parts[k]}{k}" for k in ("Y", "M", "W", "D") if k in parts)
+    seconds = str(parts["s"]) if "s" in parts else ("0" if "f" in parts else "")
+    if "f" in parts:
+        seconds += f".{parts['f']:06d}"
+    time = "".join(f"{parts[k]}{k.upper()}" for k in ("h", "m") if k in parts)
+    time += f"{seconds}S" if seconds else ""
+    if not date and not time:
+        return None
+    return f"P{date}" + (f"T{time}" if time else "")
+
+
+@given(SECONDS)
+def test_every_duration_round_trips_through_its_canonical_form(seconds: int) -> None:
+    text = format_duration(seconds)
+    assert STD_DURATION.match(text), text
+    assert parse_duration(text) == seconds
+    assert format_duration(parse_duration(text)) == text
+
+
+@given(PARTS)
+def test_a_duration_is_the_sum_of_its_parts_with_a_fraction_rounded_up(parts: dict[str, int]) -> None:
+    text = _duration_text(parts)
+    if text is None:
+        return
+    whole = sum(n * _UNIT[k] for k, n in parts.items() if k != "f")
+    expected = whole + (1 if "f" in parts else 0)
+    assert parse_duration(text) == expected
+    assert parse_duration(text.replace(".", ",")) == expected  # ISO 8601's comma decimal
+    assert parse_duration(format_duration(expected)) == expected  # canonical: no weeks, months, years
+
+
+@given(PARTS)
+def test_a_negative_duration_is_refused_whatever_its_parts(parts: dict[str, int]) -> None:
+    text = _duration_text(parts)
+    if text is None:
+        return
+    with pytest.raises(Iso8601Error, match="negative"):
+        parse_duration("-" + text)
+
+
+@given(st.integers(max_value=-1))
+def test_a_negative_number_of_seconds_has_no_duration(seconds: int) -> None:
+    with pytest.raises(Iso8601Error, match="negative"):
+        format_duration(seconds)
+    with pytest.raises(Iso8601Error, match="negative"):
+        IsoDuration.of(seconds)
+
+
+@settings(max_examples=500)
+@given(st.text(max_size=40))
+def test_garbage_is_a_duration_or_refused_with_iso8601error(text: str) -> None:
+    try:
+        seconds = parse_duration(text)
+    except Iso8601Error:
+        return
+    assert 0 <= seconds <= MAX_SECONDS
+
+
+@settings(max_examples=500)
+@given(st.text(max_size=40))
+def test_garbage_is_an_instant_or_an_interval_or_refused_with_iso8601error(text: str) -> None:
+    for parse in (parse_instant, IsoInterval.parse):
+        try:
+            parse(text)
+        except Iso8601Error:
+            continue
+
+
+@given(EPOCHS)
+def test_every_instant_round_trips_through_rfc3339(epoch: int) -> None:
+    text = format_instant(epoch)
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", text), text
+    assert parse_instant(text) == epoch
+    assert to_epoch(from_epoch(epoch)) == epoch
+    assert to_epoch(parse_datetime(text)) == epoch
+
+
+@given(EPOCHS.filter(lambda t: t < 253_402_300_000), st.integers(1, 999_999))
+def test_a_fraction_of_a_second_rounds_an_instant_up(epoch: int, micros: int) -> None:
+    text = format_instant(epoch).replace("Z", f".{micros:06d}Z")
+    assert parse_instant(text) == epoch + 1
+    assert parse_datetime(text) == from_epoch(epoch) + timedelta(microseconds=micros)
+
+
+@given(EPOCHS.filter(lambda t: 86400 < t < 253_402_200_000), st.integers(-23 * 60, 23 * 60))
+def test_a_zone_offset_names_the_same_instant(epoch: int, minutes: int) -> None:
+    zone = timezone(timedelta(minutes=minutes))
+    local = from_epoch(epoch).astimezone(zone).replace(tzinfo=None).isoformat()
+    sign = "-" if minutes < 0 else "+"
+    text = f"{local}{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    assert parse_instant(text) == epoch
+
+
+@given(EPOCHS.filter(lambda t: t < 253_000_000_000), st.integers(0, 10 * 365 * 86400))
+def test_a_start_duration_interval_round_trips(start: int, width: int) -> None:
+    interval = IsoInterval(start, width)
+    text = str(interval)
+    assert STD_INTERVAL.match(text), text
+    assert IsoInterval.parse(text) == interval
+    assert IsoInterval.parse(f"{format_instant(start)}/{format_instant(start + width)}") == interval
+
+
+@given(PARTS)
+def test_an_interval_with_a_negative_width_is_refused(parts: dict[str, int]) -> None:
+    text = _duration_text(parts)
+    if text is None:
+        return
+    with pytest.raises(Iso8601Error, match="negative"):
+        IsoInterval.parse(f"2026-08-14T09:00:00Z/-{text}")
+
+
+class _Lifetime(BaseModel):
+    min: IsoDuration
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        pytest.param("-P1D", "negative", id="negative"),
+        pytest.param("P1H", "not an ISO 8601 duration", id="the prose's P1H"),
+        pytest.param("soon", "not an ISO 8601 duration", id="garbage"),
+        pytest.param(timedelta(seconds=-1), "negative", id="a negative timedelta"),
+        pytest.param(3600, "must be a string", id="a number"),
+    ],
+)
+def test_a_bad_duration_in_a_model_is_a_validation_error_saying_why(value: object, reason: str) -> None:
+    with pytest.raises(ValidationError, match=reason):
+        _Lifetime.model_validate({"min": value})

@@ -1,20 +1,32 @@
-"""ISO 8601 durations, start intervals and RFC 3339 timestamps (digest §3.0, §3.5, §9 item 11).
+"""The one place times are read and written: ISO 8601 durations, RFC 3339 timestamps, and the
+start intervals of the schema (digest §3.0, §3.5, §9 item 11).
 
-Input is liberal, output is narrow:
+Everything in the broker (the wire model, the engine's messages, the operator's reservations, the
+REST views, ``ebctl`` and the tests) parses and formats times here, so there is one meaning:
 
-* Durations: ``[-]PnYnMnWnDTnHnMnS`` (fractional seconds allowed). Years and months have no fixed
-  length; they count as 365 and 30 days, which is all a start window or run time needs.
-  ``P1H`` (the prose's mistake) is not ISO 8601 and is refused.
-* Start intervals: ISO 8601 type 1 ``start/end`` and type 2 ``start/duration``, with or without
-  seconds, a date alone, or a zone (UTC assumed when there is none); an end may omit its date
-  (``2023-08-14T11:30Z/T12:00Z``, as the prose writes it). A bare instant is an exact start.
+* **Durations** ``PnYnMnWnDTnHnMnS`` are whole seconds, zero or more. Years and months have no
+  fixed length; they count as 365 and 30 days, which is all a start window, run time or storage
+  lifetime needs. Only the seconds may carry a fraction (``.`` or ``,``), and a fraction **rounds
+  up**: every duration the broker reads is something needed (a run time, a lifetime, a window
+  width), and rounding down would promise less than was asked (``PT0.5S`` is 1 s, never 0).
+  A **negative** duration (``-PT1H``, which the schemas' pattern lets through) is refused with
+  :class:`Iso8601Error`, as is anything that is not ISO 8601 (``P1H``, the prose's mistake) or
+  longer than :data:`MAX_SECONDS`. In a request this is a malformed value: the REST service
+  answers 400 naming the field, a kubectl-made OfferSet is answered NO naming it.
+* **Instants** are integer seconds since the Unix epoch (UTC), as in the engine. Input is an
+  ISO 8601 date or date-time, with or without seconds, any zone (none means UTC); a fraction of a
+  second **rounds up**, so a window never opens (and an offer never lapses) before the time
+  written. Output is RFC 3339 in UTC with ``Z`` and whole seconds (``YYYY-MM-DDThh:mm:ssZ``).
+* **Start intervals**: ISO 8601 type 1 ``start/end`` and type 2 ``start/duration``, with or
+  without seconds, a date alone, or a zone (UTC assumed when there is none); an end may omit its
+  date (``2023-08-14T11:30Z/T12:00Z``, as the prose writes it). A bare instant is an exact start.
   Type 3 ``duration/end``, type 4 ``duration`` alone and repeating ``R…`` intervals are valid ISO
   8601 but refused by tex §3.3: they parse, with ``supported`` False, so the broker can answer NO
   naming the field instead of 400 (C26 clients may legitimately send ``PT2H/2023-08-09``).
-* Output is always ``YYYY-MM-DDThh:mm:ssZ/PnDTnHnMnS`` with zero parts left out, which matches
+  Output is always ``YYYY-MM-DDThh:mm:ssZ/PnDTnHnMnS`` with zero parts left out, which matches
   both the ivoa-std and the C26 patterns.
-
-Times inside the model are integer seconds since the Unix epoch (UTC), as in the engine.
+* **Timestamps** of documents (``created``, ``expires``, message times) are aware UTC datetimes,
+  written as RFC 3339 with ``Z``, sub-second digits only when present.
 """
 
 from __future__ import annotations
@@ -64,10 +76,12 @@ class Iso8601Error(ValueError):
 
 
 def parse_duration(text: str) -> int:
-    """Seconds in an ISO 8601 duration; fractions of a second round up."""
+    """Whole seconds in an ISO 8601 duration, zero or more; a fraction of a second rounds up."""
     m = _DURATION_RE.match(text.strip())
     if m is None:
         raise Iso8601Error(f"{text!r} is not an ISO 8601 duration (e.g. PT1H, P1D, PT30M)")
+    if m.group("sign"):
+        raise Iso8601Error(f"{text!r} is negative; a duration is a length of time, zero or more")
     total = 0.0
     for unit, scale in _UNIT_SECONDS.items():
         if m.group(unit):
@@ -77,20 +91,21 @@ def parse_duration(text: str) -> int:
     seconds = math.ceil(total)
     if seconds > MAX_SECONDS:
         raise Iso8601Error(f"{text!r} is too long to be a useful duration")
-    return -seconds if m.group("sign") else seconds
+    return seconds
 
 
 def format_duration(seconds: int) -> str:
     """The canonical form: ``PT0S``, ``PT1H30M``, ``P1DT2H``; days are 24 h, no weeks, months or years."""
-    sign = "-" if seconds < 0 else ""
-    days, rest = divmod(abs(seconds), _DAY)
+    if seconds < 0:
+        raise Iso8601Error(f"{seconds} s is negative; a duration is a length of time, zero or more")
+    days, rest = divmod(seconds, _DAY)
     hours, rest = divmod(rest, _HOUR)
     minutes, secs = divmod(rest, _MINUTE)
     date_part = f"{days}D" if days else ""
     time_part = "".join(f"{n}{u}" for n, u in ((hours, "H"), (minutes, "M"), (secs, "S")) if n)
     if not date_part and not time_part:
         return "PT0S"
-    return f"{sign}P{date_part}" + (f"T{time_part}" if time_part else "")
+    return f"P{date_part}" + (f"T{time_part}" if time_part else "")
 
 
 # --- instants --------------------------------------------------------------------------------
@@ -115,21 +130,20 @@ def _epoch(dt: datetime) -> int:
     return delta.days * _DAY + delta.seconds + (1 if delta.microseconds else 0)
 
 
-def _build(parts: dict[str, str | None], day: date, text: str) -> tuple[int, str | None]:
+def _build(parts: dict[str, str | None], day: date, text: str) -> datetime:
     try:
         hour, minute = int(parts["h"] or 0), int(parts["mi"] or 0)
         second = int(parts["s"] or 0)
         frac = parts.get("f")
         micro = int((frac + "000000")[:6]) if frac else 0
         naive = datetime(day.year, day.month, day.day, hour, minute, second, micro)
-        dt = naive.replace(tzinfo=UTC) - _zone_offset(parts["zone"])
+        return naive.replace(tzinfo=UTC) - _zone_offset(parts["zone"])
     except (ValueError, OverflowError) as exc:
         raise Iso8601Error(f"{text!r} is not a valid date and time ({exc})") from None
-    return _epoch(dt), parts["zone"]
 
 
-def parse_instant(text: str) -> int:
-    """Epoch seconds of an ISO 8601 date or date-time; no zone means UTC."""
+def parse_datetime(text: str) -> datetime:
+    """An ISO 8601 date or date-time as an aware UTC datetime (sub-seconds kept); no zone means UTC."""
     m = _INSTANT_RE.match(text.strip())
     if m is None:
         raise Iso8601Error(f"{text!r} is not an ISO 8601 date-time (e.g. 2026-08-14T09:00:00Z)")
@@ -137,7 +151,12 @@ def parse_instant(text: str) -> int:
         day = date(int(m["y"]), int(m["mo"]), int(m["d"]))
     except ValueError as exc:
         raise Iso8601Error(f"{text!r} is not a valid date ({exc})") from None
-    return _build(m.groupdict(), day, text)[0]
+    return _build(m.groupdict(), day, text)
+
+
+def parse_instant(text: str) -> int:
+    """Epoch seconds of an ISO 8601 date or date-time; a fraction of a second rounds up."""
+    return _epoch(parse_datetime(text))
 
 
 def _is_instant(text: str) -> bool:
@@ -158,10 +177,12 @@ def format_instant(epoch: int) -> str:
 
 
 def from_epoch(epoch: int) -> datetime:
+    """The aware UTC datetime of an epoch second."""
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=epoch)
 
 
 def to_epoch(dt: datetime) -> int:
+    """Epoch seconds of a datetime (naive means UTC); a fraction of a second rounds up."""
     return _epoch(dt)
 
 
@@ -198,6 +219,12 @@ class IsoDuration:
     def parse(cls, text: str) -> IsoDuration:
         return cls(parse_duration(text))
 
+    @classmethod
+    def of(cls, seconds: int) -> IsoDuration:
+        """A duration of ``seconds``; refused when negative, like the text of one."""
+        format_duration(seconds)
+        return cls(seconds)
+
     def __str__(self) -> str:
         return format_duration(self.seconds)
 
@@ -205,11 +232,11 @@ class IsoDuration:
     def _coerce(cls, value: Any) -> IsoDuration:
         if isinstance(value, IsoDuration):
             return value
-        if isinstance(value, timedelta):
-            return cls(math.ceil(value.total_seconds()))
-        if not isinstance(value, str):
-            raise PydanticCustomError("iso8601_type", "an ISO 8601 duration must be a string")
         try:
+            if isinstance(value, timedelta):
+                return cls.of(math.ceil(value.total_seconds()))
+            if not isinstance(value, str):
+                raise PydanticCustomError("iso8601_type", "an ISO 8601 duration must be a string")
             return cls.parse(value)
         except Iso8601Error as exc:
             raise PydanticCustomError("iso8601", "{reason}", {"reason": str(exc)}) from None
@@ -268,7 +295,7 @@ class IsoInterval:
             if _is_instant(raw):
                 return cls(parse_instant(raw), 0, IntervalForm.INSTANT, text)
             if _is_duration(raw):
-                return cls(None, max(parse_duration(raw), 0), IntervalForm.DURATION, text)
+                return cls(None, parse_duration(raw), IntervalForm.DURATION, text)
             raise Iso8601Error(f"{text!r} is not an ISO 8601 interval (e.g. 2026-08-14T09:00:00Z/PT3H)")
         if _REPEAT_RE.match(parts[0]) and len(parts) in (2, 3):
             return cls(None, 0, IntervalForm.REPEATING, text)
@@ -278,18 +305,13 @@ class IsoInterval:
         if _is_instant(first):
             start = parse_instant(first)
             if _is_duration(second):
-                width = parse_duration(second)
-                if width < 0:
-                    raise Iso8601Error(f"{text!r} has a negative duration")
-                return cls(start, width, IntervalForm.START_DURATION, text)
+                return cls(start, parse_duration(second), IntervalForm.START_DURATION, text)
             end = cls._parse_end(first, second, text)
             if end < start:
                 raise Iso8601Error(f"{text!r} ends before it starts")
             return cls(start, end - start, IntervalForm.START_END, text)
         if _is_duration(first) and _is_instant(second):
-            width, end = parse_duration(first), parse_instant(second)
-            if width < 0:
-                raise Iso8601Error(f"{text!r} has a negative duration")
+            width, _ = parse_duration(first), parse_instant(second)  # both must read
             return cls(None, width, IntervalForm.DURATION_END, text)
         raise Iso8601Error(f"{text!r} is not an ISO 8601 interval (e.g. 2026-08-14T09:00:00Z/PT3H)")
 
@@ -305,7 +327,7 @@ class IsoInterval:
         if parts["zone"] is None:
             parts["zone"] = start_m["zone"]
         day = date(int(start_m["y"]), int(start_m["mo"]), int(start_m["d"]))
-        return _build(parts, day, text)[0]
+        return _epoch(_build(parts, day, text))
 
     def __str__(self) -> str:
         if self.start is None or self.form not in SUPPORTED_FORMS:
@@ -356,7 +378,7 @@ def _to_utc(value: Any) -> datetime:
         if isinstance(value, datetime):
             return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         if isinstance(value, str):
-            return _to_utc(datetime.fromisoformat(value.strip()))
+            return parse_datetime(value)
     except (ValueError, OverflowError):
         raise PydanticCustomError(
             "datetime", "{value} is not an RFC 3339 date-time", {"value": str(value)}
