@@ -22,9 +22,11 @@ from eb_operator.api.errors import Conflict, NotFound, ServiceUnavailable
 from eb_operator.api.metrics import Metrics
 from eb_operator.api.settings import ApiSettings
 from eb_operator.api.wire import Dialect, Kind, ReadRequest, read_request, read_update, to_dialect
-from eb_operator.cluster.convert import UNKNOWN_REQUIREMENTS_ANNOTATION
+from eb_operator.cluster.convert import UNKNOWN_REQUIREMENTS_ANNOTATION, recorded_phase
 from eb_operator.cluster.offers import find_offer, new_offerset_name, offer_execution, offer_refs, offerset_of
 from eb_operator.cluster.rest_store import ConflictError, Obj, RestStore
+from eb_operator.engine.types import Phase
+from eb_operator.model import ACCEPTED_PHASES, FINAL_PHASES
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +179,7 @@ class BrokerService:
             execution, written = offer_execution(offerset, offer), False
             if not seen:
                 others = await self.store.offerset_executions(offerset["metadata"]["name"])
-                sibling_accepted = any(views.stored_phase(e) in views.AFTER_ACCEPT for e in others)
+                sibling_accepted = any(recorded_phase(e) in ACCEPTED_PHASES for e in others)
         owner = spec.get("owner") or (offerset or {}).get("spec", {}).get("owner")
         if owner != caller.username:
             raise NotFound("No session {uuid}", {"uuid": uuid})
@@ -241,18 +243,19 @@ class BrokerService:
         self, execution: Obj, offerset: Obj | None, value: str, deadline: float, base_url: str, written: bool
     ) -> Answer:
         name = execution["metadata"]["name"]
-        before = views.stored_phase(execution)
+        recorded = recorded_phase(execution)
+        before = str(recorded) if recorded is not None else None
         target: dict[str, int] = {}
 
         def applied(phase: str | None) -> bool:
-            return phase == value or (value == "ACCEPTED" and phase in views.AFTER_ACCEPT)
+            return phase == value or (value == "ACCEPTED" and phase in ACCEPTED_PHASES)
 
         def reflected(obj: Obj) -> bool:
             """The operator has acted on this change: applied it, or seen it (observedGeneration)
             and left the phase as it was; a final phase can no longer change either way. Progress
             the operator makes for other reasons (ACCEPTED -> WAITING) does not count."""
-            phase = views.stored_phase(obj)
-            if applied(phase) or phase in views.FINAL:
+            phase = recorded_phase(obj)
+            if applied(phase) or phase in FINAL_PHASES:
                 return True
             gen = target.get("generation")
             return gen is not None and int((obj.get("status") or {}).get("observedGeneration") or 0) >= gen
@@ -296,7 +299,7 @@ class BrokerService:
         name = str(uuidlib.uuid4())
 
         def settled(obj: Obj) -> bool:
-            return views.is_offered(obj) and views.stored_phase(obj) != "OFFERED"
+            return views.is_offered(obj) and recorded_phase(obj) != Phase.OFFERED
 
         async with self.store.watch_execution(name, settled) as wait:
             await self.store.create_execution(

@@ -9,11 +9,13 @@ has written it. Options follow digest §4.4. Rendering into the caller's dialect
 from __future__ import annotations
 
 import copy
-import uuid as uuidlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from eb_operator.cluster.convert import object_uuid, recorded_phase
+from eb_operator.engine.types import Phase
+from eb_operator.model import ACCEPTED_PHASES, OFFERSET_TYPE, SESSION_TYPE, phase_options, render
 from eb_operator.model.times import (
     Iso8601Error,
     IsoInterval,
@@ -24,17 +26,8 @@ from eb_operator.model.times import (
     to_epoch,
 )
 
-OFFERSET_TYPE = "https://www.purl.org/ivoa.net/EB/schema/types/offersets/offerset-response-1.0"
-SESSION_TYPE = "https://www.purl.org/ivoa.net/EB/schema/types/sessions/execution-session-response-1.0"
-ENUM_OPTION = "uri:enum-value-option"
-
 #: Annotation on an OfferSet (or a direct Execution) recording the dialect the client spoke.
 DIALECT_ANNOTATION = "executionbroker.ivoa.net/dialect"
-
-FINAL = frozenset({"REJECTED", "EXPIRED", "COMPLETED", "FAILED", "CANCELLED"})
-CANCELLABLE = frozenset({"ACCEPTED", "WAITING", "PREPARING", "READY", "RUNNING"})
-#: Phases that show an accept went through (the session may already have moved on).
-AFTER_ACCEPT = frozenset({"ACCEPTED", "WAITING", "PREPARING", "READY", "RUNNING", "RELEASING", "COMPLETED"})
 
 Obj = Mapping[str, Any]
 
@@ -79,51 +72,20 @@ def expires_of(execution: Obj) -> int | None:
     return _instant(_status(execution).get("expires") or reservation.get("expires"))
 
 
-def stored_phase(execution: Obj) -> str | None:
-    """status.phase; an offer the operator created with its reservation but no status yet is OFFERED."""
-    phase: str | None = _status(execution).get("phase")
-    if not phase and _spec(execution).get("reservation"):
-        return "OFFERED"
-    return phase or None
-
-
-def effective_phase(execution: Obj, now: datetime) -> str | None:
-    """The phase to show: the stored one, with lazy expiry applied."""
-    phase = stored_phase(execution)
-    if phase == "OFFERED":
+def shown_phase(execution: Obj, now: datetime) -> Phase | None:
+    """The phase a client sees at ``now``: the recorded one (``recorded_phase``), with lazy expiry
+    applied (an OFFERED session past its ``expires`` is EXPIRED before the operator writes it)."""
+    phase = recorded_phase(execution)
+    if phase == Phase.OFFERED:
         expires = expires_of(execution)
         if expires is not None and to_epoch(now) >= expires:
-            return "EXPIRED"
+            return Phase.EXPIRED
     return phase
 
 
-def phase_options(phase: str | None) -> list[dict[str, Any]]:
-    """Digest §4.4: what the owner may set the phase to now."""
-    if phase == "OFFERED":
-        values = ["ACCEPTED", "REJECTED"]
-    elif phase in CANCELLABLE:
-        values = ["CANCELLED"]
-    else:
-        return []
-    return [{"type": ENUM_OPTION, "path": "phase", "values": values}]
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        return str(uuidlib.UUID(text)) == text.lower()
-    except ValueError:
-        return False
-
-
-def object_uuid(obj: Obj) -> str:
-    """The IVOA uuid of a broker object: ``status.uuid`` when written, else its name when that is a
-    UUID (REST-made objects and offers), else its Kubernetes uid (objects named by kubectl users)."""
-    written = _status(obj).get("uuid")
-    if written:
-        return str(written)
-    meta = obj.get("metadata", {})
-    name = str(meta.get("name", ""))
-    return name if _is_uuid(name) else str(meta.get("uid", ""))
+def phase_option_documents(phase: Phase) -> list[dict[str, Any]]:
+    """The ``options`` of a session in ``phase`` (digest §4.4), as JSON-ready documents."""
+    return [render(option) for option in phase_options(phase)]
 
 
 def is_answered(offerset: Obj) -> bool:
@@ -133,7 +95,7 @@ def is_answered(offerset: Obj) -> bool:
 
 def is_offered(execution: Obj) -> bool:
     """True once an Execution is a visible session (a phase past PROPOSED)."""
-    return stored_phase(execution) not in (None, "PROPOSED")
+    return recorded_phase(execution) not in (None, Phase.PROPOSED)
 
 
 def _minmax(value: int) -> dict[str, int]:
@@ -216,16 +178,16 @@ def session_document(
     request = request_of(execution, offerset)
     reservation = spec.get("reservation") or {}
     uuid = object_uuid(execution)
-    phase = effective_phase(execution, now) or "PROPOSED"
-    if sibling_accepted and phase == "OFFERED":
-        phase = "REJECTED"
+    phase = shown_phase(execution, now) or Phase.PROPOSED
+    if sibling_accepted and phase == Phase.OFFERED:
+        phase = Phase.REJECTED
     doc: dict[str, Any] = {
         "uuid": uuid,
         "href": f"{base_url}/sessions/{uuid}",
         "type": SESSION_TYPE,
         "name": execution.get("metadata", {}).get("name"),
         "created": st.get("created") or execution.get("metadata", {}).get("creationTimestamp"),
-        "phase": phase,
+        "phase": str(phase),
     }
     expires = expires_of(execution)
     if expires is not None:
@@ -242,9 +204,9 @@ def session_document(
     schedule = _offered_schedule(request, reservation)
     if schedule:
         doc["schedule"] = schedule
-    doc["options"] = phase_options(phase)
+    doc["options"] = phase_option_documents(phase)
     messages = list(st.get("messages") or [])
-    if st.get("message") and phase == "FAILED" and not messages:
+    if st.get("message") and phase == Phase.FAILED and not messages:
         messages.append({"type": "urn:ivoa:eb:failed", "level": "ERROR", "message": st["message"]})
     if messages:
         doc["messages"] = copy.deepcopy(messages)
@@ -259,7 +221,7 @@ def offerset_document(
     uuid = object_uuid(offerset)
     request = _spec(offerset).get("request") or {}
     offers = [e for e in executions if is_offered(e)]
-    accepted = next((object_uuid(e) for e in offers if stored_phase(e) in AFTER_ACCEPT), None)
+    accepted = next((object_uuid(e) for e in offers if recorded_phase(e) in ACCEPTED_PHASES), None)
     doc: dict[str, Any] = {
         "uuid": uuid,
         "href": f"{base_url}/offersets/{uuid}",

@@ -16,8 +16,9 @@ import-linter contract keeps it that way).
 
 from __future__ import annotations
 
-from eb_operator.client.http import FINAL_PHASES, BrokerClient, BrokerError
+from eb_operator.client.http import BrokerClient, BrokerError
 from eb_operator.client.requests import offer_request, parse_duration, parse_range, parse_start
+from eb_operator.model.common import FINAL_PHASES
 
 __all__ = [
     "FINAL_PHASES",

@@ -23,9 +23,10 @@ from typing import Any, TextIO
 
 import httpx
 
-from eb_operator.client.http import FINAL_PHASES, JSON, YAML, BrokerClient, BrokerError, phase_of
+from eb_operator.client.http import JSON, YAML, BrokerClient, BrokerError, phase_of
 from eb_operator.client.output import FORMATS, phase_line, render, start_of
 from eb_operator.client.requests import offer_request
+from eb_operator.model.common import FINAL_PHASES
 from eb_operator.model.times import format_instant
 
 EXIT_OK, EXIT_NO, EXIT_USAGE, EXIT_BROKER, EXIT_TIMEOUT = 0, 1, 2, 3, 4

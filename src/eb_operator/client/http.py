@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-#: Phases a session never leaves (digest §4.4).
-FINAL_PHASES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "REJECTED", "EXPIRED"})
+from eb_operator.model.common import FINAL_PHASES
+
 JSON = "application/json"
 YAML = "application/yaml"
 USER_AGENT = "ebctl/0.1 (eb-operator client)"

@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from eb_operator.engine.types import FINAL_PHASES, GIB, Offer, Phase, Reservation, Resources
+from eb_operator.engine.types import GIB, Offer, Phase, Reservation, Resources
+from eb_operator.model.common import FINAL_PHASES
 from eb_operator.model.times import format_duration, format_instant, parse_instant
 
 Obj = Mapping[str, Any]
@@ -207,15 +208,22 @@ def is_uuid(text: str) -> bool:
 
 
 def object_uuid(obj: Obj) -> str:
-    """The IVOA uuid of a broker object: its name when that is a UUID (REST-made objects and offers),
-    otherwise its Kubernetes uid (objects named by kubectl users)."""
+    """The IVOA uuid of a broker object: ``status.uuid`` once the operator wrote it, else its name
+    when that is a UUID (REST-made objects and offers), else its Kubernetes uid (objects named by
+    kubectl users). The operator writes ``status.uuid`` from the same rule, so all three agree."""
+    written = (obj.get("status") or {}).get("uuid")
+    if written:
+        return str(written)
     meta = obj.get("metadata", {})
     name = str(meta.get("name", ""))
     return name if is_uuid(name) else str(meta.get("uid", ""))
 
 
-def effective_phase(obj: Obj) -> Phase | None:
-    """status.phase; an offer whose status is not yet written is OFFERED (its reservation is in spec)."""
+def recorded_phase(obj: Obj) -> Phase | None:
+    """The phase an Execution records: ``status.phase``, and OFFERED for an offer whose status is
+    not written yet (``spec.offerSet`` and ``spec.reservation`` set: how an accepted or rejected
+    offer is first written, and how an offer held only in its set's status is shown). Without
+    lazy expiry: that is ``eb_operator.api.views.shown_phase``."""
     phase = (obj.get("status") or {}).get("phase")
     if phase:
         return Phase(phase)

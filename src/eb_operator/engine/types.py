@@ -19,7 +19,6 @@ GIB = 1024**3
 Phase = ExecutionSessionPhase
 
 
-FINAL_PHASES = frozenset({Phase.REJECTED, Phase.EXPIRED, Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED})
 # Every non-final phase from OFFERED on holds capacity (digest §9 item 34).
 HOLDING_PHASES = frozenset(
     {

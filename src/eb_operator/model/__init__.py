@@ -18,6 +18,8 @@ from eb_operator.model.codec import (
     with_client_paths,
 )
 from eb_operator.model.common import (
+    ACCEPTED_PHASES,
+    CANCELLABLE_PHASES,
     FINAL_PHASES,
     AbstractOption,
     AbstractUpdate,
@@ -128,6 +130,8 @@ from eb_operator.model.times import (
 from eb_operator.model.types import Dialect, Kind
 
 __all__ = [
+    "ACCEPTED_PHASES",
+    "CANCELLABLE_PHASES",
     "FINAL_PHASES",
     "INFORMATIONAL_FIELDS",
     "OFFERSET_TYPE",

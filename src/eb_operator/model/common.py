@@ -41,6 +41,7 @@ class ExecutionSessionPhase(StrEnum):
     CANCELLED = "CANCELLED"
 
 
+#: Phases a session never leaves (digest §4.4).
 FINAL_PHASES = frozenset(
     {
         ExecutionSessionPhase.REJECTED,
@@ -50,6 +51,18 @@ FINAL_PHASES = frozenset(
         ExecutionSessionPhase.CANCELLED,
     }
 )
+#: Phases a client may cancel from (digest §4.2 T14, §4.4).
+CANCELLABLE_PHASES = frozenset(
+    {
+        ExecutionSessionPhase.ACCEPTED,
+        ExecutionSessionPhase.WAITING,
+        ExecutionSessionPhase.PREPARING,
+        ExecutionSessionPhase.READY,
+        ExecutionSessionPhase.RUNNING,
+    }
+)
+#: Phases that show an accept went through (the session may have moved on since).
+ACCEPTED_PHASES = CANCELLABLE_PHASES | {ExecutionSessionPhase.RELEASING, ExecutionSessionPhase.COMPLETED}
 _C26_PHASE_ALIASES = {"AVAILABLE": "READY", "INITIAL": "PROPOSED"}
 C26_PHASE_NAMES = {"READY": "AVAILABLE", "PROPOSED": "INITIAL"}
 

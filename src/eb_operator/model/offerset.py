@@ -15,6 +15,7 @@ from pydantic_core import PydanticCustomError
 
 from eb_operator.model.base import WireModel, WireStr
 from eb_operator.model.common import (
+    CANCELLABLE_PHASES,
     Component,
     CostItem,
     EnumValueOption,
@@ -212,9 +213,5 @@ def phase_options(phase: ExecutionSessionPhase | str) -> list[Option]:
 
 _PHASE_OPTIONS: Mapping[ExecutionSessionPhase, tuple[str, ...]] = {
     ExecutionSessionPhase.OFFERED: ("ACCEPTED", "REJECTED"),
-    ExecutionSessionPhase.ACCEPTED: ("CANCELLED",),
-    ExecutionSessionPhase.WAITING: ("CANCELLED",),
-    ExecutionSessionPhase.PREPARING: ("CANCELLED",),
-    ExecutionSessionPhase.READY: ("CANCELLED",),
-    ExecutionSessionPhase.RUNNING: ("CANCELLED",),
+    **{phase: ("CANCELLED",) for phase in CANCELLABLE_PHASES},
 }

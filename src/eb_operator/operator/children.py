@@ -17,7 +17,8 @@ from eb_operator.cluster import objects
 from eb_operator.cluster.convert import LABEL_MANAGED_BY, MANAGER
 from eb_operator.cluster.crs import ApiError, Cluster, NotFound
 from eb_operator.cluster.probe import Probe, probe_request
-from eb_operator.engine.types import FINAL_PHASES, Phase
+from eb_operator.engine.types import Phase
+from eb_operator.model.common import FINAL_PHASES
 from eb_operator.model.platform import PlatformPolicy
 from eb_operator.operator import notebook, staging, storage, workload
 from eb_operator.operator.events import kv

@@ -14,25 +14,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from eb_operator.engine.types import FINAL_PHASES, Phase
+from eb_operator.engine.types import Phase
+from eb_operator.model.common import ACCEPTED_PHASES, CANCELLABLE_PHASES, FINAL_PHASES
 from eb_operator.model.times import format_instant
 
 Obj = Mapping[str, Any]
 
-#: Phases a client may cancel from (digest §4.2 T14).
-CANCELLABLE = frozenset({Phase.ACCEPTED, Phase.WAITING, Phase.PREPARING, Phase.READY, Phase.RUNNING})
-#: Phases after a successful accept.
-ACCEPTED_ON = frozenset(
-    {
-        Phase.ACCEPTED,
-        Phase.WAITING,
-        Phase.PREPARING,
-        Phase.READY,
-        Phase.RUNNING,
-        Phase.RELEASING,
-        Phase.COMPLETED,
-    }
-)
 #: Phases in which the Execution's Pod should exist.
 POD_PHASES = frozenset({Phase.PREPARING, Phase.READY, Phase.RUNNING})
 
@@ -289,7 +276,7 @@ def _desired(f: Facts) -> Step | None:
             return Step(action=Action.ACCEPT, reason="Accepted", message="accepted by the client")
         if p is None and not f.offered:
             return None  # a direct request is accepted anyway
-        if p is not None and p in ACCEPTED_ON:
+        if p is not None and p in ACCEPTED_PHASES:
             return None  # already accepted: nothing to refuse
         return refuse(f"only an OFFERED offer can be accepted; phase is {p or 'unset'}")
     if want == Phase.REJECTED:
@@ -297,7 +284,7 @@ def _desired(f: Facts) -> Step | None:
             return Step(phase=Phase.REJECTED, reason="Rejected", message="rejected by the client")
         return refuse(f"only an OFFERED offer can be rejected; phase is {p or 'unset'}")
     if want == Phase.CANCELLED:
-        if p in CANCELLABLE or (p is None and not f.offered):
+        if p in CANCELLABLE_PHASES or (p is None and not f.offered):
             return Step(
                 phase=Phase.CANCELLED,
                 reason="Cancelled",

@@ -27,11 +27,11 @@ from eb_operator.cluster.convert import (
     MANAGER,
     add,
     clamp_free,
-    effective_phase,
     node_allocatable,
     node_ready,
     pod_done,
     pod_requests,
+    recorded_phase,
     reservation_from_spec,
 )
 from eb_operator.cluster.offers import offer_refs
@@ -125,7 +125,7 @@ def execution_view(obj: Obj) -> ExecutionView:
         uid=str(meta.get("uid", "")),
         rv=_rv(obj),
         generation=int(meta.get("generation") or 1),
-        phase=effective_phase(obj),
+        phase=recorded_phase(obj),
         status_written=bool(status.get("phase")),
         desired=spec.get("desiredPhase"),
         observed_generation=int(status.get("observedGeneration") or 0),

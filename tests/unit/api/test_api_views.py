@@ -9,6 +9,7 @@ import pytest
 
 from eb_operator.api import views
 from eb_operator.api.wire import Dialect, to_dialect
+from eb_operator.engine.types import Phase
 from eb_operator.model.times import format_instant, to_epoch
 
 pytestmark = pytest.mark.unit
@@ -112,7 +113,7 @@ def test_an_offer_without_status_yet_is_offered() -> None:
     ],
 )
 def test_lazy_expiry(phase: str, at: datetime, shown: str) -> None:
-    assert views.effective_phase(execution(phase), at) == shown
+    assert views.shown_phase(execution(phase), at) == shown
 
 
 @pytest.mark.parametrize(
@@ -133,7 +134,7 @@ def test_lazy_expiry(phase: str, at: datetime, shown: str) -> None:
     ],
 )
 def test_options_by_phase(phase: str, values: list[str]) -> None:
-    options = views.phase_options(phase)
+    options = views.phase_option_documents(Phase(phase))
     assert [v for o in options for v in o["values"]] == values
 
 
