@@ -4,7 +4,7 @@
 
 * every request the operator makes to the API server (kopf and kubernetes_asyncio both send through
   ``aiohttp.ClientSession._request``), counted by verb and resource; watches are counted apart;
-* every timed phase of the operator (``Operator.timed``: decide, answer, ...) as single
+* every timed phase of the operator (``OperatorContext.timed``: decide, answer, ...) as single
   samples, so a benchmark can report p50/p99 rather than the liveness probe's means.
 
 Both are written to OUT.json once a second (and at exit). The apiserver's own metrics carry no
@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from eb_operator.operator.core import Operator
+from eb_operator.operator.context import OperatorContext
 from operator_run import run_operator
 
 COUNTS: dict[str, int] = {}
@@ -60,11 +60,11 @@ async def _counted_request(self: aiohttp.ClientSession, method: str, url: Any, *
     return await _original_request(self, method, url, **kwargs)
 
 
-_original_timed = Operator.timed
+_original_timed = OperatorContext.timed
 
 
 @contextlib.contextmanager
-def _sampled_timed(self: Operator, phase: str) -> Iterator[None]:
+def _sampled_timed(self: OperatorContext, phase: str) -> Iterator[None]:
     t = time.perf_counter()
     with _original_timed(self, phase):
         yield
@@ -89,7 +89,7 @@ if __name__ == "__main__":
     namespace, platform, port, out_file = sys.argv[1:5]
     out = Path(out_file)
     aiohttp.ClientSession._request = _counted_request  # type: ignore[method-assign,assignment]
-    Operator.timed = _sampled_timed  # type: ignore[method-assign]
+    OperatorContext.timed = _sampled_timed  # type: ignore[method-assign]
     threading.Thread(target=_dumper, args=(out,), daemon=True).start()
     try:
         run_operator(namespace, platform, port)

@@ -28,7 +28,7 @@ from eb_operator.cluster.crs import EXECUTIONS, PLATFORMS, Cluster
 from eb_operator.cluster.kube import ClientSettings
 from eb_operator.engine.types import Phase
 from eb_operator.operator import OperatorConfig
-from eb_operator.operator.builders import PodSettings
+from eb_operator.operator.builders.pod import PodSettings
 from eb_operator.operator.lifecycle import OVERRUN_GRACE, Facts, PodView, decide
 
 pytestmark = pytest.mark.timeout(240)

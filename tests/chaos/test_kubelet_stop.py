@@ -21,7 +21,7 @@ from tests.support.kube import GPU_RESOURCE, REAL_NODE, Kubectl, async_wait_for,
 from eb_operator.cluster.crs import PLATFORMS, Cluster
 from eb_operator.cluster.kube import ClientSettings
 from eb_operator.operator import OperatorConfig
-from eb_operator.operator.builders import PodSettings
+from eb_operator.operator.builders.pod import PodSettings
 
 pytestmark = pytest.mark.timeout(400)
 

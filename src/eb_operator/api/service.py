@@ -23,7 +23,13 @@ from eb_operator.api.metrics import Metrics
 from eb_operator.api.settings import ApiSettings
 from eb_operator.api.wire import Dialect, Kind, ReadRequest, read_request, read_update, to_dialect
 from eb_operator.cluster.convert import UNKNOWN_REQUIREMENTS_ANNOTATION, recorded_phase
-from eb_operator.cluster.offers import find_offer, new_offerset_name, offer_execution, offer_refs, offerset_of
+from eb_operator.cluster.offer_status import (
+    find_offer,
+    new_offerset_name,
+    offer_execution,
+    offer_refs,
+    offerset_of,
+)
 from eb_operator.cluster.rest_store import ConflictError, Obj, RestStore
 from eb_operator.engine.types import Phase
 from eb_operator.model import ACCEPTED_PHASES, FINAL_PHASES
@@ -153,7 +159,7 @@ class BrokerService:
         """The caller's session with this uuid, and its OfferSet; 404 for anyone else's.
 
         A session is an Execution, or an offer not yet written as one: found in its OfferSet's
-        status (``eb_operator.cluster.offers``). ``seen``: take the versions this process's watch
+        status (``eb_operator.cluster.offer_status``). ``seen``: take the versions this process's watch
         holds when it has them (no GETs). Only for a change the operator re-validates anyway
         (``update_session`` confirms a refusal with a GET first, and writing an offer that is
         already an Execution fails and is retried as a change of that Execution); the owner,

@@ -380,7 +380,7 @@ class RestStore:
         return await self._create(EXECUTIONS, "Execution", name, body)
 
     async def create_offer_execution(self, body: Mapping[str, Any]) -> Obj:
-        """An offer written as an Execution (``eb_operator.cluster.offers.offer_execution``);
+        """An offer written as an Execution (``eb_operator.cluster.offer_status.offer_execution``);
         ConflictError when it already is one."""
         return await self._create(EXECUTIONS, "Execution", str(body["metadata"]["name"]), body)
 

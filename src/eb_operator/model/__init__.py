@@ -65,7 +65,7 @@ from eb_operator.model.executables import (
     UnknownExecutable,
 )
 from eb_operator.model.judge import INFORMATIONAL_FIELDS, judge_request
-from eb_operator.model.offers import Grant, make_offer
+from eb_operator.model.offer_document import Grant, make_offer
 from eb_operator.model.offerset import (
     OFFERSET_TYPE,
     SESSION_TYPE,

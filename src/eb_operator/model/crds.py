@@ -98,7 +98,7 @@ class ReservationSpec(CrModel):
 
 class OfferRef(CrModel):
     """One offer: its session's name and uuid, and the capacity it holds until it expires, a
-    sibling is accepted or the set is deleted (``eb_operator.cluster.offers``)."""
+    sibling is accepted or the set is deleted (``eb_operator.cluster.offer_status``)."""
 
     name: str
     uuid: str

@@ -66,7 +66,7 @@ def run(
     Pods are always watched cluster-wide, since they make up capacity). ``platform``: the name of
     the ExecutionPlatform whose policy is used. ``peering``: kopf peering, so that only one
     replica is active. ``liveness``: e.g. ``http://0.0.0.0:8081/healthz``. ``overrides``: any
-    :class:`OperatorConfig` field (workers, sweep_seconds, offer_status, ...).
+    :class:`OperatorConfig` field (workers, offer_workers, sweep_seconds, pod, node_lost_grace, ...).
     """
     configure_logging(getattr(logging, os.environ.get("EB_LOG_LEVEL", "INFO").upper(), logging.INFO))
     config = OperatorConfig(

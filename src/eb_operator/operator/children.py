@@ -20,7 +20,10 @@ from eb_operator.cluster.probe import Probe, probe_request
 from eb_operator.engine.types import Phase
 from eb_operator.model.common import FINAL_PHASES
 from eb_operator.model.platform import PlatformPolicy
-from eb_operator.operator import notebook, staging, storage, workload
+from eb_operator.operator import storage
+from eb_operator.operator.builders import notebook, staging
+from eb_operator.operator.builders.pod import is_notebook, request_of, storage_plan
+from eb_operator.operator.builders.storage import ANN_POD, LABEL_STORAGE
 from eb_operator.operator.events import kv
 from eb_operator.operator.lifecycle import PodView
 
@@ -42,8 +45,8 @@ async def probe(cluster: Cluster, namespace: str, request: Obj | None, policy: P
 async def prepare(cluster: Cluster, execution: Obj, executable: Obj, policy: PlatformPolicy) -> None:
     """Create what the Pod refers to: PVCs, copies of endpoint Secrets, a notebook's token Secret
     and Service."""
-    request = workload.request_of(execution)
-    plan = workload.storage_plan(execution, policy)
+    request = request_of(execution)
+    plan = storage_plan(execution, policy)
     for claim in plan.claims:
         _, created = await objects.create_if_absent(cluster, claim)
         if created:
@@ -56,7 +59,7 @@ async def prepare(cluster: Cluster, execution: Obj, executable: Obj, policy: Pla
             log.warning("%s", kv(msg="endpoint secret not found", secret=endpoint.secret_name))
             continue
         await objects.create_if_absent(cluster, staging.build_credential_copy(execution, name, source))
-    if workload.is_notebook(executable):
+    if is_notebook(executable):
         await objects.create_if_absent(cluster, notebook.build_token_secret(execution, secrets.token_hex(24)))
         await objects.create_if_absent(cluster, notebook.build_service(execution))
 
@@ -91,7 +94,7 @@ async def sweep_claims(
 ) -> None:
     """Delete persistent-storage PVCs whose lifetime has passed (see ``storage.claim_verdict``).
     ``phase_of(execution uid)``: the Execution's phase, or False when there is no such Execution."""
-    selector = f"{LABEL_MANAGED_BY}={MANAGER},{storage.LABEL_STORAGE}=persistent"
+    selector = f"{LABEL_MANAGED_BY}={MANAGER},{LABEL_STORAGE}=persistent"
     try:
         claims = await objects.list_claims(cluster, selector)
     except ApiError as e:
@@ -115,7 +118,7 @@ async def sweep_claims(
         ended = phase is False or (isinstance(phase, Phase) and phase in FINAL_PHASES)
         verdict = storage.claim_verdict(claim, ended, now)
         if verdict.delete:
-            pod = (meta.get("annotations") or {}).get(storage.ANN_POD)
+            pod = (meta.get("annotations") or {}).get(ANN_POD)
             if pod:  # a finished Pod kept for its logs still holds the claim
                 await cluster.delete_pod(meta["namespace"], pod)
             if await objects.delete_claim(cluster, meta["namespace"], meta["name"]):

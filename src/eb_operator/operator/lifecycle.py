@@ -3,8 +3,8 @@
 ``decide(facts)`` looks at an Execution's current phase, the client's desired phase, the clock,
 its Pod and its siblings, and says what to do next: which phase to write, why, and which side
 effect to perform. It never reads the clock or the API itself, so every transition is a
-table-driven unit test. The glue in ``eb_operator.operator.reconcile`` calls it on every change
-(level-based: the same facts always give the same step, so running it twice is harmless).
+table-driven unit test. :class:`eb_operator.operator.reconcile.Reconciler` calls it on every
+change (level-based: the same facts always give the same step, so running it twice is harmless).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from typing import Any
 from eb_operator.engine.types import Phase
 from eb_operator.model.common import ACCEPTED_PHASES, CANCELLABLE_PHASES, FINAL_PHASES
 from eb_operator.model.times import format_instant
+from eb_operator.operator.builders.notebook import LABEL_INTERACTIVE
+from eb_operator.operator.builders.staging import WAIT_CONTAINER
 
 Obj = Mapping[str, Any]
 
@@ -101,15 +103,6 @@ def observe_pod(pod: Obj) -> PodView:
         init_failure=_init_failure(status.get("initContainerStatuses") or []),
         awaiting_start=_awaiting_start(status.get("initContainerStatuses") or []),
     )
-
-
-#: Label of Pods whose main container is a server the user connects to (a notebook).
-LABEL_INTERACTIVE = "executionbroker.ivoa.net/interactive"
-
-
-#: The last init container of a Pod created before its offered start: it sleeps until that start
-#: (``staging.wait_container``). Init containers run in order, so once it runs, staging is done.
-WAIT_CONTAINER = "wait-start"
 
 
 def _awaiting_start(statuses: list[Obj]) -> bool:

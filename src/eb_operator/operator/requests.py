@@ -29,7 +29,7 @@ from eb_operator.model import (
 )
 from eb_operator.model.platform import PlatformPolicy
 from eb_operator.model.times import from_epoch
-from eb_operator.operator.storage import with_offered_storage
+from eb_operator.operator.builders.storage import with_offered_storage
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@
 * Pods the broker does not own: what each requests, summed per node (they shrink capacity);
 * the broker's Pods: a small view per Execution;
 * Executions: a compact view each, and their reservations in the engine's :class:`Ledger`;
-* answered OfferSets: their offers' reservations (``eb_operator.cluster.offers``), held in the
+* answered OfferSets: their offers' reservations (``eb_operator.cluster.offer_status``), held in the
   ledger until they expire (:meth:`ClusterState.purge_offers`), an offer of the same set is
   accepted, or the set is deleted. An offer written as an Execution is counted as that Execution.
 
@@ -34,7 +34,7 @@ from eb_operator.cluster.convert import (
     recorded_phase,
     reservation_from_spec,
 )
-from eb_operator.cluster.offers import offer_refs
+from eb_operator.cluster.offer_status import offer_refs
 from eb_operator.engine import Ledger, NodeTable
 from eb_operator.engine.types import NodeCapacity, Phase, Resources
 from eb_operator.model.platform import PlatformPolicy

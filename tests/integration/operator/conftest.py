@@ -20,7 +20,7 @@ from tests.support.kube import KWOK_TOLERATION, REPO, Kubectl, kwok_node, unique
 from eb_operator.cluster.crs import PLATFORMS, Cluster
 from eb_operator.cluster.kube import ClientSettings
 from eb_operator.operator import OperatorConfig
-from eb_operator.operator.builders import PodSettings
+from eb_operator.operator.builders.pod import PodSettings
 
 _HERE = Path(__file__).resolve().parent
 

@@ -14,7 +14,7 @@ from tests.support.kube import REAL_NODE, Kubectl, async_wait_for
 from tests.support.reservations import with_offers
 
 from eb_operator.cluster.crs import EXECUTIONS, OFFERSETS, Cluster, NotFound
-from eb_operator.cluster.offers import find_offer, offer_execution
+from eb_operator.cluster.offer_status import find_offer, offer_execution
 from eb_operator.model.times import parse_instant
 from eb_operator.operator import Operator, OperatorConfig, serve
 from eb_operator.operator.handlers import Runtime

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from eb_operator.cluster.convert import is_uuid
-from eb_operator.cluster.offers import (
+from eb_operator.cluster.offer_status import (
     find_offer,
     new_offerset_name,
     offer_execution,

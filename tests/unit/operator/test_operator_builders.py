@@ -11,7 +11,9 @@ import pytest
 
 from eb_operator.model.platform import GpuFlavour, PlatformPolicy, Toleration
 from eb_operator.model.times import format_instant, parse_instant
-from eb_operator.operator import builders, staging
+from eb_operator.operator.builders import pod as pod_builder
+from eb_operator.operator.builders import staging
+from eb_operator.operator.builders import status as status_builder
 
 pytestmark = pytest.mark.unit
 
@@ -67,7 +69,7 @@ SECURE_CONTAINER = {
 
 
 def test_a_docker_pod_is_pinned_to_its_node_with_requests_equal_to_limits() -> None:
-    pod = builders.build_pod(execution(reservation()), DOCKER_EXE, PlatformPolicy(), now=T0 - 30)
+    pod = pod_builder.build_pod(execution(reservation()), DOCKER_EXE, PlatformPolicy(), now=T0 - 30)
     limits = {"cpu": "2", "memory": "4Gi"}
     assert pod == {
         "apiVersion": "v1",
@@ -139,7 +141,7 @@ def test_a_docker_pod_is_pinned_to_its_node_with_requests_equal_to_limits() -> N
 
 def test_a_pod_made_at_or_after_the_offered_start_does_not_wait() -> None:
     for now in (T0, T0 + 5):
-        pod = builders.build_pod(execution(reservation()), DOCKER_EXE, PlatformPolicy(), now=now)
+        pod = pod_builder.build_pod(execution(reservation()), DOCKER_EXE, PlatformPolicy(), now=now)
         assert "initContainers" not in pod["spec"]
 
 
@@ -157,7 +159,7 @@ def test_the_wait_uses_the_platforms_stager_image_and_comes_after_staging() -> N
             ]
         }
     }
-    pod = builders.build_pod(ex, DOCKER_EXE, policy, now=T0 - 30)
+    pod = pod_builder.build_pod(ex, DOCKER_EXE, policy, now=T0 - 30)
     inits = pod["spec"]["initContainers"]
     assert [(c["name"], c["image"]) for c in inits] == [
         ("stage-0", "python:3.12-slim"),
@@ -198,7 +200,7 @@ def test_a_gpu_pod_limits_the_extended_resource_and_selects_the_product_and_tole
         nodeSelector={"nvidia.com/gpu.product": "nvidia-ad104"},
     )
     exe = {"type": DOCKER, "image": {"locations": ["eb-workload:latest"]}}
-    pod = builders.build_pod(execution(r), exe, policy, now=T0 + 600)
+    pod = pod_builder.build_pod(execution(r), exe, policy, now=T0 + 600)
     spec = pod["spec"]
     limits = {"cpu": "2", "memory": "4Gi", "ephemeral-storage": "10Gi", "nvidia.com/gpu": "1"}
     assert spec["containers"][0] == {
@@ -217,14 +219,14 @@ def test_a_gpu_pod_limits_the_extended_resource_and_selects_the_product_and_tole
 
 def test_a_long_execution_name_gets_no_name_label_but_a_valid_pod_name() -> None:
     name = "x" * 100
-    pod = builders.build_pod(execution(reservation(), name=name), DOCKER_EXE, PlatformPolicy(), now=T0)
+    pod = pod_builder.build_pod(execution(reservation(), name=name), DOCKER_EXE, PlatformPolicy(), now=T0)
     assert "executionbroker.ivoa.net/execution" not in pod["metadata"]["labels"]
     assert pod["metadata"]["name"] == f"eb-{name}"
 
 
 def test_an_executable_without_image_is_refused() -> None:
     with pytest.raises(ValueError, match="no image"):
-        builders.build_pod(execution(reservation()), {"type": DOCKER}, PlatformPolicy(), now=T0)
+        pod_builder.build_pod(execution(reservation()), {"type": DOCKER}, PlatformPolicy(), now=T0)
 
 
 def test_an_offerset_status_with_offers_says_yes_holds_their_reservations_and_one_expiry() -> None:
@@ -232,7 +234,7 @@ def test_an_offerset_status_with_offers_says_yes_holds_their_reservations_and_on
         {"name": "a", "uuid": "ua", "reservation": reservation()},
         {"name": "b", "uuid": "ub", "reservation": reservation(node="node-b")},
     ]
-    status = builders.offerset_status("u", offers, T0 + 300, T0, [], 1, {"name": "r"})
+    status = status_builder.offerset_status("u", offers, T0 + 300, T0, [], 1, {"name": "r"})
     assert status == {
         "uuid": "u",
         "result": "YES",
@@ -246,8 +248,8 @@ def test_an_offerset_status_with_offers_says_yes_holds_their_reservations_and_on
 
 
 def test_an_offerset_status_without_offers_says_no_with_the_reasons() -> None:
-    why = builders.message_item("INFO", "urn:no-capacity", "no node has 64 cores", T0)
-    status = builders.offerset_status("u", [], None, T0, [why], None, {"name": "r"})
+    why = status_builder.message_item("INFO", "urn:no-capacity", "no node has 64 cores", T0)
+    status = status_builder.offerset_status("u", [], None, T0, [why], None, {"name": "r"})
     assert status == {
         "uuid": "u",
         "result": "NO",
@@ -265,25 +267,30 @@ def test_an_offerset_status_without_offers_says_no_with_the_reasons() -> None:
 
 
 def test_conditions_keep_their_transition_time_while_the_status_is_unchanged() -> None:
-    old = [builders.condition("Reserved", True, "Offered", "held", T0, 1)]
-    same = builders.condition("Reserved", True, "Accepted", "held", T0 + 60, 2)
-    flipped = builders.condition("Reserved", False, "Completed", "done", T0 + 120, 2)
-    assert builders.merge_conditions(old, [same])[0]["lastTransitionTime"] == format_instant(T0)
-    assert builders.merge_conditions(old, [flipped])[0]["lastTransitionTime"] == format_instant(T0 + 120)
+    old = [status_builder.condition("Reserved", True, "Offered", "held", T0, 1)]
+    same = status_builder.condition("Reserved", True, "Accepted", "held", T0 + 60, 2)
+    flipped = status_builder.condition("Reserved", False, "Completed", "done", T0 + 120, 2)
+    assert status_builder.merge_conditions(old, [same])[0]["lastTransitionTime"] == format_instant(T0)
+    assert status_builder.merge_conditions(old, [flipped])[0]["lastTransitionTime"] == format_instant(
+        T0 + 120
+    )
 
 
 @pytest.mark.parametrize(
     ("uri", "kind"),
     [
-        (DOCKER, builders.DOCKER),
+        (DOCKER, pod_builder.DOCKER),
         (
             "https://www.purl.org/ivoa.net/EB/schema/v1.0/types/executable/docker-container-1.0",
-            builders.DOCKER,
+            pod_builder.DOCKER,
         ),
-        ("https://www.purl.org/ivoa.net/EB/schema/types/executables/jupyter-notebook-1.0", builders.JUPYTER),
+        (
+            "https://www.purl.org/ivoa.net/EB/schema/types/executables/jupyter-notebook-1.0",
+            pod_builder.JUPYTER,
+        ),
         ("urn:something-else", None),
     ],
     ids=["ivoa-std docker", "C105 docker", "jupyter", "unknown"],
 )
 def test_executable_kinds_are_recognised_in_every_dialect(uri: str, kind: str | None) -> None:
-    assert builders.executable_kind(uri) == kind
+    assert pod_builder.executable_kind(uri) == kind

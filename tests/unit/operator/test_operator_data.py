@@ -20,9 +20,11 @@ from tests.support.wire import (
 from eb_operator.model import RequestError, judge_request, parse_offerset_request
 from eb_operator.model.platform import DataEndpoint, Images, PlatformPolicy
 from eb_operator.model.times import format_instant, parse_instant
-from eb_operator.operator import builders, lifecycle, staging, workload
-from eb_operator.operator import notebook as nb
-from eb_operator.operator import storage as st
+from eb_operator.operator import storage as claims
+from eb_operator.operator.builders import notebook as nb
+from eb_operator.operator.builders import pod as pod_builder
+from eb_operator.operator.builders import staging
+from eb_operator.operator.builders import storage as st
 from eb_operator.operator.lifecycle import Outcome, observe_pod, pod_outcome
 from eb_operator.operator.requests import interpret
 
@@ -185,8 +187,13 @@ def test_offers_show_the_offered_size_and_lifetime_capped_by_the_platform() -> N
 @pytest.mark.parametrize(
     ("annotations", "ended", "now", "verdict"),
     [
-        ({"executionbroker.ivoa.net/delete-after": format_instant(T0)}, False, T0, st.Verdict(delete=True)),
-        ({"executionbroker.ivoa.net/delete-after": format_instant(T0 + 99)}, False, T0, st.Verdict()),
+        (
+            {"executionbroker.ivoa.net/delete-after": format_instant(T0)},
+            False,
+            T0,
+            claims.Verdict(delete=True),
+        ),
+        ({"executionbroker.ivoa.net/delete-after": format_instant(T0 + 99)}, False, T0, claims.Verdict()),
         (
             {
                 "executionbroker.ivoa.net/delete-after": format_instant(T0 + 999),
@@ -194,7 +201,7 @@ def test_offers_show_the_offered_size_and_lifetime_capped_by_the_platform() -> N
             },
             True,
             T0,
-            st.Verdict(
+            claims.Verdict(
                 annotations={
                     "executionbroker.ivoa.net/session-ended": format_instant(T0),
                     "executionbroker.ivoa.net/delete-after": format_instant(T0 + 60),
@@ -208,9 +215,9 @@ def test_offers_show_the_offered_size_and_lifetime_capped_by_the_platform() -> N
             },
             True,
             T0,
-            st.Verdict(delete=True),
+            claims.Verdict(delete=True),
         ),
-        ({}, True, T0, st.Verdict()),
+        ({}, True, T0, claims.Verdict()),
     ],
     ids=[
         "past its deadline: deleted",
@@ -221,10 +228,10 @@ def test_offers_show_the_offered_size_and_lifetime_capped_by_the_platform() -> N
     ],
 )
 def test_a_persistent_claim_is_deleted_its_lifetime_after_the_session_ends(
-    annotations: dict[str, str], ended: bool, now: int, verdict: st.Verdict
+    annotations: dict[str, str], ended: bool, now: int, verdict: claims.Verdict
 ) -> None:
     claim = {"metadata": {"name": "c", "annotations": annotations}}
-    assert st.claim_verdict(claim, ended, now) == verdict
+    assert claims.claim_verdict(claim, ended, now) == verdict
 
 
 # --- staging -------------------------------------------------------------------------------------
@@ -246,7 +253,7 @@ def test_http_s3_and_ivoa_data_are_staged_by_init_containers_with_credentials_fr
             ivoa,
         ],
     )
-    parts = workload.pod_parts(execution(req), req["executable"], policy(), LIMITS, "Never")
+    parts = pod_builder.pod_parts(execution(req), req["executable"], policy(), LIMITS, "Never")
     assert parts.init_containers == [
         stage(0, ["http", "http://files.example.org/cat.csv", "/stage/cat"], "storage-0"),
         stage(
@@ -268,7 +275,9 @@ def test_http_s3_and_ivoa_data_are_staged_by_init_containers_with_credentials_fr
 def test_an_endpoint_secret_in_the_session_namespace_is_used_as_it_is() -> None:
     req = request(docker(), data=[s3_data("survey", endpoint=S3 + "/", bucket="sky")])
     same = policy(dataEndpoints=[{"endpoint": S3, "secretName": "s3-creds"}])
-    [container] = workload.pod_parts(execution(req), req["executable"], same, LIMITS, "Never").init_containers
+    [container] = pod_builder.pod_parts(
+        execution(req), req["executable"], same, LIMITS, "Never"
+    ).init_containers
     assert container["envFrom"] == [{"secretRef": {"name": "s3-creds"}}]
     assert container["args"] == ["s3", S3 + "/", "sky", "", "/stage"]
     assert staging.credential_copies(execution(req), req, same) == []
@@ -294,7 +303,9 @@ def test_a_copied_endpoint_secret_is_owned_by_the_execution() -> None:
 def test_rucio_data_is_downloaded_by_the_rucio_client_in_its_configured_image() -> None:
     req = request(docker(), data=[rucio_data("lsst", domain="scope1")])
     pol = policy(images={"rucioStager": "rucio/rucio-clients:release-35"})
-    [container] = workload.pod_parts(execution(req), req["executable"], pol, LIMITS, "Never").init_containers
+    [container] = pod_builder.pod_parts(
+        execution(req), req["executable"], pol, LIMITS, "Never"
+    ).init_containers
     assert container == {
         "name": "stage-0",
         "image": "rucio/rucio-clients:release-35",
@@ -323,8 +334,8 @@ def test_rucio_data_is_downloaded_by_the_rucio_client_in_its_configured_image() 
 
 def test_a_notebook_pod_runs_jupyter_server_with_its_token_from_a_secret_and_the_notebook_staged() -> None:
     req = request(notebook("http://files.example.org/nb/analysis.ipynb"), compute(2, 4))
-    settings = builders.PodSettings(image_pull_policy="Never")
-    pod = builders.build_pod(execution(req), req["executable"], policy(), now=T0 - 30, settings=settings)
+    settings = pod_builder.PodSettings(image_pull_policy="Never")
+    pod = pod_builder.build_pod(execution(req), req["executable"], policy(), now=T0 - 30, settings=settings)
     [main] = pod["spec"]["containers"]
     assert pod["metadata"]["labels"]["executionbroker.ivoa.net/interactive"] == "true"
     assert pod["spec"]["volumes"] == [{"name": "notebook-work", "emptyDir": {}}]
@@ -476,7 +487,7 @@ def test_a_failed_staging_container_fails_the_session_with_its_message() -> None
     ],
 )
 def test_a_notebook_is_ready_when_its_server_answers(status: dict[str, Any], outcome: Outcome) -> None:
-    view = observe_pod(pod({lifecycle.LABEL_INTERACTIVE: "true"}, **status))
+    view = observe_pod(pod({nb.LABEL_INTERACTIVE: "true"}, **status))
     assert pod_outcome(view)[0] is outcome
 
 

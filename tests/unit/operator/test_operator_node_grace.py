@@ -40,11 +40,11 @@ def test_a_not_ready_node_is_lost_after_the_configured_grace_and_not_before(grac
     op.on_node(node(True, "1"), deleted=False)
     op.on_node(node(False, "2"), deleted=False)  # NotReady from t=1000
     clock.t = 1000.0 + grace - 0.5
-    assert not op._node_lost("n1")
+    assert not op.node_lost("n1")
     clock.t = 1000.0 + grace
-    assert op._node_lost("n1")
+    assert op.node_lost("n1")
     op.on_node(node(True, "3"), deleted=False)  # back: the grace starts afresh next time
-    assert not op._node_lost("n1")
+    assert not op.node_lost("n1")
 
 
 def test_the_default_grace_is_a_minute_and_the_cli_sets_it() -> None:

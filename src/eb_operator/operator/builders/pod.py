@@ -1,20 +1,25 @@
-"""Pure builders of the objects the operator writes: Pods, status patches.
+"""The session's Pod: its main container within the reservation, pinned to the reserved node, and
+what it needs beyond its main process.
 
-Each takes plain values and returns a plain dict; unit tests pin them with exact dicts.
+:func:`pod_parts` gives, from the Execution (its reservation and the canonical request in
+``spec.request``), the executable and the platform policy: the volumes, the main container's
+mounts (and, for a notebook, its whole process), the init containers that stage data
+(:mod:`.staging`) and the notebook (:mod:`.notebook`), extra Pod labels, and the PVCs of
+persistent storage (:mod:`.storage`). :func:`build_pod` merges it into the Pod.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from eb_operator.cluster.convert import LABEL_EXECUTION, LABEL_EXECUTION_UID, LABEL_MANAGED_BY, MANAGER
 from eb_operator.cluster.owners import owner_reference
 from eb_operator.model.platform import PlatformPolicy
-from eb_operator.model.times import format_instant, parse_duration, parse_instant
-from eb_operator.operator import workload
+from eb_operator.model.times import parse_duration, parse_instant
+from eb_operator.operator.builders import notebook, staging, storage
 
 Obj = Mapping[str, Any]
 
@@ -108,8 +113,8 @@ def build_pod(
             "runAsNonRoot": True,
         },
     }
-    # volumes, staging init containers, notebook server (eb_operator.operator.workload)
-    parts = workload.pod_parts(execution, executable, policy, limits, settings.image_pull_policy, now)
+    # volumes, staging init containers, notebook server
+    parts = pod_parts(execution, executable, policy, limits, settings.image_pull_policy, now)
     container.update(parts.process)
     if parts.mounts:
         container["volumeMounts"] = parts.mounts
@@ -165,68 +170,83 @@ def build_pod(
     }
 
 
-# --- status ---------------------------------------------------------------------------------------
+# --- what the Pod needs beyond its main process --------------------------------------------------
 
 
-def message_item(
-    level: str, type_: str, message: str, now: int, values: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """An IVOA MessageItem."""
-    item: dict[str, Any] = {"type": type_, "time": format_instant(now), "level": level, "message": message}
-    if values:
-        item["values"] = dict(values)
-    return item
+@dataclass(frozen=True, slots=True)
+class PodParts:
+    process: dict[str, Any] = field(default_factory=dict)  # main-container fields that replace the default
+    mounts: list[dict[str, Any]] = field(default_factory=list)
+    volumes: list[dict[str, Any]] = field(default_factory=list)
+    init_containers: list[dict[str, Any]] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    claims: list[dict[str, Any]] = field(default_factory=list)
+    interactive: bool = False
 
 
-def condition(
-    type_: str, status: bool, reason: str, message: str, now: int, generation: int | None
-) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "type": type_,
-        "status": "True" if status else "False",
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": format_instant(now),
-    }
-    if generation is not None:
-        out["observedGeneration"] = generation
-    return out
+def is_notebook(executable: Obj) -> bool:
+    return JUPYTER in str(executable.get("type", ""))
 
 
-def merge_conditions(old: Sequence[Obj] | None, new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Replace conditions of the same type; keep lastTransitionTime when the status did not change."""
-    out = {str(c.get("type")): dict(c) for c in old or []}
-    for c in new:
-        prev = out.get(c["type"])
-        if prev is not None and prev.get("status") == c["status"] and prev.get("lastTransitionTime"):
-            c = {**c, "lastTransitionTime": prev["lastTransitionTime"]}
-        out[c["type"]] = c
-    return sorted(out.values(), key=lambda c: str(c["type"]))
+def request_of(execution: Obj) -> Obj:
+    return (execution.get("spec") or {}).get("request") or {}
 
 
-def offerset_status(
-    uuid: str,
-    offers: Sequence[Obj],
-    expires: int | None,
-    created: int,
-    messages: Sequence[Obj],
-    generation: int | None,
-    request: Obj | None = None,
-) -> dict[str, Any]:
-    """OfferSet.status: YES with the offers (name, uuid, reservation) and the request as offered
-    (the canonical request with its offered storage: what each offer's session shows and runs),
-    or NO with the reasons in messages."""
-    status: dict[str, Any] = {
-        "uuid": uuid,
-        "result": "YES" if offers else "NO",
-        "offers": [dict(o) for o in offers],
-        "created": format_instant(created),
-        "messages": [dict(m) for m in messages],
-    }
-    if offers and expires is not None:
-        status["expires"] = format_instant(expires)
-    if offers and request is not None:
-        status["request"] = dict(request)
-    if generation is not None:
-        status["observedGeneration"] = generation
-    return status
+def storage_plan(execution: Obj, policy: PlatformPolicy) -> storage.StoragePlan:
+    """The session's volumes, mounts, claims and staging targets under ``policy``."""
+    return storage.plan_storage(
+        execution,
+        request_of(execution),
+        policy.storage_class_name,
+        policy.limits.max_storage_lifetime_seconds,
+        pod_name(execution["metadata"]["name"]),
+    )
+
+
+def _start(execution: Obj) -> int | None:
+    text = ((execution.get("spec") or {}).get("reservation") or {}).get("start")
+    return parse_instant(str(text)) if text else None
+
+
+def pod_parts(
+    execution: Obj,
+    executable: Obj,
+    policy: PlatformPolicy,
+    limits: Mapping[str, str],
+    pull_policy: str,
+    now: int | None = None,
+) -> PodParts:
+    """See the module doc. ``limits``: the main container's; init containers get its cpu and
+    memory (so the Pod keeps the Guaranteed QoS class and the reservation's size). ``now``
+    before the reservation's start: a batch Pod's last init container waits until that start
+    (a notebook server starts as soon as it can: READY, usable, by the start)."""
+    request = request_of(execution)
+    plan = storage_plan(execution, policy)
+    init_resources = {k: v for k, v in limits.items() if k in ("cpu", "memory")}
+    resources = {"requests": dict(init_resources), "limits": dict(init_resources)}
+    inits = staging.build_stage_containers(execution, request, plan.targets, policy, resources, pull_policy)
+    volumes = list(plan.volumes)
+    mounts = list(plan.mounts)
+    if not is_notebook(executable):
+        start = _start(execution)
+        if now is not None and start is not None and now < start:
+            inits.append(
+                staging.wait_container(
+                    policy.images.http_stager,
+                    start,
+                    str(execution["spec"]["reservation"]["start"]),
+                    resources=resources,
+                    pull_policy=pull_policy,
+                )
+            )
+        return PodParts(mounts=mounts, volumes=volumes, init_containers=inits, claims=plan.claims)
+    fetch = notebook.fetch_container(executable, policy, resources, pull_policy)
+    return PodParts(
+        process=notebook.server_process(executable, policy, execution["metadata"]["name"]),
+        mounts=[notebook.work_mount(), *mounts],
+        volumes=[notebook.work_volume(), *volumes],
+        init_containers=[*inits, *([fetch] if fetch else [])],
+        labels={notebook.LABEL_INTERACTIVE: "true"},
+        claims=plan.claims,
+        interactive=True,
+    )

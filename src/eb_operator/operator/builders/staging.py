@@ -16,7 +16,7 @@ makes the termination message the operator quotes in the FAILED session.
 A Pod created before the offered start (at the reservation's prepare start, so staging can run
 first) ends its init containers with :func:`wait_container`, which sleeps until that start: the
 workload starts at the offered start, not before (digest §7 item 55), and the session is READY
-while it waits (``lifecycle.observe_pod``).
+while it waits (``eb_operator.operator.lifecycle.observe_pod``).
 """
 
 from __future__ import annotations
@@ -29,13 +29,15 @@ from urllib.parse import urlsplit
 from eb_operator.cluster.owners import execution_owner
 from eb_operator.model.platform import DataEndpoint, PlatformPolicy
 from eb_operator.model.types import Group, Kind, kind_of
-from eb_operator.operator.lifecycle import WAIT_CONTAINER
-from eb_operator.operator.storage import Target, child_name
+from eb_operator.operator.builders.storage import Target, child_name
 
 Obj = Mapping[str, Any]
 
 STAGER_SOURCE = pkg_resources.files("eb_operator").joinpath("stager.py").read_text(encoding="utf-8")
 STAGE_MOUNT = "/stage"
+#: The last init container of a Pod created before its offered start (:func:`wait_container`):
+#: init containers run in order, so once it runs, staging is done (``lifecycle.observe_pod``).
+WAIT_CONTAINER = "wait-start"
 
 SIMPLE_DATA = Kind.SIMPLE_DATA
 S3_DATA = Kind.S3_DATA

@@ -22,12 +22,14 @@ from urllib.parse import quote
 from eb_operator.cluster.convert import LABEL_EXECUTION_UID, LABEL_MANAGED_BY, MANAGER
 from eb_operator.cluster.owners import execution_owner
 from eb_operator.model.platform import PlatformPolicy
-from eb_operator.operator.lifecycle import LABEL_INTERACTIVE as LABEL_INTERACTIVE
-from eb_operator.operator.staging import stage_container
-from eb_operator.operator.storage import child_name
+from eb_operator.operator.builders.staging import stage_container
+from eb_operator.operator.builders.storage import child_name
 
 Obj = Mapping[str, Any]
 
+#: Label of Pods whose main container is a server the user connects to (a notebook): the phase
+#: machine reads it back (``lifecycle.observe_pod``).
+LABEL_INTERACTIVE = "executionbroker.ivoa.net/interactive"
 PORT = 8888
 WORK_DIR = "/home/eb/work"
 WORK_VOLUME = "notebook-work"

@@ -1,0 +1,54 @@
+"""Accepts: OFFERED -> ACCEPTED after re-validating the offer's capacity, releasing its siblings.
+
+Under the decision lock, so no other decision takes the capacity between the check and the write;
+the status write is resourceVersion-guarded, so a change meanwhile retries the whole step.
+"""
+
+from __future__ import annotations
+
+from eb_operator.cluster.convert import reservation_from_spec
+from eb_operator.engine import check_accept
+from eb_operator.engine.types import Phase
+from eb_operator.operator.context import OperatorContext
+from eb_operator.operator.facts import facts_of
+from eb_operator.operator.lifecycle import Action, Step, decide
+from eb_operator.operator.status import StatusWriter
+
+
+class Accepts:
+    def __init__(self, ctx: OperatorContext, status: StatusWriter) -> None:
+        self.ctx = ctx
+        self.status = status
+
+    async def accept(self, key: str) -> None:
+        """Accept offer ``key`` if its capacity is still free, atomically with respect to every
+        other decision (the lock), with resourceVersion preconditions; refuse it otherwise."""
+        ctx = self.ctx
+        async with ctx.lock:
+            view = ctx.state.executions.get(key)
+            if view is None:
+                return
+            step = decide(facts_of(ctx, view))
+            if step.action is not Action.ACCEPT:
+                return  # something changed while we waited for the lock: the loop re-decides
+            now = ctx.now()
+            table, book = ctx.capacity(now)
+            cand = ctx.state.ledger.get(key) or reservation_from_spec(
+                key, view.reservation or {}, Phase.OFFERED, view.group
+            )
+            why = check_accept(cand, table, book, now, ignore_group=view.group)
+            if why is not None:
+                await self.status.record(view, Step(reason="CapacityGone", message=why, refused=True))
+                return
+            await self.status.patch(
+                view, self.status.status(view, Phase.ACCEPTED, "Accepted", "accepted by the client")
+            )
+            # The siblings' capacity is free from now on; each one's own reconcile writes REJECTED
+            # (the level rule "a sibling was accepted"), so this step does not wait for them.
+            for s in ctx.state.siblings(view):
+                if s.phase == Phase.OFFERED:
+                    ctx.state.ledger.remove(s.key)
+                    ctx.executions.add(s.key)
+        ctx.stats["accepts"] += 1
+        accepted = Step(phase=Phase.ACCEPTED, reason="Accepted", message="accepted by the client")
+        self.status.announce(view, accepted)

@@ -1,0 +1,117 @@
+"""Offer-set answering: probe, interpret, decide the offers under the lock, write one answer.
+
+An answer is one status write holding every offer's reservation (``eb_operator.cluster.
+offer_status``). The offers go into the ledger while the lock is held, so the next decision
+counts them, and are taken out again if the answer cannot be written: the API server must have a
+reservation before a client sees it (docs/operator.md, "No double booking").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from eb_operator.cluster.convert import object_uuid, reservation_from_spec, reservation_spec
+from eb_operator.cluster.crs import OFFERSETS, NotFound
+from eb_operator.cluster.offer_status import offer_name
+from eb_operator.engine import explain_no_offers, find_offers, offer_expiry
+from eb_operator.engine.types import Phase
+from eb_operator.operator import children
+from eb_operator.operator.builders.status import message_item, offerset_status
+from eb_operator.operator.context import OperatorContext
+from eb_operator.operator.events import kv
+from eb_operator.operator.requests import Interpretation, interpret, unknown_requirements
+from eb_operator.operator.state import key_of
+
+log = logging.getLogger("eb_operator.operator")
+Obj = Mapping[str, Any]
+
+
+class OfferSetAnswers:
+    def __init__(self, ctx: OperatorContext) -> None:
+        self.ctx = ctx
+
+    async def answer(self, key: str) -> None:
+        """Answer the unanswered OfferSet ``key``: YES with offers, or NO with the reasons."""
+        ctx = self.ctx
+        await ctx.ready.wait()
+        obj = ctx.pending_offersets.get(key)
+        if obj is None:
+            return
+        request = obj.get("spec", {}).get("request")
+        with ctx.timed("probe"):
+            found = await children.probe(ctx.cluster, obj["metadata"]["namespace"], request, ctx.policy)
+        now = ctx.now()  # probing may have taken a while
+        with ctx.timed("interpret"):
+            interp = interpret(request, ctx.policy, now, found, unknown_requirements(obj))
+        if interp.demand is None:
+            await self._write(obj, [], None, interp.messages, now)
+            return
+        made, expires, reason = await self._decide(obj, interp, now)
+        messages = list(interp.messages)
+        if not made:
+            messages.append(message_item("INFO", "urn:no-capacity", reason or "no offers", now))
+        with ctx.timed("answer"):
+            await self._write(obj, made, expires, messages, now, interp.request)
+
+    async def _decide(
+        self, obj: Obj, interp: Interpretation, now: int
+    ) -> tuple[list[dict[str, Any]], int, str | None]:
+        """Decide the offers and hold them in the ledger; ``_write`` writes them (one write)."""
+        assert interp.demand is not None
+        ctx = self.ctx
+        meta = obj["metadata"]
+        ns = meta["namespace"]
+        with ctx.timed("lock_wait"):
+            await ctx.lock.acquire()
+        try:
+            with ctx.timed("decide"):
+                table, book = ctx.capacity(now)
+                offers = find_offers(interp.demand, ctx.policy, table, book, now)
+                reason = None if offers else explain_no_offers(interp.demand, ctx.policy, table, book, now)
+                expires = offer_expiry(offers, ctx.policy, now)
+                made = []
+                for i, offer in enumerate(offers):
+                    name = offer_name(meta, i)
+                    spec = reservation_spec(offer, expires, interp.node_selector)
+                    made.append({"name": name, "uuid": name, "reservation": spec})
+                    held = reservation_from_spec(f"{ns}/{name}", spec, Phase.OFFERED, key_of(obj))
+                    ctx.state.ledger.upsert(held)
+        finally:
+            ctx.lock.release()
+        ctx.stats["offers"] += len(made)
+        return made, expires, reason
+
+    async def _write(
+        self,
+        obj: Obj,
+        offers: list[dict[str, Any]],
+        expires: int | None,
+        messages: list[Any],
+        now: int,
+        request: Obj | None = None,
+    ) -> None:
+        ctx = self.ctx
+        meta = obj["metadata"]
+        status = offerset_status(
+            object_uuid(obj), offers, expires, now, messages, meta.get("generation"), request
+        )
+        try:
+            answered = await ctx.cluster.patch(
+                OFFERSETS, meta["namespace"], meta["name"], {"status": status}, status=True
+            )
+        except BaseException as e:
+            for o in offers:  # the API server does not have them: they hold nothing
+                ctx.state.ledger.remove(f"{meta['namespace']}/{o['name']}")
+            if not isinstance(e, NotFound):  # deleted meanwhile: nothing to answer
+                raise
+        else:
+            ctx.state.on_offerset(answered)
+        ctx.pending_offersets.pop(key_of(obj), None)
+        ctx.stats["offersets"] += 1
+        result = status["result"]
+        if not offers:  # a YES is in the status and the offers; an Event for it would cost a write each
+            text = "; ".join(str(m.get("message")) for m in messages)[:500]
+            ctx.events.post(obj, "OfferSet", "NoOffers", text, warning=True)
+        log.info("%s", kv(msg="offerset answered", offerset=key_of(obj), result=result, offers=len(offers)))

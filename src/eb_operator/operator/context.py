@@ -1,0 +1,77 @@
+"""What every part of the operator shares: the cluster, the state, the policy, the decision lock,
+the work queues, and the clock.
+
+One :class:`OperatorContext` per operator, made by :class:`~eb_operator.operator.core.Operator`
+and handed to each part (start-up, watch events, the sweeper, answers, accepts, direct requests,
+Pods, status writes), so that a part does one job and reaches the rest only through this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from eb_operator.cluster.crs import Cluster
+from eb_operator.engine import LedgerSnapshot, NodeTable
+from eb_operator.model.platform import PlatformPolicy
+from eb_operator.operator.config import OperatorConfig
+from eb_operator.operator.events import EventPoster
+from eb_operator.operator.state import ClusterState
+from eb_operator.operator.workqueue import WorkQueue
+
+
+class OperatorContext:
+    def __init__(self, cluster: Cluster, config: OperatorConfig) -> None:
+        self.cluster = cluster
+        self.cfg = config
+        self.state = ClusterState()
+        self.policy = PlatformPolicy()
+        self.policy_generation: int | None = None
+        #: Every decision that takes capacity (offers, accepts, direct requests) holds it.
+        self.lock = asyncio.Lock()
+        #: Set once the state is loaded: no decision is made from a partial picture.
+        self.ready = asyncio.Event()
+        self.events = EventPoster(cluster)
+        self.pending_offersets: dict[str, dict[str, Any]] = {}  # key -> the unanswered OfferSet
+        self.not_ready_since: dict[str, float] = {}  # node -> when it was first seen NotReady
+        self.last_sweep = time.monotonic()
+        self.active = False  # kopf delivered an Execution event: peering made this replica active
+        self.stats: dict[str, int] = {"offersets": 0, "offers": 0, "accepts": 0, "pods": 0}
+        self.timings: dict[str, list[float]] = {}  # phase -> [count, seconds]
+        # The queues' handlers are parts made with this context: the coordinator sets them.
+        self.executions: WorkQueue[str]
+        self.offersets: WorkQueue[str]
+
+    def now(self) -> int:
+        return int(self.cfg.clock())
+
+    def mine(self, namespace: str | None) -> bool:
+        """Whether this operator reconciles objects of ``namespace``."""
+        return self.cfg.namespaces is None or namespace in self.cfg.namespaces
+
+    @contextlib.contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Count and time one named phase (reported by the liveness probe, as Kueue names its)."""
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            entry = self.timings.setdefault(phase, [0, 0.0])
+            entry[0] += 1
+            entry[1] += time.perf_counter() - t
+
+    def capacity(self, now: int) -> tuple[NodeTable, LedgerSnapshot]:
+        """What a decision taking capacity at ``now`` sees (under the lock): the nodes' free
+        capacity and a snapshot of the ledger, without the offers that have expired by then."""
+        self.state.purge_offers(now)
+        return self.state.node_table(self.policy), self.state.ledger.snapshot()
+
+    def node_lost(self, node: str) -> bool:
+        """The node is gone, or NotReady for at least ``node_lost_grace``."""
+        if node not in self.state.nodes:
+            return True
+        since = self.not_ready_since.get(node)
+        return since is not None and self.cfg.clock() - since >= self.cfg.node_lost_grace

@@ -1,0 +1,105 @@
+"""Direct requests: an Execution applied without an OfferSet holds the earliest fitting slot and
+is accepted at once; one that already names a reservation has it checked instead.
+
+The slot goes into the ledger under the decision lock before it is written, and comes out again
+if the write fails.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from eb_operator.cluster.convert import reservation_from_spec, reservation_spec
+from eb_operator.cluster.crs import EXECUTIONS
+from eb_operator.engine import check_accept, explain_no_offers, find_offers
+from eb_operator.engine.types import Offer, Phase
+from eb_operator.operator import children
+from eb_operator.operator.builders.status import message_item
+from eb_operator.operator.context import OperatorContext
+from eb_operator.operator.lifecycle import Step
+from eb_operator.operator.lookup import execution_request
+from eb_operator.operator.requests import Interpretation, interpret, unknown_requirements
+from eb_operator.operator.state import ExecutionView, execution_view
+from eb_operator.operator.status import StatusWriter
+
+
+class DirectRequests:
+    def __init__(self, ctx: OperatorContext, status: StatusWriter) -> None:
+        self.ctx = ctx
+        self.status = status
+
+    async def reserve(self, key: str, validate: bool) -> None:
+        """Hold the earliest fitting slot for Execution ``key`` and accept it (``validate``: check
+        the reservation it names instead); FAILED with the reasons when nothing fits."""
+        ctx = self.ctx
+        view = ctx.state.executions[key]
+        obj = await ctx.cluster.get(EXECUTIONS, view.namespace, view.name)
+        request = await execution_request(ctx.cluster, obj)
+        found = await children.probe(ctx.cluster, view.namespace, request, ctx.policy)
+        now = ctx.now()
+        interp = (
+            interpret(request, ctx.policy, now, found, unknown_requirements(obj))
+            if request is not None
+            else Interpretation(
+                None, [message_item("ERROR", "urn:missing-value", "no request and no executableRef", now)]
+            )
+        )
+        if interp.demand is None and not validate:
+            reasons = "; ".join(str(m.get("message")) for m in interp.messages)
+            await self.status.fail(view, "Invalid", reasons, interp)
+            return
+        async with ctx.lock:
+            view = ctx.state.executions[key]
+            spec, why = self._slot(view, interp, validate, now)
+            if spec is None:
+                await self.status.fail(view, "NoCapacity", why or "no slot fits", interp)
+                return
+            ctx.state.ledger.upsert(reservation_from_spec(key, spec, Phase.ACCEPTED))
+            try:
+                patched = (
+                    await ctx.cluster.patch(
+                        EXECUTIONS,
+                        view.namespace,
+                        view.name,
+                        {"spec": {"reservation": spec}},
+                        resource_version=str(view.rv),
+                    )
+                    if not validate
+                    else obj
+                )
+            except BaseException:
+                ctx.state.ledger.remove(key)
+                raise
+            view = execution_view(patched)
+            await self.status.patch(
+                view, self.status.status(view, Phase.ACCEPTED, "Accepted", "earliest slot reserved")
+            )
+        self.status.announce(
+            view,
+            Step(
+                phase=Phase.ACCEPTED,
+                reason="Accepted",
+                message=f"reserved {spec['cores']} cores on {spec['node']} from {spec['start']}",
+            ),
+        )
+
+    def _slot(
+        self, view: ExecutionView, interp: Interpretation, validate: bool, now: int
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """The reservation to hold (or None and why not): the one named, if still free, else the
+        earliest of the engine's offers."""
+        ctx = self.ctx
+        table, book = ctx.capacity(now)
+        if validate:
+            spec = view.reservation or {}
+            cand = reservation_from_spec(view.key, spec, Phase.ACCEPTED)
+            why = check_accept(cand, table, book, now)
+            return (spec, None) if why is None else (None, why)
+        assert interp.demand is not None
+        demand = dataclasses.replace(interp.demand, max_offers=1)
+        offers: list[Offer] = find_offers(demand, ctx.policy, table, book, now)
+        if not offers:
+            return None, explain_no_offers(demand, ctx.policy, table, book, now)
+        best = min(offers, key=lambda o: (o.start, o.node))
+        return reservation_spec(best, None, interp.node_selector), None

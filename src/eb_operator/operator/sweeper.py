@@ -1,0 +1,73 @@
+"""The sweeper: every ``sweep_seconds``, queue what is due and delete storage past its lifetime.
+
+It catches up after downtime and after missed timers: offers that expired, sessions whose
+preparation should start, OfferSets still without an answer. Only once kopf has delivered events
+(this replica is the active one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from eb_operator.engine.types import Phase
+from eb_operator.model.times import parse_instant
+from eb_operator.operator import children
+from eb_operator.operator.context import OperatorContext
+from eb_operator.operator.events import kv
+from eb_operator.operator.state import ExecutionView
+
+log = logging.getLogger("eb_operator.operator")
+
+
+class Sweeper:
+    def __init__(self, ctx: OperatorContext) -> None:
+        self.ctx = ctx
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._forever(), name="sweeper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _forever(self) -> None:
+        ctx = self.ctx
+        while True:
+            await asyncio.sleep(ctx.cfg.sweep_seconds)
+            self.sweep()
+            try:  # persistent storage past its lifetime (eb_operator.operator.children)
+                await children.sweep_claims(ctx.cluster, ctx.mine, self._phase_of_uid, ctx.now())
+            except Exception as e:
+                log.warning("%s", kv(msg="storage sweep failed", error=e))
+
+    def _phase_of_uid(self, uid: str) -> Phase | bool | None:
+        key = self.ctx.state.by_uid.get(uid)
+        view = self.ctx.state.executions.get(key) if key is not None else None
+        return False if view is None else view.phase
+
+    def sweep(self) -> None:
+        """Queue every Execution whose offer expired or whose next step is due, and every
+        OfferSet still without an answer."""
+        ctx = self.ctx
+        if not ctx.active:
+            return
+        now = ctx.now()
+        ctx.state.purge_offers(now)
+        for view in list(ctx.state.executions.values()):
+            if _due(view, now):
+                ctx.executions.add(view.key)
+        for key in list(ctx.pending_offersets):
+            ctx.offersets.add(key)
+        ctx.last_sweep = time.monotonic()
+
+
+def _due(view: ExecutionView, now: int) -> bool:
+    if view.phase == Phase.OFFERED:
+        return view.expires is not None and view.expires <= now
+    if view.phase in (Phase.ACCEPTED, Phase.WAITING) and view.reservation:
+        return parse_instant(view.reservation["prepareStart"]) <= now
+    return False
