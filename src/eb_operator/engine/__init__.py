@@ -10,7 +10,7 @@ from eb_operator.engine.accept import check_accept
 from eb_operator.engine.calendar import NodeUsage
 from eb_operator.engine.ledger import Ledger, LedgerSnapshot
 from eb_operator.engine.nodes import NodeTable
-from eb_operator.engine.offers import OfferPlan, explain_no_offers, find_offers, offer_expiry, plan_offers
+from eb_operator.engine.plan import OfferPlan, explain_no_offers, find_offers, offer_expiry, plan_offers
 
 __all__ = [
     "Ledger",
