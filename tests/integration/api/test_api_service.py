@@ -14,6 +14,7 @@ import httpx
 import pytest
 import schemathesis
 import schemathesis.specs.openapi.schemas  # imported early: see the schemathesis test
+import schemathesis.transport.wsgi  # imported early: see the schemathesis test
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.specs.openapi import checks as oas_checks
 from tests.integration.api.conftest import NODE_CORES, NODE_GPUS, NODE_MEMORY_GIB, TOKENS, Broker, serve_api
@@ -252,8 +253,8 @@ def test_metrics_count_requests_offers_and_transitions(eb: Broker) -> None:
 # --- schemathesis: the service's own OpenAPI, a bounded number of examples --------------------
 
 
-# schemathesis imports its OpenAPI modules on the first ``from_url``, and pytest rewrites their
-# asserts on import. Done that deep in a test's stack, CPython 3.11.7's ast.parse raised
+# schemathesis imports its OpenAPI modules on the first ``from_url`` (and its transports on the
+# first generated case), and pytest rewrites their asserts on import. Done that deep in a test's stack, CPython 3.11.7's ast.parse raised
 # "SystemError: AST constructor recursion depth mismatch" (a CPython bug fixed in later 3.11
 # releases), depending on what earlier tests had imported: the import at the top of this module
 # does it at collection time, a few frames deep.
