@@ -88,8 +88,8 @@ async def test_apiserver_restarted_while_sessions_are_in_flight(
 
                 downtime = await asyncio.to_thread(cluster_sh, "restart", "kube-apiserver")
                 # The harness's fake kubelet (kwok v0.7.0) does not always come back after an API
-                # server restart (seen: its informers silent, new nodes' Pods never run, also for
-                # the next tests); a kubelet does. Restart it: what is timed is the operator.
+                # server restart (its informers can stay silent, so new nodes' Pods never run, also
+                # for the next tests); a kubelet does. Restart it: what is timed is the operator.
                 await asyncio.to_thread(cluster_sh, "restart", "kwok")
                 ready = time.monotonic()
                 recovered: dict[str, float] = {}

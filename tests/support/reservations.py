@@ -48,8 +48,8 @@ def with_offers(
     moments. Read the other way round, an accept made between them is missing from the
     Executions while the sets read later already hold new offers made from the capacity that
     accept released (its siblings'), and the siblings, still in their set's status with nothing
-    accepted to hide them, are counted as well: an overbooking that never happened (a 2-minute
-    load run with 16 clients showed 18 such). In this order an accept seen in the Executions
+    accepted to hide them, are counted as well: an overbooking that never happened (common
+    under load, with many clients accepting). In this order an accept seen in the Executions
     hides its siblings, and a set answered after the first read adds nothing."""
     out = list(executions)
     written = {(e["metadata"]["namespace"], e["metadata"]["name"]) for e in out}

@@ -132,9 +132,9 @@ def node_usable(node: Obj, selector: Mapping[str, str], toleration_key: str | No
 def pod_done(pod: Obj) -> bool:
     """The Pod runs nothing any more: a final phase, or (``restartPolicy: Never``) every container
     terminated. The kubelet writes the final phase a moment after the last container exits; in
-    between, counting its requests as held made a session that had just ended (its Execution
-    deleted at once, as a user does after ``kubectl wait``) fill its node, and the next request
-    got NO."""
+    between, counting its requests as held would keep the node of a session that has just ended
+    (its Execution deleted at once, as a user does after ``kubectl wait``) full, and the next
+    request would get NO."""
     if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
         return True
     spec = pod.get("spec") or {}

@@ -2,13 +2,15 @@
 
 Every handler is ``async`` (kopf runs sync handlers in threads; ours touch the operator's
 in-memory state, which belongs to the event loop) and only records the event and marks a key
-dirty: the decisions are made by ``eb_operator.operator.core.Operator``'s workers.
+dirty (``eb_operator.operator.watching``): the decisions are made by the workers of
+``eb_operator.operator.core.Operator``.
 
 Why ``on.event`` and not ``on.create``/``on.update``: kopf's change-detecting handlers keep their
 progress and the last handled state in annotations, which costs one more API write per object
-per change. An offer set makes one OfferSet write and a few Execution writes; kopf's
-bookkeeping would double that on the hot path, and the phase machine is level-based anyway
-(it recomputes the next step from what is observed, so it needs no memory of what it did).
+per change. An answer is one OfferSet status write (its offers live in that status) and each
+session step one Execution status write; kopf's bookkeeping would double that on the hot path,
+and the phase machine is level-based anyway (it recomputes the next step from what is
+observed, so it needs no memory of its past steps).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class Runtime:
 
 class _NoDiffBase(kopf.AnnotationsDiffBaseStorage):
     """No "last handled state": we have no change-detecting handlers, so kopf need not deep-copy
-    every object on every event to compute one (it did, and it was the top cost per event)."""
+    every object on every event to compute one (that copy would be the largest cost per event)."""
 
     def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
         return kopf.BodyEssence()
@@ -54,9 +56,9 @@ class _NoDiffBase(kopf.AnnotationsDiffBaseStorage):
 
 def configure(settings: kopf.OperatorSettings) -> None:
     """Watches that never go deaf: the server ends each watch, the client gives up a bit later.
-    Short, so that a watch left silent by an API server restart is re-made within ~35 s (with 60
-    and 90 s, the node watch once stayed silent past the chaos test's 45 s bound); a re-made watch
-    resumes from its resourceVersion, so this costs one cheap request per watch every 25 s."""
+    Short, so that a watch left silent by an API server restart is re-made within ~35 s, inside
+    the chaos test's 45 s bound for noticing a node change; a re-made watch resumes from its
+    resourceVersion, so this costs one cheap request per watch every 25 s."""
     settings.watching.server_timeout = 25
     settings.watching.client_timeout = 35
     settings.watching.connect_timeout = 10
@@ -69,9 +71,9 @@ def configure(settings: kopf.OperatorSettings) -> None:
     # kopf's first listing (50,000 Executions and OfferSets at 5,000 nodes) is a burst: a worker
     # task per object, each keeping the object's body while it idles. Chunked, the LIST's JSON
     # is one page at a time; with a worker limit the burst holds ~2,000 bodies per resource, not
-    # all of them (the operator's memory peaked at 1.4 GiB at 5,000 nodes, and pymalloc kept most
-    # of it). Our handlers only record the event and queue a key: a worker has nothing to wait
-    # for, so it exits after a second of quiet and frees its slot.
+    # all of them (all of them at 5,000 nodes is over a GiB, which pymalloc keeps once allocated).
+    # Our handlers only record the event and queue a key: a worker has nothing to wait for, so it
+    # exits after a second of quiet and frees its slot.
     settings.watching.chunk_size = 500
     settings.queueing.worker_limit = 2000
     settings.queueing.idle_timeout = 1.0

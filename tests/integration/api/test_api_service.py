@@ -254,10 +254,10 @@ def test_metrics_count_requests_offers_and_transitions(eb: Broker) -> None:
 
 
 # schemathesis imports its OpenAPI modules on the first ``from_url`` (and its transports on the
-# first generated case), and pytest rewrites their asserts on import. Done that deep in a test's stack, CPython 3.11.7's ast.parse raised
-# "SystemError: AST constructor recursion depth mismatch" (a CPython bug fixed in later 3.11
-# releases), depending on what earlier tests had imported: the import at the top of this module
-# does it at collection time, a few frames deep.
+# first generated case), and pytest rewrites their asserts on import. That deep in a test's stack,
+# CPython 3.11.7's ast.parse can raise "SystemError: AST constructor recursion depth mismatch" (a
+# CPython bug fixed in later 3.11 releases), depending on what earlier tests imported: the imports
+# at the top of this module do it at collection time, a few frames deep.
 
 
 def test_schemathesis_no_server_errors_no_schema_violations(

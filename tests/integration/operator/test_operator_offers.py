@@ -190,7 +190,7 @@ async def test_a_request_the_platform_cannot_serve_is_answered_no_with_reasons(
 
 async def test_a_negative_storage_lifetime_is_answered_no_naming_the_field(broker: MakeBroker) -> None:
     """On a platform with a storage class the lifetime reaches the operator's storage code: a
-    negative one is answered NO naming the field (it was never answered: the operator raised)."""
+    negative one is answered NO naming the field, before any of that code reads it."""
     b = await broker(
         {"slotSeconds": 300, "storageClassName": "standard"}, nodes=[{"cpu": "8", "memory": "32Gi"}]
     )

@@ -202,7 +202,7 @@ def named(s: dict[str, Any], i: int) -> dict[str, Any]:
 
 def test_an_offer_written_by_name_only_keeps_holding_until_its_reservation_is_copied_in() -> None:
     """Before the operator copies the reservation in, the capacity must not look free to the next
-    decision (it was, and a later accept was refused for capacity the broker had given away)."""
+    decision: else it could be given away, and the accept then refused for capacity."""
     s = offerset(n=2)
     key = f"ns/{s['status']['offers'][0]['name']}"
 

@@ -550,10 +550,9 @@ def test_the_judge_answers_no_to_storage_and_data_the_platform_cannot_serve(
 def test_a_negative_or_garbage_duration_is_refused_when_read_and_answered_no_naming_the_field(
     where: str, value: str
 ) -> None:
-    """On a platform with a storage class, ``lifetime.requested.min: -P1D`` once passed the checks
-    and then raised in the operator (the set was never answered, the client got a 503). Now the
-    reader refuses it (the REST service's 400) and a set made with kubectl is answered NO, both
-    naming the field."""
+    """On a platform with a storage class a lifetime reaches the operator's storage code, which has
+    no meaning for a negative one: the reader refuses it (the REST service's 400) and a set made
+    with kubectl is answered NO, both naming the field, so no such value gets that far."""
     if where == "lifetime":
         doc = request(docker(), storage=[storage("r", lifetime={"requested": {"min": value}})])
         path = "resources/storage/0/lifetime/requested/min"

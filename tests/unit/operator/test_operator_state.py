@@ -94,7 +94,7 @@ def test_a_broker_pod_is_covered_by_its_reservation_unless_its_execution_is_not_
 
 def test_a_pod_whose_containers_all_ended_holds_nothing_before_its_final_phase_is_written() -> None:
     """A session ends; its Execution is deleted at once; the Pod's phase is still Running for a
-    moment: its node is free for the next request (it was counted as foreign use, and gave NO)."""
+    moment: its node is free for the next request (counted as foreign use, it would give NO)."""
     s = ClusterState()
     s.on_node(node("n1"))
     s.on_execution(execution("x", 5, phase="COMPLETED"))
