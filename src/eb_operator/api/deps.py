@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from eb_operator.api.auth import Authenticator, Caller
-from eb_operator.api.documents import Limits, dump_document, parse_document
+from eb_operator.api.documents import dump_document, parse_document
 from eb_operator.api.errors import PayloadTooLarge
 from eb_operator.api.media import Negotiated, negotiate_response, request_format
 from eb_operator.api.metrics import Metrics
@@ -66,9 +66,9 @@ async def _caller(request: Request) -> Caller:
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    settings = _state(request).settings
+    limits = _state(request).settings.body_limits()
     fmt = request_format(request.headers.get("content-type"))
-    limit = settings.max_body_bytes
+    limit = limits.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge("The body is larger than {limit} bytes", {"limit": limit})
@@ -79,7 +79,7 @@ async def _body(request: Request) -> dict[str, Any]:
         if size > limit:
             raise PayloadTooLarge("The body is larger than {limit} bytes", {"limit": limit})
         chunks.append(chunk)
-    doc = parse_document(b"".join(chunks), fmt, Limits(settings.yaml_max_depth, settings.yaml_max_nodes))
+    doc = parse_document(b"".join(chunks), fmt, limits)
     request.state.document = doc
     return doc
 

@@ -1,11 +1,16 @@
 """Request bodies in, response bodies out: safe YAML and JSON with limits. Pure functions.
 
 YAML input is read with a YAML 1.2 core-schema resolver (``true``/``false`` are booleans, ``YES``,
-``on`` and timestamps stay strings, no sexagesimal numbers), aliases are refused outright (no alias
-bombs), and nesting depth and node count are bounded before anything is constructed. Only plain
-data types are built (safe constructor). JSON gets the same depth and size bounds and refuses
-``NaN``/``Infinity``. YAML output is always block style and quotes anything a YAML 1.1 reader could
-misread, so ``result: "YES"`` stays a string (digest §9 item 37).
+``on`` and timestamps stay strings, no sexagesimal numbers), aliases and merge keys are refused
+outright (no alias bombs), and nesting depth and node count are bounded before anything is
+constructed. Only plain data types are built (safe constructor). Both formats refuse what a
+JSON-shaped document cannot hold or should not: duplicate keys (YAML says keys are unique; JSON's
+"last one wins" would hide a typo), ``NaN``/``Infinity`` and numbers too large to be finite,
+numbers and strings longer than :class:`Limits` allows, and strings that are not valid Unicode
+(a lone surrogate escape). Every refusal is a ``DocumentError`` (400), never anything else.
+
+YAML output is always block style and quotes anything a YAML 1.1 reader could misread, so
+``result: "YES"`` stays a string (digest §9 item 37).
 """
 
 from __future__ import annotations
@@ -45,8 +50,17 @@ class DocumentError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    max_depth: int = 64
-    max_nodes: int = 50_000
+    """Every bound on a request body, in one place. ``ApiSettings`` exposes each as an ``EB_API_*``
+    setting with these defaults (docs/api.md, "Limits on request bodies")."""
+
+    max_body_bytes: int = 1024 * 1024  # larger bodies are 413, checked before any parsing
+    max_depth: int = 64  # nested mappings and lists
+    max_nodes: int = 50_000  # mappings, lists and scalars together
+    max_number_chars: int = 64  # one number as written; int64 needs 20, a float 24
+    max_string_chars: int = 64 * 1024  # one string or key
+
+
+DEFAULT_LIMITS = Limits()
 
 
 class _Resolver(yaml.resolver.BaseResolver):
@@ -69,19 +83,50 @@ _Resolver.add_implicit_resolver(
 )
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _Constructor(yaml.constructor.SafeConstructor):
-    """Plain data only: maps, lists, strings, numbers, booleans, null."""
+    """Plain data only: maps (with unique keys), lists, strings, numbers, booleans, null."""
+
+    limits: Limits = DEFAULT_LIMITS
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:
+                raise DocumentError("YAML merge keys are not accepted", _where(key_node.start_mark))
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        if len(mapping) != len(node.value):
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if key in seen:
+                    raise DocumentError(f"duplicate key {key!r:.40}", _where(key_node.start_mark))
+                seen.add(key)
+        return mapping
+
+
+def _number_text(loader: Any, node: Any) -> str:
+    value = str(loader.construct_scalar(node))
+    if len(value) > loader.limits.max_number_chars:
+        raise DocumentError(
+            f"a number longer than {loader.limits.max_number_chars} characters", _where(node.start_mark)
+        )
+    return value
 
 
 def _construct_int(loader: Any, node: Any) -> int:
-    value = str(loader.construct_scalar(node))
+    value = _number_text(loader, node)
     if value.startswith("0o"):
         return int(value[2:], 8)
     return int(value, 16) if value.startswith("0x") else int(value)
 
 
 def _construct_float(loader: Any, node: Any) -> float:
-    return float(str(loader.construct_scalar(node)))
+    value = float(_number_text(loader, node))
+    if not math.isfinite(value):
+        raise DocumentError("numbers must be finite", _where(node.start_mark))
+    return value
 
 
 _C: Any = _Constructor
@@ -142,7 +187,9 @@ def _decode(body: bytes) -> str:
         raise DocumentError("the body is not UTF-8", {"offset": str(e.start)}) from None
 
 
-def _check_depth(doc: Any, limits: Limits) -> None:
+def _check_tree(doc: Any, limits: Limits) -> None:
+    """What both formats must hold, checked on the built document: bounded nesting and size,
+    string keys, finite numbers, strings of bounded length that are valid Unicode."""
     stack: list[tuple[Any, int]] = [(doc, 1)]
     nodes = 0
     while stack:
@@ -150,63 +197,110 @@ def _check_depth(doc: Any, limits: Limits) -> None:
         nodes += 1
         if nodes > limits.max_nodes:
             raise DocumentError(f"more than {limits.max_nodes} nodes")
-        if isinstance(value, dict | list):
+        if isinstance(value, dict):
             if depth > limits.max_depth:
                 raise DocumentError(f"nesting deeper than {limits.max_depth}")
-            items = value.values() if isinstance(value, dict) else value
-            stack.extend((v, depth + 1) for v in items)
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    raise DocumentError(f"mapping keys must be strings, not {_kind(k)} ({k!r:.40})")
+                _check_string(k, limits)
+                stack.append((v, depth + 1))
+        elif isinstance(value, list):
+            if depth > limits.max_depth:
+                raise DocumentError(f"nesting deeper than {limits.max_depth}")
+            stack.extend((v, depth + 1) for v in value)
+        elif isinstance(value, str):
+            _check_string(value, limits)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise DocumentError("numbers must be finite")
+
+
+def _check_string(text: str, limits: Limits) -> None:
+    if len(text) > limits.max_string_chars:
+        raise DocumentError(f"a string longer than {limits.max_string_chars} characters ({text[:40]!r}...)")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise DocumentError(f"a string that is not valid Unicode ({text[: e.start + 1]!r})") from None
 
 
 def _no_constant(name: str) -> float:
     raise DocumentError(f"{name} is not a JSON number")
 
 
-def parse_document(body: bytes, fmt: Format, limits: Limits = Limits()) -> dict[str, Any]:
-    """One mapping document from a request body, or ``DocumentError``."""
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DocumentError(f"duplicate key {key!r:.40}")
+            seen.add(key)
+    return out
+
+
+def _json_number(limits: Limits, text: str) -> str:
+    if len(text) > limits.max_number_chars:
+        raise DocumentError(f"a number longer than {limits.max_number_chars} characters")
+    return text
+
+
+def _json_float(limits: Limits, text: str) -> float:
+    value = float(_json_number(limits, text))
+    if not math.isfinite(value):
+        raise DocumentError("numbers must be finite")
+    return value
+
+
+def _read_json(text: str, limits: Limits) -> Any:
+    try:
+        return json.loads(
+            text,
+            parse_constant=_no_constant,
+            parse_int=lambda s: int(_json_number(limits, s)),
+            parse_float=lambda s: _json_float(limits, s),
+            object_pairs_hook=_json_object,
+        )
+    except json.JSONDecodeError as e:
+        where = {"line": str(e.lineno), "column": str(e.colno)}
+        raise DocumentError(f"invalid JSON: {e.msg}", where) from None
+    except RecursionError:
+        raise DocumentError(f"nesting deeper than {limits.max_depth}") from None
+
+
+def _read_yaml(text: str, limits: Limits) -> Any:
+    _check_events(text, limits)
+    loader = _Loader(text)
+    loader.limits = limits
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as e:
+        raise DocumentError(f"invalid YAML: {e.problem or e.context}", _where(e.problem_mark)) from None
+    except (yaml.YAMLError, RecursionError) as e:
+        raise DocumentError(f"invalid YAML: {e}") from None
+    finally:
+        loader.dispose()
+
+
+def parse_document(body: bytes, fmt: Format, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """One mapping document from a request body, or ``DocumentError``. (``limits.max_body_bytes``
+    is the caller's to check, while it reads the body: it answers 413, not 400.)"""
     text = _decode(body)
     if not text.strip():
         raise DocumentError("the body is empty")
-    doc: Any
-    if fmt is Format.JSON:
-        try:
-            doc = json.loads(text, parse_constant=_no_constant)
-        except json.JSONDecodeError as e:
-            where = {"line": str(e.lineno), "column": str(e.colno)}
-            raise DocumentError(f"invalid JSON: {e.msg}", where) from None
-        except RecursionError:
-            raise DocumentError(f"nesting deeper than {limits.max_depth}") from None
-        _check_depth(doc, limits)
-    else:
-        _check_events(text, limits)
-        loader = _Loader(text)
-        try:
-            doc = loader.get_single_data()
-        except yaml.MarkedYAMLError as e:
-            raise DocumentError(f"invalid YAML: {e.problem or e.context}", _where(e.problem_mark)) from None
-        except (yaml.YAMLError, RecursionError) as e:
-            raise DocumentError(f"invalid YAML: {e}") from None
-        finally:
-            loader.dispose()
-        _check_keys(doc)
+    try:
+        doc = _read_json(text, limits) if fmt is Format.JSON else _read_yaml(text, limits)
+    except DocumentError:
+        raise
+    except (ValueError, TypeError, OverflowError, MemoryError) as e:
+        # a reader's own limit (e.g. CPython's on int digits) or a case the checks above missed:
+        # still the client's body that cannot be read, never a 500
+        raise DocumentError(f"unreadable {fmt.value.upper()}: {type(e).__name__}") from None
+    _check_tree(doc, limits)
     if not isinstance(doc, dict):
         raise DocumentError(f"the body must be a mapping (an object), not {_kind(doc)}")
     return doc
-
-
-def _check_keys(doc: Any) -> None:
-    """YAML allows non-string and complex keys; documents here are JSON-shaped."""
-    stack = [doc]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, dict):
-            for k, v in value.items():
-                if not isinstance(k, str):
-                    raise DocumentError(f"mapping keys must be strings, not {_kind(k)} ({k!r:.40})")
-                stack.append(v)
-        elif isinstance(value, list):
-            stack.extend(value)
-        elif isinstance(value, float) and not math.isfinite(value):
-            raise DocumentError("numbers must be finite")
 
 
 def _kind(value: Any) -> str:

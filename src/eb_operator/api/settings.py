@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from eb_operator.api.documents import DEFAULT_LIMITS, Limits
+
 
 class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EB_API_", extra="ignore", frozen=True)
@@ -40,9 +42,24 @@ class ApiSettings(BaseSettings):
     create_status: int = Field(
         default=303, description="Status of a successful POST /offersets: 303 (with body) or 200."
     )
-    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Larger bodies get 413.")
-    yaml_max_depth: int = Field(default=64, ge=4, description="Deepest nesting accepted in a body.")
-    yaml_max_nodes: int = Field(default=50_000, ge=16, description="Most scalars+collections in a body.")
+    # the limits on request bodies: defaults from api.documents.Limits, the one place they are set
+    max_body_bytes: int = Field(
+        default=DEFAULT_LIMITS.max_body_bytes, ge=1024, description="Larger bodies get 413."
+    )
+    yaml_max_depth: int = Field(
+        default=DEFAULT_LIMITS.max_depth,
+        ge=4,
+        description="Deepest nesting accepted in a body (YAML and JSON).",
+    )
+    yaml_max_nodes: int = Field(
+        default=DEFAULT_LIMITS.max_nodes, ge=16, description="Most scalars+collections in a body."
+    )
+    max_number_chars: int = Field(
+        default=DEFAULT_LIMITS.max_number_chars, ge=24, description="Longest number, as written, in a body."
+    )
+    max_string_chars: int = Field(
+        default=DEFAULT_LIMITS.max_string_chars, ge=256, description="Longest string or key in a body."
+    )
 
     allow_anonymous: bool = Field(
         default=False,
@@ -66,6 +83,16 @@ class ApiSettings(BaseSettings):
     static_tokens: str | None = Field(
         default=None, description="The same CSV lines inline (newline- or semicolon-separated)."
     )
+
+    def body_limits(self) -> Limits:
+        """The bounds on request bodies (413 for the size, 400 for the rest)."""
+        return Limits(
+            max_body_bytes=self.max_body_bytes,
+            max_depth=self.yaml_max_depth,
+            max_nodes=self.yaml_max_nodes,
+            max_number_chars=self.max_number_chars,
+            max_string_chars=self.max_string_chars,
+        )
 
     def token_lines(self) -> str:
         """All static-token CSV text from the file and the inline setting."""

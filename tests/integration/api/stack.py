@@ -43,6 +43,12 @@ from eb_operator.api import ApiSettings, create_app
 
 GROUP = "executionbroker.ivoa.net"
 TOKENS = {"alice": "alice-token-0123456789", "bob": "bob-token-0123456789"}
+#: The API's limits on bodies here: small enough that each limit can be met by a body under the others.
+BODY_LIMITS: dict[str, int] = {
+    "max_body_bytes": 64 * 1024,
+    "max_string_chars": 8192,
+    "yaml_max_nodes": 10_000,
+}
 
 
 @dataclass(frozen=True)
@@ -250,7 +256,7 @@ def broker_stack(
                 static_tokens="\n".join(f"{t},{u}" for u, t in TOKENS.items()),
                 allow_anonymous=False,
                 answer_timeout_seconds=answer_timeout,
-                max_body_bytes=64 * 1024,
+                **BODY_LIMITS,
             )
             api_log = log_path.with_name(f"{log_path.stem}-api.log")
             serving = serve_api(settings) if api_in_process else api_process(settings, api_log)

@@ -63,6 +63,14 @@ def test_json_body() -> None:
         pytest.param(b"a: " + b"[" * 100 + b"]" * 100, Format.YAML, "deeper", id="deep YAML"),
         pytest.param(b'{"a": ' + b"[" * 100 + b"]" * 100 + b"}", Format.JSON, "deeper", id="deep JSON"),
         pytest.param(b"[" * 100_000 + b"]" * 100_000, Format.JSON, "deeper", id="very deep JSON"),
+        pytest.param(b"a: 1\na: 2\n", Format.YAML, "duplicate key 'a'", id="duplicate YAML keys"),
+        pytest.param(b'{"a": {"b": 1, "b": 1}}', Format.JSON, "duplicate key 'b'", id="duplicate JSON keys"),
+        pytest.param(b"a: {!!merge x: {b: 1}}", Format.YAML, "merge keys", id="a YAML merge key"),
+        pytest.param(b'{"a": ' + b"1" * 5000 + b"}", Format.JSON, "number longer", id="a 5,000-digit int"),
+        pytest.param(b"a: " + b"1" * 5000, Format.YAML, "number longer", id="a 5,000-digit YAML int"),
+        pytest.param(b'{"a": 1e999}', Format.JSON, "finite", id="a JSON number too large to be finite"),
+        pytest.param(b"a: 1e999", Format.YAML, "finite", id="a YAML number too large to be finite"),
+        pytest.param(b'{"a": "\\ud800"}', Format.JSON, "not valid Unicode", id="a lone surrogate"),
     ],
 )
 def test_bad_bodies_are_refused(body: bytes, fmt: Format, reason: str) -> None:
@@ -76,6 +84,24 @@ def test_node_limit() -> None:
         parse_document(body, Format.YAML, Limits(max_nodes=100))
     with pytest.raises(DocumentError, match="more than 100 nodes"):
         parse_document(json.dumps({"a": [1] * 200}).encode(), Format.JSON, Limits(max_nodes=100))
+
+
+def test_string_and_number_limits() -> None:
+    limits = Limits(max_string_chars=10, max_number_chars=30)
+    assert parse_document(b'{"a": "x"}', Format.JSON, limits) == {"a": "x"}
+    with pytest.raises(DocumentError, match="string longer than 10"):
+        parse_document(b'{"a": "' + b"x" * 11 + b'"}', Format.JSON, limits)
+    with pytest.raises(DocumentError, match="string longer than 10"):
+        parse_document(b"x" * 11 + b": 1", Format.YAML, limits)
+    assert parse_document(b"a: " + b"9" * 30, Format.YAML, limits) == {"a": int("9" * 30)}
+    with pytest.raises(DocumentError, match="number longer than 30"):
+        parse_document(b"a: " + b"9" * 31, Format.YAML, limits)
+
+
+def test_a_duplicate_yaml_key_says_where() -> None:
+    with pytest.raises(DocumentError) as info:
+        parse_document(b"a: 1\nb:\n  c: 1\n  c: 2\n", Format.YAML)
+    assert info.value.where == {"line": "4", "column": "3"}
 
 
 def test_yaml_error_says_where() -> None:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import yaml
 from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException
 
@@ -140,5 +141,13 @@ async def test_unknown_route_is_a_structured_404(client: httpx.AsyncClient) -> N
 
 
 async def test_406_error_body_is_still_readable(client: httpx.AsyncClient) -> None:
+    """An error for a caller who accepts nothing we speak still comes as a document it can read:
+    YAML, the default, holding the structured IVOA error."""
     r = await client.get("/nowhere", headers={"Accept": "application/xml"})
-    assert r.headers["content-type"].startswith("application/yaml")
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/yaml; charset=utf-8"
+    doc = yaml.safe_load(r.content)
+    [item] = doc["messages"]
+    assert item["type"] == "urn:ivoa:eb:not-found"
+    assert item["level"] == "ERROR"
+    assert item["message"] == "No such resource"

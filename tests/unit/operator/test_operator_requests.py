@@ -23,8 +23,21 @@ def annotated(value: str) -> dict[str, Any]:
 
 
 def test_without_unknown_fields_there_is_a_demand() -> None:
-    interp = interpret(request(), PlatformPolicy(), NOW, None, unknown_requirements({"metadata": {}}))
-    assert interp.demand is not None
+    """No record of unknown fields: the request is served, with the policy's defaults for what it
+    leaves out (one core, 1 GiB, the default duration, a start window from now)."""
+    policy = PlatformPolicy()
+    assert unknown_requirements({"metadata": {}}) == []
+    interp = interpret(request(), policy, NOW, None, unknown_requirements({"metadata": {}}))
+    assert interp.messages == []
+    demand = interp.demand
+    assert demand is not None
+    assert (demand.cores_min, demand.cores_max, demand.memory_min_gib, demand.memory_max_gib) == (1, 1, 1, 1)
+    assert demand.duration == policy.default_duration_seconds
+    assert demand.preparation == policy.preparation_seconds
+    [window] = demand.windows
+    assert window.start == NOW + policy.preparation_seconds
+    assert window.end == window.start + policy.default_start_window_seconds
+    assert interp.request == request()
 
 
 def test_each_unknown_field_is_a_no_naming_its_path() -> None:
