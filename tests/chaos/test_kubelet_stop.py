@@ -74,7 +74,9 @@ async def test_kubelet_stopped_under_a_running_session(real_node_broker: Broker,
         await b.direct("victim", ivoa_request(("sleep", "600"), duration="PT10M"))
         running = await b.reaches("victim", "RUNNING", timeout=120)
         key = f"{b.namespace}/victim"
-        assert b.runner.operator.state.ledger.get(key) is not None
+        held = b.runner.operator.state.ledger.get(key)
+        assert held is not None
+        assert held.node == REAL_NODE
         stopped_at = time.monotonic()
         try:
             cluster_sh("stop", "kubelet")

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 from tests.e2e.install import CHART, Helm, helm_binary
@@ -105,9 +106,14 @@ def test_uninstall_cleans_only_the_namespaces_where_the_release_runs_sessions(he
 
 
 def test_every_pod_meets_the_restricted_pod_security_standard(helm: Helm) -> None:
-    for what, spec in pod_specs(
-        template(helm, "--set", "auth.staticTokens[0].user=a,auth.staticTokens[0].token=token-0123")
-    ):
+    specs = list(
+        pod_specs(
+            template(helm, "--set", "auth.staticTokens[0].user=a,auth.staticTokens[0].token=token-0123")
+        )
+    )
+    kinds = {what.split("/")[0] for what, _ in specs}
+    assert {"Deployment", "Job", "Pod"} <= kinds, [what for what, _ in specs]
+    for what, spec in specs:
         psc = spec["securityContext"]
         assert psc["runAsNonRoot"] is True, what
         assert psc["seccompProfile"] == {"type": "RuntimeDefault"}, what
@@ -258,21 +264,54 @@ def test_the_platform_policy_and_gpu_flavours_come_from_values(helm: Helm, tmp_p
     assert one(docs, "ExecutionPlatform")["metadata"]["name"] == "prod"
 
 
+def _platform_schema() -> Any:
+    crd = yaml.safe_load((CHART / "crds" / "executionplatforms.yaml").read_text())
+    return _openapi_to_jsonschema(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+
+
 def test_the_chart_renders_against_the_crd_schema(helm: Helm) -> None:
     """The ExecutionPlatform the chart writes validates against the platform CRD's schema."""
-    jsonschema = pytest.importorskip("jsonschema")
-    crd = yaml.safe_load((CHART / "crds" / "executionplatforms.yaml").read_text())
-    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     platform = one(template(helm), "ExecutionPlatform")
-    jsonschema.validate(json.loads(json.dumps(platform)), _openapi_to_jsonschema(schema))
+    jsonschema.validate(json.loads(json.dumps(platform)), _platform_schema())
+
+
+@pytest.mark.parametrize(
+    ("value", "field"),
+    [
+        pytest.param("platform.spec.slotSecond=60", "slotSecond", id="a misspelt top-level field"),
+        pytest.param("platform.spec.limits.maxCore=8", "maxCore", id="a misspelt nested field"),
+        pytest.param(
+            "platform.spec.gpuFlavours[0].name=a,platform.spec.gpuFlavours[0].resource=x",
+            "resource",
+            id="a misspelt field in a list item",
+        ),
+    ],
+)
+def test_a_misspelt_platform_field_fails_the_crd_schema(helm: Helm, value: str, field: str) -> None:
+    """The CRD's schema is closed wherever the model is (kubectl's strict field validation makes the
+    API server refuse the same object: tests/integration/test_crd_strictness.py)."""
+    platform = one(template(helm, "--set", value), "ExecutionPlatform")
+    with pytest.raises(jsonschema.ValidationError) as e:
+        jsonschema.validate(json.loads(json.dumps(platform)), _platform_schema())
+    assert f"'{field}' was unexpected" in e.value.message
 
 
 def _openapi_to_jsonschema(schema: Any) -> Any:
-    if isinstance(schema, dict):
-        return {k: _openapi_to_jsonschema(v) for k, v in schema.items() if not k.startswith("x-kubernetes")}
+    """An OpenAPI v3 schema of a CRD as JSON Schema, with the API server's rule that an object
+    whose properties are listed (and that has no additionalProperties schema) holds only those:
+    it prunes anything else, and refuses it under strict field validation."""
     if isinstance(schema, list):
         return [_openapi_to_jsonschema(v) for v in schema]
-    return schema
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _openapi_to_jsonschema(v) for k, v in schema.items() if not k.startswith("x-kubernetes")}
+    if (
+        "properties" in schema
+        and "additionalProperties" not in schema
+        and not schema.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
+    return out
 
 
 def _sync_module() -> ModuleType:

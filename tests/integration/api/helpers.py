@@ -137,6 +137,14 @@ def create(
     return out
 
 
+def offers_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The offers of a YES answer: a check over them cannot pass on an empty list (or a NO)."""
+    assert doc["result"] == "YES", doc.get("messages")
+    offers: list[dict[str, Any]] = doc["offers"]
+    assert offers, "a YES holds at least one offer"
+    return offers
+
+
 def update(client: httpx.Client, href: str, value: str, **extra: Any) -> httpx.Response:
     return client.post(
         href,

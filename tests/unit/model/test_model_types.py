@@ -135,7 +135,9 @@ def test_every_schema_uri_of_section_3_11_maps_to_its_internal_kind(
 @pytest.mark.parametrize("uri", PROSE_ONLY, ids=PROSE_ONLY)
 def test_prose_only_identifiers_are_known_but_are_not_schema_types(uri: str) -> None:
     assert kind_of(uri) is None
-    assert prose_type(uri) is not None
+    found = prose_type(uri)
+    assert found is not None
+    assert found.uri == uri
 
 
 @pytest.mark.parametrize("kind", list(Kind), ids=[k.value for k in Kind])

@@ -214,7 +214,7 @@ def test_an_offer_written_by_name_only_keeps_holding_until_its_reservation_is_co
 
     restarted = ClusterState()  # the Execution is listed before its set
     restarted.load([], [], [named(s, 0)], [s])
-    assert restarted.ledger.get(key) is not None
+    assert restarted.ledger.get(key) == live.ledger.get(key)
     assert len(restarted.ledger) == 2
 
 
