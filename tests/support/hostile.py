@@ -186,6 +186,15 @@ def unreadable(limits: Limits) -> list[Hostile]:
         Hostile("JSON in UTF-16", b'{"name": "x"}', "application/json; charset=utf-16", 415, "Unsupported"),
         Hostile("a garbled Content-Type", b'{"name": "x"}', ";;;", 415, "Unsupported Content-Type"),
     ]
+    piece = min(limits.max_string_chars, 8000)
+    pieces = -(-(limits.max_stored_bytes // 6 + 1) // piece)
+    if pieces * (piece + 3) + 1024 < limits.max_body_bytes:  # else the body's size would answer first
+        stored = {**base_request(), "name": ["<" * piece] * pieces}  # '<' is stored as \u003c
+        cases.append(
+            Hostile(
+                f"json: {pieces} strings of {piece:,} '<' (6x stored)", _json(stored), JSON, 413, "stored"
+            )
+        )
     nodes = limits.max_nodes + 1
     if 2 * nodes + 16 < limits.max_body_bytes:  # else the size limit would answer first
         many = b'{"name": [' + b",".join([b"0"] * nodes) + b"]}"

@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from eb_operator.api.auth import Authenticator, Caller
-from eb_operator.api.documents import dump_document, parse_document
+from eb_operator.api.documents import dump_document, parse_document, stored_size
 from eb_operator.api.errors import PayloadTooLarge
 from eb_operator.api.media import Negotiated, negotiate_response, request_format
 from eb_operator.api.metrics import Metrics
@@ -80,6 +80,11 @@ async def _body(request: Request) -> dict[str, Any]:
             raise PayloadTooLarge("The body is larger than {limit} bytes", {"limit": limit})
         chunks.append(chunk)
     doc = parse_document(b"".join(chunks), fmt, limits)
+    if (stored := stored_size(doc)) > limits.max_stored_bytes:
+        raise PayloadTooLarge(
+            "The document would take {size} bytes stored in the cluster, more than {limit}",
+            {"size": stored, "limit": limits.max_stored_bytes},
+        )
     request.state.document = doc
     return doc
 

@@ -54,6 +54,11 @@ class Limits:
     setting with these defaults (docs/api.md, "Limits on request bodies")."""
 
     max_body_bytes: int = 1024 * 1024  # larger bodies are 413, checked before any parsing
+    # The document as the API server will store it (413 past it). An OfferSet holds the request
+    # twice (spec, and status as offered), and etcd refuses an object over 1.5 MiB (its default
+    # --max-request-bytes): past that the answer could never be written, and the client would
+    # get a 503 after the operator's retries instead of a 413 now.
+    max_stored_bytes: int = 512 * 1024
     max_depth: int = 64  # nested mappings and lists
     max_nodes: int = 50_000  # mappings, lists and scalars together
     max_number_chars: int = 64  # one number as written; int64 needs 20, a float 24
@@ -309,6 +314,14 @@ def _kind(value: Any) -> str:
     return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list"}.get(
         type(value), type(value).__name__
     )
+
+
+def stored_size(doc: Any) -> int:
+    """An upper bound of the bytes ``doc`` takes as JSON in the API server's storage: ASCII-escaped
+    (a character never takes more there), and ``<``, ``>`` and ``&`` escaped as ``\u003c`` as Go's
+    JSON encoder does."""
+    text = json.dumps(doc, separators=(",", ":"))
+    return len(text) + 5 * (text.count("<") + text.count(">") + text.count("&"))
 
 
 def dump_document(doc: Any, fmt: Format) -> bytes:

@@ -46,6 +46,11 @@ class ApiSettings(BaseSettings):
     max_body_bytes: int = Field(
         default=DEFAULT_LIMITS.max_body_bytes, ge=1024, description="Larger bodies get 413."
     )
+    max_stored_bytes: int = Field(
+        default=DEFAULT_LIMITS.max_stored_bytes,
+        ge=1024,
+        description="Largest document, as JSON in the cluster's storage, accepted (413 past it).",
+    )
     yaml_max_depth: int = Field(
         default=DEFAULT_LIMITS.max_depth,
         ge=4,
@@ -88,6 +93,7 @@ class ApiSettings(BaseSettings):
         """The bounds on request bodies (413 for the size, 400 for the rest)."""
         return Limits(
             max_body_bytes=self.max_body_bytes,
+            max_stored_bytes=self.max_stored_bytes,
             max_depth=self.yaml_max_depth,
             max_nodes=self.yaml_max_nodes,
             max_number_chars=self.max_number_chars,

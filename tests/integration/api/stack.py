@@ -46,6 +46,7 @@ TOKENS = {"alice": "alice-token-0123456789", "bob": "bob-token-0123456789"}
 #: The API's limits on bodies here: small enough that each limit can be met by a body under the others.
 BODY_LIMITS: dict[str, int] = {
     "max_body_bytes": 64 * 1024,
+    "max_stored_bytes": 128 * 1024,
     "max_string_chars": 8192,
     "yaml_max_nodes": 10_000,
 }

@@ -27,6 +27,7 @@ SETTINGS = ApiSettings(
     token_review=False,
     answer_timeout_seconds=1,
     max_body_bytes=64 * 1024,
+    max_stored_bytes=128 * 1024,
     yaml_max_depth=32,
     yaml_max_nodes=5_000,
     max_string_chars=8_192,
@@ -60,7 +61,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 
 def test_every_limit_has_a_case() -> None:
     reasons = " ".join(c.reason for c in CASES)
-    for words in ("number longer", "finite", "deeper", "string longer", "larger than", "nodes", "duplicate"):
+    for words in ("number longer", "finite", "deeper", "string longer", "larger than", "nodes", "stored"):
         assert words in reasons, words
 
 
