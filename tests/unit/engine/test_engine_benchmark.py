@@ -65,7 +65,15 @@ def test_the_quick_benchmark_prints_json_with_every_expected_key() -> None:
             "node_table_build_ms",
             "cold_plan_with_plain_lists_ms",
         } <= config["snapshot"].keys()
-        assert {"mode", "p50_ms", "ratio_p50", "earliest_start_agrees"} <= config["naive"].keys()
-        assert config["naive"]["mode"] in {"measured", "extrapolated", "extrapolated+measured"}
-        assert config["naive"]["earliest_start_agrees"] is True
+        naive = config["naive"]
+        assert {"mode", "p50_ms", "ratio_p50", "ratio_extrapolated", "earliest_start_agrees"} <= naive.keys()
+        assert naive["mode"] in {"measured", "extrapolated", "extrapolated+measured"}
+        assert naive["ratio_extrapolated"] is ("extrapolated" in naive["mode"])
+        assert naive["requests_extrapolated"] + naive["earliest_start_compared"] == naive["requests"]
+        if naive["earliest_start_compared"]:
+            assert naive["earliest_start_agrees"] is True
+        else:
+            assert naive["earliest_start_agrees"] is None, "no comparison ran: nothing to agree on"
         assert config["offers"]["requests"] == 8
+    compared = [c["naive"]["earliest_start_compared"] for c in doc["configs"]]
+    assert compared[0] > 0, "on 10 empty nodes the naive scan finishes, so the comparison runs"
