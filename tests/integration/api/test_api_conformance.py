@@ -419,8 +419,10 @@ def test_item_35_encodings(eb: Broker) -> None:
 
 def test_item_36_discriminators(eb: Broker) -> None:
     req = docker_request(storage=1)
+    # data the broker can reach (it probes every location at offer time; nothing outside this
+    # machine answers): the broker's own VOSI endpoint
     req["resources"]["data"] = [
-        {"type": SIMPLE_DATA, "name": "d", "location": "https://example.org/x", "storage": "scratch"}
+        {"type": SIMPLE_DATA, "name": "d", "location": f"{eb.url}/availability", "storage": "scratch"}
     ]
     with eb.client() as c:
         doc = create(c, req)  # check_encodings: every `type` is one of digest §3.11
@@ -515,7 +517,9 @@ def test_item_45_offered_advertises_accept_and_reject(eb: Broker) -> None:
 
 
 def test_item_46_options_after_accept_and_when_final(eb: Broker) -> None:
-    start = f"{fmt(next_slot(datetime.now(UTC)))}/PT0S"
+    # a start window an hour ahead (so the accepted session stays WAITING) and two hours wide (so
+    # the set holds several offers: one exact start gets one)
+    start = f"{fmt(next_slot(datetime.now(UTC)))}/PT2H"
     with eb.client() as c:
         doc = create(c, docker_request(start=[start]))
         assert len(offers_of(doc)) >= 2, "the platform makes several offers for a small request"

@@ -14,7 +14,9 @@ import httpx
 import pytest
 import schemathesis
 import schemathesis.specs.openapi.schemas  # imported early: see the schemathesis test
-import schemathesis.transport.wsgi  # imported early: see the schemathesis test
+import schemathesis.transport.asgi  # ... and the transports, which its first generated case imports
+import schemathesis.transport.requests
+import schemathesis.transport.wsgi
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.specs.openapi import checks as oas_checks
 from tests.integration.api.conftest import NODE_CORES, NODE_GPUS, NODE_MEMORY_GIB, TOKENS, Broker, serve_api
