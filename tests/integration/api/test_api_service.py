@@ -5,18 +5,20 @@ own OpenAPI with schemathesis, and 100 parallel clients on a small platform."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import json
+import pkgutil
 import random
 import uuid
+from types import ModuleType
 from typing import Any
 
 import httpx
+import hypothesis.internal
+import hypothesis.strategies
 import pytest
 import schemathesis
-import schemathesis.specs.openapi.schemas  # imported early: see the schemathesis test
-import schemathesis.transport.asgi  # ... and the transports, which its first generated case imports
-import schemathesis.transport.requests
-import schemathesis.transport.wsgi
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.specs.openapi import checks as oas_checks
 from tests.integration.api.conftest import NODE_CORES, NODE_GPUS, NODE_MEMORY_GIB, TOKENS, Broker, serve_api
@@ -255,11 +257,25 @@ def test_metrics_count_requests_offers_and_transitions(eb: Broker) -> None:
 # --- schemathesis: the service's own OpenAPI, a bounded number of examples --------------------
 
 
-# schemathesis imports its OpenAPI modules on the first ``from_url`` (and its transports on the
-# first generated case), and pytest rewrites their asserts on import. That deep in a test's stack,
-# CPython 3.11.7's ast.parse can raise "SystemError: AST constructor recursion depth mismatch" (a
-# CPython bug fixed in later 3.11 releases), depending on what earlier tests imported: the imports
-# at the top of this module do it at collection time, a few frames deep.
+# schemathesis and hypothesis import many of their modules lazily, deep inside a generated case
+# (its OpenAPI modules, its transports, hypothesis' strategy internals), and pytest rewrites the
+# asserts of both (pytest plugins) on import. That deep in a test's stack, CPython 3.11.7's
+# ast.parse can raise "SystemError: AST constructor recursion depth mismatch" (a CPython bug fixed
+# in later 3.11 releases). Importing the module it struck on, one run after another, was
+# whack-a-mole (the transports one run, hypothesis' flatmapped the next): every module of
+# schemathesis and of hypothesis' strategies and internals (not its extras, for other libraries)
+# is imported here, at collection time, a few frames deep.
+
+
+def _import_all(package: ModuleType) -> None:
+    for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        with contextlib.suppress(ImportError):  # optional extras (e.g. another framework's adapter)
+            importlib.import_module(module.name)
+
+
+_import_all(schemathesis)
+_import_all(hypothesis.strategies)
+_import_all(hypothesis.internal)
 
 
 def test_schemathesis_no_server_errors_no_schema_violations(
