@@ -7,9 +7,11 @@ data resource, all at once, each bounded by ``timeout``:
 
 * simple (HTTP(S)) data, IVOA data (its access URL) and the notebook's location: ``HEAD``;
   any answer of 400 or more, or no answer, is a NO with the cause; ``Content-Length`` is the size;
-* S3 data: ``HEAD`` of the object (or ``ListObjectsV2`` of the prefix, summing sizes), signed
-  with the endpoint's Secret from the platform when it has one; "no such object or prefix",
-  "access denied" or no answer is a NO;
+* S3 data: ``HeadObject`` (or ``ListObjectsV2`` of the prefix, summing the first page's sizes)
+  through botocore, with the endpoint's Secret from the platform when it has one (anonymous
+  otherwise) and its addressing style; "no such object or prefix", "access denied" or no answer
+  is a NO. botocore is synchronous: its calls run in a thread, bounded by ``timeout`` (connect
+  and read) and one attempt;
 * Rucio data: ``GET /ping`` of the Rucio server; no answer is a NO.
 
 :func:`probe_request` never raises for a bad request: a request the wire model cannot read gives
@@ -20,13 +22,23 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import xml.etree.ElementTree as ET
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import urlsplit
 
+import botocore.session
 import httpx
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 from eb_operator.model import (
     IvoaDataResource,
@@ -41,7 +53,9 @@ from eb_operator.model import (
     parse_offerset_request,
 )
 from eb_operator.model.platform import DataEndpoint, PlatformPolicy
-from eb_operator.stager import s3_url, sign_v4
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
 
 #: ``read_secret(namespace, name)`` -> the Secret's ``data`` (base64 values), or None if absent.
 SecretReader = Callable[[str | None, str], Awaitable[Mapping[str, str] | None]]
@@ -122,51 +136,92 @@ async def _credentials(
     return access, secret, value("AWS_REGION") or value("AWS_DEFAULT_REGION") or "us-east-1"
 
 
+@functools.cache
+def _botocore() -> botocore.session.Session:
+    """One botocore session for the process: it caches the S3 service model it loads."""
+    return botocore.session.get_session()
+
+
+def s3_client(
+    endpoint: str,
+    creds: tuple[str, str, str] | None,
+    timeout: float,
+    addressing: Literal["path", "virtual", "auto"] = "path",
+) -> S3Client:
+    """A botocore S3 client for a probe: path-style by default (versitygw, MinIO), SigV4 with
+    ``creds`` (access key, secret, region) or unsigned, one attempt, ``timeout`` per connect and
+    read."""
+    access, secret, region = creds if creds else (None, None, "us-east-1")
+    config = Config(
+        region_name=region,
+        signature_version="s3v4" if creds else UNSIGNED,
+        s3={"addressing_style": addressing},
+        retries={"mode": "standard", "total_max_attempts": 1},
+        connect_timeout=timeout,
+        read_timeout=timeout,
+    )
+    client = _botocore().create_client(
+        "s3", endpoint_url=endpoint, aws_access_key_id=access, aws_secret_access_key=secret, config=config
+    )
+    return cast("S3Client", client)
+
+
+def _s3_status(e: ClientError) -> int:
+    return int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+
+
 async def _s3(
-    http: httpx.AsyncClient,
     resource: S3DataResource,
     policy: PlatformPolicy,
     read_secret: SecretReader | None,
+    timeout: float,  # noqa: ASYNC109 - each botocore call's connect and read bound, not the whole probe
 ) -> _Found:
     endpoint, bucket, key = resource.endpoint or "", resource.bucket or "", resource.object or ""
-    creds = await _credentials(endpoint_of(endpoint, policy), read_secret)
+    configured = endpoint_of(endpoint, policy)
+    creds = await _credentials(configured, read_secret)
     where = {"endpoint": endpoint, "object": f"s3://{bucket}/{key}"}
+    addressing = configured.addressing_style if configured is not None else "path"
 
-    async def call(method: str, url: str) -> httpx.Response:
-        headers = sign_v4(method, url, *creds) if creds else {}
-        return await http.request(method, url, headers=headers)
-
-    try:
+    def find() -> int | None:
+        s3 = s3_client(endpoint, creds, timeout, addressing)
         if key and not key.endswith("/"):
-            resp = await call("HEAD", s3_url(endpoint, bucket, key))
-            if resp.status_code == 200:
-                return _Found(size=_size(resp.headers))
-            if resp.status_code != 404:
-                return _denied(resp, where)
-        resp = await call("GET", s3_url(endpoint, bucket, query={"list-type": "2", "prefix": key}))
-    except httpx.HTTPError as e:
-        return _Found(
-            "{path}: the broker cannot reach the S3 endpoint {endpoint}: {why}", {**where, "why": _why(e)}
-        )
-    if resp.status_code == 404:
-        return _Found("{path}: {object} does not exist at {endpoint}", where)
-    if resp.status_code != 200:
-        return _denied(resp, where)
+            try:
+                return int(s3.head_object(Bucket=bucket, Key=key)["ContentLength"])
+            except ClientError as e:
+                if _s3_status(e) != 404:
+                    raise
+        page = s3.list_objects_v2(Bucket=bucket, Prefix=key)
+        sizes = [int(item.get("Size", 0)) for item in page.get("Contents", [])]
+        return sum(sizes) if sizes else None
+
     try:
-        root = ET.fromstring(resp.content)
-    except ET.ParseError:
-        return _Found("{path}: {endpoint} does not answer like an S3 service", where)
-    ns = root.tag.partition("}")[0] + "}" if root.tag.startswith("{") else ""
-    sizes = [int(s.text or 0) for s in root.iter(f"{ns}Size")]
-    if not sizes:
+        size = await asyncio.wait_for(asyncio.to_thread(find), timeout * 3)
+    except ClientError as e:
+        if _s3_status(e) == 404:
+            return _Found("{path}: {object} does not exist at {endpoint}", where)
+        return _denied(e, where)
+    except (EndpointConnectionError, ConnectTimeoutError) as e:
+        return _Found(
+            "{path}: the broker cannot reach the S3 endpoint {endpoint}: {why}",
+            {**where, "why": f"connection failed ({e})"},
+        )
+    except (ReadTimeoutError, TimeoutError) as e:
+        return _Found(
+            "{path}: the broker cannot reach the S3 endpoint {endpoint}: {why}",
+            {**where, "why": f"no answer in time ({type(e).__name__})"},
+        )
+    except BotoCoreError as e:
+        return _Found("{path}: {object} at {endpoint}: {why}", {**where, "why": str(e)})
+    if size is None:
         return _Found("{path}: {object} does not exist at {endpoint}", where)
-    return _Found(size=sum(sizes))
+    return _Found(size=size)
 
 
-def _denied(resp: httpx.Response, where: Mapping[str, str]) -> _Found:
+def _denied(e: ClientError, where: Mapping[str, str]) -> _Found:
+    code = str(e.response.get("Error", {}).get("Code") or "")
+    status = str(_s3_status(e)) + (f" {code}" if code and not code.isdigit() else "")
     return _Found(
-        "{path}: {endpoint} refused access to {object} (HTTP {status})",
-        {**where, "status": str(resp.status_code)},
+        "{path}: {endpoint} refused access to {object} (HTTP {status})", {**where, "status": status}
     )
 
 
@@ -218,7 +273,7 @@ async def probe_request(
                     checks.append((f"{path}/location", _head_url(http, resource.location)))
             elif isinstance(resource, S3DataResource) and resource.endpoint and resource.bucket:
                 if endpoint_of(resource.endpoint, policy) is not None:
-                    checks.append((f"{path}/endpoint", _s3(http, resource, policy, read_secret)))
+                    checks.append((f"{path}/endpoint", _s3(resource, policy, read_secret, timeout)))
             elif isinstance(resource, RucioDataResource) and resource.endpoint:
                 if policy.images.rucio_stager is not None:
                     checks.append((f"{path}/endpoint", _rucio(http, resource)))

@@ -6,8 +6,12 @@ default so that an empty ExecutionPlatform is a working policy.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
+
+from eb_operator import __version__
 
 
 class PolicyModel(BaseModel):
@@ -52,12 +56,25 @@ class RequestLimits(PolicyModel):
     )
 
 
+#: The data stager image this version of the broker runs (hack/build-stager-image.sh builds it):
+#: ``eb-stager`` with boto3, httpx, webdav4 and rucio-clients.
+STAGER_IMAGE = f"eb-stager:{__version__}"
+
+
 class Images(PolicyModel):
     notebook: str = "eb-notebook:latest"
     apptainer: str | None = None
-    http_stager: str = "eb-workload:latest"
-    s3_stager: str = "eb-workload:latest"
-    rucio_stager: str | None = None
+    http_stager: str = Field(
+        default=STAGER_IMAGE,
+        description="Image with the eb-stager command for HTTP(S) data and notebooks; it also holds a Pod "
+        "made before its offered start until that start.",
+    )
+    s3_stager: str = Field(default=STAGER_IMAGE, description="Image with the eb-stager command for S3 data.")
+    rucio_stager: str | None = Field(
+        default=None,
+        description="Image with the eb-stager command and the Rucio client (the default stager image has "
+        "it); none: the platform does not stage Rucio data.",
+    )
 
 
 class DataEndpoint(PolicyModel):
@@ -66,6 +83,11 @@ class DataEndpoint(PolicyModel):
     endpoint: str
     secret_name: str | None = None
     secret_namespace: str | None = None
+    addressing_style: Literal["path", "virtual", "auto"] = Field(
+        default="path",
+        description="S3 addressing: path (endpoint/bucket/key: versitygw, MinIO, Ceph without wildcard DNS), "
+        "virtual (bucket.endpoint/key: AWS) or auto.",
+    )
 
 
 class PlatformPolicy(PolicyModel):

@@ -126,7 +126,7 @@ def test_a_docker_pod_is_pinned_to_its_node_with_requests_equal_to_limits() -> N
             "initContainers": [
                 {
                     "name": "wait-start",
-                    "image": "eb-workload:latest",
+                    "image": "eb-stager:0.1.0",
                     "imagePullPolicy": "IfNotPresent",
                     "command": ["python3", "-c", staging.WAIT_SOURCE],
                     "args": [str(T0), "2030-01-01T10:00:00Z"],

@@ -32,7 +32,8 @@ pytestmark = pytest.mark.unit
 
 T0 = parse_instant("2030-01-01T10:00:00Z")
 S3 = "http://s3.example.org:7070"
-STAGER = ["python3", "-c", staging.STAGER_SOURCE]
+STAGER = ["eb-stager"]
+STAGER_IMAGE = "eb-stager:0.1.0"
 LIMITS = {"cpu": "2", "memory": "4Gi"}
 INIT_RESOURCES = {"requests": LIMITS, "limits": LIMITS}
 SECURE = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True}
@@ -78,7 +79,7 @@ def policy(**changes: Any) -> PlatformPolicy:
 def stage(index: int, args: list[str], volume: str, **extra: Any) -> dict[str, Any]:
     out = {
         "name": f"stage-{index}",
-        "image": "eb-workload:latest",
+        "image": STAGER_IMAGE,
         "imagePullPolicy": "Never",
         "command": STAGER,
         "args": args,
@@ -272,6 +273,14 @@ def test_http_s3_and_ivoa_data_are_staged_by_init_containers_with_credentials_fr
     ]
 
 
+def test_an_endpoint_with_virtual_host_addressing_tells_the_stager() -> None:
+    req = request(docker(), data=[s3_data("survey", endpoint=S3, bucket="sky", object="a.fits")])
+    aws = policy(dataEndpoints=[{"endpoint": S3, "addressingStyle": "virtual"}])
+    [container] = pod_builder.pod_parts(execution(req), req["executable"], aws, LIMITS, "Never").init_containers
+    assert container["args"] == ["s3", "--addressing-style", "virtual", S3, "sky", "a.fits", "/stage"]
+    assert "envFrom" not in container
+
+
 def test_an_endpoint_secret_in_the_session_namespace_is_used_as_it_is() -> None:
     req = request(docker(), data=[s3_data("survey", endpoint=S3 + "/", bucket="sky")])
     same = policy(dataEndpoints=[{"endpoint": S3, "secretName": "s3-creds"}])
@@ -300,28 +309,18 @@ def test_a_copied_endpoint_secret_is_owned_by_the_execution() -> None:
     }
 
 
-def test_rucio_data_is_downloaded_by_the_rucio_client_in_its_configured_image() -> None:
+def test_rucio_data_is_downloaded_by_the_stagers_rucio_client_in_its_configured_image() -> None:
     req = request(docker(), data=[rucio_data("lsst", domain="scope1")])
-    pol = policy(images={"rucioStager": "rucio/rucio-clients:release-35"})
+    pol = policy(images={"rucioStager": "eb-stager:0.1.0"})
     [container] = pod_builder.pod_parts(
         execution(req), req["executable"], pol, LIMITS, "Never"
     ).init_containers
     assert container == {
         "name": "stage-0",
-        "image": "rucio/rucio-clients:release-35",
+        "image": "eb-stager:0.1.0",
         "imagePullPolicy": "Never",
-        "command": ["rucio"],
-        "args": [
-            "--host",
-            "https://rucio.example.org",
-            "--auth-host",
-            "https://rucio.example.org",
-            "download",
-            "--dir",
-            "/stage",
-            "--no-subdir",
-            "scope1:obj",
-        ],
+        "command": STAGER,
+        "args": ["rucio", "https://rucio.example.org", "scope1:obj", "/stage"],
         "resources": INIT_RESOURCES,
         "securityContext": SECURE,
         "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -342,7 +341,7 @@ def test_a_notebook_pod_runs_jupyter_server_with_its_token_from_a_secret_and_the
     assert pod["spec"]["initContainers"] == [
         {
             "name": "stage-notebook",
-            "image": "eb-workload:latest",
+            "image": STAGER_IMAGE,
             "imagePullPolicy": "Never",
             "command": STAGER,
             "args": ["http", "http://files.example.org/nb/analysis.ipynb", "/stage"],

@@ -1,17 +1,19 @@
 """Data staging: pure builders of the init containers that copy a session's data into its volumes
 before the workload starts (digest §3.4.3, §5.1 item 8).
 
-* simple (HTTP(S)) data and IVOA data (its HTTP(S) access URL): ``eb_operator.stager`` ``http``
-  in ``images.httpStager``;
-* S3 data: the stager's ``s3`` (one object, or every object under a prefix; the whole bucket when
+* simple (HTTP(S)) data and IVOA data (its HTTP(S) access URL): ``eb-stager http`` in
+  ``images.httpStager``;
+* S3 data: ``eb-stager s3`` (one object, or every object under a prefix; the whole bucket when
   ``object`` is blank) in ``images.s3Stager``, with the credentials of the platform's data endpoint
-  as environment from a Secret (never from the request);
-* Rucio data: ``rucio download`` in ``images.rucioStager``, with that endpoint's Secret likewise.
+  as environment from a Secret (never from the request) and the endpoint's addressing style;
+* Rucio data: ``eb-stager rucio`` (the Rucio client library's download) in ``images.rucioStager``,
+  with that endpoint's Secret likewise.
 
-The stager is one standard-library Python file passed to ``python3 -c``, so any image with a
-python3 serves. Each init container writes to ``/stage`` (its target volume, read-write) and
-reports a failure on its last log line, which ``terminationMessagePolicy: FallbackToLogsOnError``
-makes the termination message the operator quotes in the FAILED session.
+``eb-stager`` is the command of the stager image (``eb_operator.stager``, built by
+``hack/build-stager-image.sh``: boto3, httpx, webdav4 and rucio-clients). Each init container
+writes to ``/stage`` (its target volume, read-write) and reports a failure in its termination
+message (and on its last log line, which ``terminationMessagePolicy: FallbackToLogsOnError``
+falls back to), which the operator quotes in the FAILED session.
 
 A Pod created before the offered start (at the reservation's prepare start, so staging can run
 first) ends its init containers with :func:`wait_container`, which sleeps until that start: the
@@ -22,7 +24,6 @@ while it waits (``eb_operator.operator.lifecycle.observe_pod``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from importlib import resources as pkg_resources
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,7 +34,8 @@ from eb_operator.operator.builders.storage import Target, child_name
 
 Obj = Mapping[str, Any]
 
-STAGER_SOURCE = pkg_resources.files("eb_operator").joinpath("stager.py").read_text(encoding="utf-8")
+#: The stager image's command (``eb_operator.stager``).
+STAGER_COMMAND = ("eb-stager",)
 STAGE_MOUNT = "/stage"
 #: The last init container of a Pod created before its offered start (:func:`wait_container`):
 #: init containers run in order, so once it runs, staging is done (``lifecycle.observe_pod``).
@@ -114,14 +116,13 @@ def stage_container(
     resources: Mapping[str, Any],
     pull_policy: str,
     secret: str | None = None,
-    command: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """One init container: ``command`` (default: the stager) with ``args``, ``volume`` at /stage."""
+    """One init container: the stager with ``args``, ``volume`` at /stage."""
     out: dict[str, Any] = {
         "name": name,
         "image": image,
         "imagePullPolicy": pull_policy,
-        "command": list(command) if command is not None else ["python3", "-c", STAGER_SOURCE],
+        "command": list(STAGER_COMMAND),
         "args": list(args),
     }
     if secret is not None:
@@ -196,9 +197,16 @@ def build_stage_containers(
             at = endpoint_index(endpoint, policy)
             if at is None:
                 raise ValueError(f"the platform has no data endpoint {endpoint}")
-            secret = credential_secret(policy.data_endpoints[at], at, execution)
+            configured = policy.data_endpoints[at]
+            secret = credential_secret(configured, at, execution)
+            style = (
+                []
+                if configured.addressing_style == "path"
+                else ["--addressing-style", configured.addressing_style]
+            )
             args = [
                 "s3",
+                *style,
                 endpoint,
                 str(resource.get("bucket") or ""),
                 str(resource.get("object") or ""),
@@ -214,25 +222,13 @@ def build_stage_containers(
             at = endpoint_index(endpoint, policy)
             secret = credential_secret(policy.data_endpoints[at], at, execution) if at is not None else None
             did = f"{resource.get('domain') or ''}:{resource.get('object') or ''}"
-            args = [
-                "--host",
-                endpoint,
-                "--auth-host",
-                endpoint,
-                "download",
-                "--dir",
-                dest,
-                "--no-subdir",
-                did,
-            ]
             out.append(
                 stage_container(
                     name,
                     policy.images.rucio_stager,
-                    args,
+                    ["rucio", endpoint, did, dest],
                     target.volume,
                     secret=secret,
-                    command=["rucio"],
                     **common,
                 )
             )
