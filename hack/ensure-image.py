@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Make sure the local cluster's containerd has the broker image, building it only when needed.
+"""Make sure the local cluster's containerd has the broker image and the data stager image,
+building each only when needed.
 
 The image is rebuilt (hack/build-image.sh) when the package source changed since the last build
 (a digest of pyproject.toml and src/eb_operator/**/*.py, kept next to the image tar in the
 cache), re-imported from that tar when a restarted cluster lost it, and left alone otherwise.
-Prints what it did: cached, imported or built. hack/up.sh and the e2e tests use it.
+Prints what it did: cached, imported or built. The stager image (eb-stager, which data staging
+and the wait before an offered start run) is hack/build-stager-image.sh's: cached by a content key
+and imported when containerd lacks that tar. hack/up.sh and the e2e tests use it.
 
     python3 hack/ensure-image.py [--tag eb-operator:dev] [--always]
 """
@@ -74,6 +77,21 @@ def ensure(tag: str, always: bool = False) -> str:
     return "built"
 
 
+def ensure_stager() -> str:
+    """The eb-stager image in the local containerd (hack/build-stager-image.sh builds it only when
+    its inputs changed, and imports it only when containerd lacks that tar); its tag."""
+    cmd = ["bash", str(REPO / "hack" / "build-stager-image.sh")]
+    subprocess.run(cmd, check=True, timeout=1800, stdout=subprocess.DEVNULL)
+    return stager_tag()
+
+
+def stager_tag(repo: Path = REPO) -> str:
+    for line in (repo / "src" / "eb_operator" / "__init__.py").read_text().splitlines():
+        if line.startswith("__version__ = "):
+            return "eb-stager:" + line.split("=", 1)[1].strip().strip('"')
+    raise RuntimeError("no __version__ in src/eb_operator/__init__.py")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tag", default="eb-operator:dev")
@@ -85,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    print(ensure(args.tag, args.always))
+    how = ensure(args.tag, args.always)
+    print(f"{how}; {ensure_stager()} ready")
     return 0
 
 

@@ -123,8 +123,11 @@ def ensure_image(image: str, kubeconfig: Path) -> str:
     if mode == "never" or not is_local_cluster(kubeconfig):
         return "as found"
     t0 = time.monotonic()
-    how = str(_hack("ensure-image").ensure(image, always=mode == "always"))
+    hack = _hack("ensure-image")
+    how = str(hack.ensure(image, always=mode == "always"))
     INSTALLS.append((f"image {image} {how}", time.monotonic() - t0))
+    t0 = time.monotonic()
+    INSTALLS.append((f"image {hack.ensure_stager()} ready", time.monotonic() - t0))
     return how
 
 

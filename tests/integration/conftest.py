@@ -4,11 +4,13 @@ tests/support/kube.py.
 
 Fixtures: ``kubeconfig`` (Path), ``kube`` (Kubectl bound to it), ``make_namespace`` (factory of
 throw-away restricted namespaces, deleted after the test), ``namespace`` (one such namespace),
-``k8s`` (a kubernetes_asyncio ApiClient, closed after the test).
+``k8s`` (a kubernetes_asyncio ApiClient, closed after the test), ``stager_image`` (the eb-stager
+image on the local cluster's node).
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -19,12 +21,16 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `tests.support` without -m pytest
 
 from tests.support.kube import (
+    REPO,
     Kubectl,
     api_client,
     find_kubeconfig,
+    is_local_cluster,
     namespace_manifest,
     unique_name,
 )
+
+from eb_operator.model.platform import STAGER_IMAGE
 
 _HERE = Path(__file__).resolve().parent
 
@@ -56,6 +62,17 @@ def kube(kubeconfig: Path) -> Kubectl:
             pytrace=False,
         )
     return k
+
+
+@pytest.fixture(scope="session")
+def stager_image(kubeconfig: Path) -> str:
+    """The eb-stager image in the local cluster's containerd (hack/build-stager-image.sh: built
+    once, cached by content, imported when containerd lacks it). Data is staged with it, and a
+    Pod made before its offered start waits in it; another cluster must have it already."""
+    if is_local_cluster(kubeconfig):
+        script = REPO / "hack" / "build-stager-image.sh"
+        subprocess.run(["bash", str(script)], check=True, timeout=1800, stdout=subprocess.DEVNULL)
+    return STAGER_IMAGE
 
 
 @pytest.fixture

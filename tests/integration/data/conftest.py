@@ -1,9 +1,15 @@
 """Real servers for the data, storage and notebook tests, all on this machine and reachable from
-Pods on the real node (bound to the node address 10.213.0.1, which is on ``lo``):
+Pods on the real node (bound to the node address 10.213.0.1, which is on ``lo``;
+tests/support/servers.py and tests/support/rucio_server.py run them):
 
 * ``files``: an HTTP file server (the standard library's) serving a temporary directory;
 * ``s3``: versitygw, a real S3-compatible server (POSIX backend), built once from its Go module
   by ``hack/build-binaries.sh versitygw`` (cached under ~/.cache/eb-operator/versitygw/);
+  ``s3_tls``: another one over TLS (Rucio signs only https URLs);
+* ``webdav``: WsgiDAV, a WebDAV server (basic authentication);
+* ``rucio``: a Rucio server (the ``rucio`` package in its own virtualenv, on SQLite);
+* ``stager_image``: ``eb-stager:<version>``, built by ``hack/build-stager-image.sh`` and imported
+  into the cluster's containerd (tests/integration/conftest.py);
 * ``notebook_image``: ``eb-notebook:latest`` (jupyter-server + ipykernel from PyPI), built once
   by ``hack/build-test-images.sh`` and imported into the cluster's containerd;
 * ``local_volume``: a StorageClass and a hostPath PersistentVolume for one persistent claim (the
@@ -14,38 +20,34 @@ The operator fixtures (``broker``, ``crds``) come from ``tests/integration/opera
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import http.server
-import os
 import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from tests.integration.operator.conftest import broker, crds  # noqa: F401 - shared fixtures
 from tests.integration.operator.helpers import Broker
-from tests.support import child_process
-from tests.support.kube import REPO, Kubectl, cache_dir, unique_name, versions, wait_for
+from tests.support.kube import REPO, Kubectl, unique_name, wait_for
+from tests.support.rucio_server import Rucio, run_rucio
+from tests.support.servers import (
+    NODE_HOST,
+    S3,
+    S3_KEY,
+    S3_SECRET,
+    Files,
+    WebDav,
+    run_versitygw,
+    run_webdav,
+    self_signed,
+    serve_files,
+)
 
-from eb_operator.stager import s3_url, sign_v4
-
-HOST = "10.213.0.1"  # the node address: local to this machine, reachable from Pods
-S3_KEY = "eb-test-access"
-S3_SECRET = "eb-test-secret-key-0123456789"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
+HOST = NODE_HOST
+__all__ = ["HOST", "S3", "S3_KEY", "S3_SECRET", "Files", "Rucio", "WebDav"]
 
 
 def _node_address_present() -> None:
@@ -89,116 +91,46 @@ def no_installed_broker(kube: Kubectl) -> Iterator[None]:
             kube.run("scale", "deployment", name, "-n", ns, f"--replicas={replicas}", check=False)
 
 
-# --- HTTP files -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Files:
-    root: Path
-    url: str
-
-    def put(self, name: str, content: bytes) -> str:
-        path = self.root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-        return f"{self.url}/{name}"
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+# --- servers ----------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def files() -> Iterator[Files]:
     _node_address_present()
-    root = Path(tempfile.mkdtemp(prefix="eb-files-"))
-
-    def handler(*args: Any) -> _Quiet:
-        return _Quiet(*args, directory=str(root))
-
-    server = http.server.ThreadingHTTPServer((HOST, 0), handler)
-    thread = threading.Thread(target=server.serve_forever, name="eb-files", daemon=True)
-    thread.start()
-    try:
-        yield Files(root, f"http://{HOST}:{server.server_address[1]}")
-    finally:
-        server.shutdown()
-        server.server_close()
-        shutil.rmtree(root, ignore_errors=True)
-
-
-# --- S3 -------------------------------------------------------------------------------------------
-
-
-@dataclass
-class S3:
-    endpoint: str
-
-    def call(self, method: str, url: str, body: bytes = b"") -> httpx.Response:
-        digest = hashlib.sha256(body).hexdigest()
-        headers = sign_v4(method, url, S3_KEY, S3_SECRET, payload_hash=digest)
-        resp = httpx.request(method, url, content=body, headers=headers, timeout=30, trust_env=False)
-        resp.raise_for_status()
-        return resp
-
-    def bucket(self, name: str) -> None:
-        self.call("PUT", s3_url(self.endpoint, name))
-
-    def put(self, bucket: str, key: str, body: bytes) -> None:
-        self.call("PUT", s3_url(self.endpoint, bucket, key), body)
-
-
-def _versitygw() -> Path:
-    version = versions()["VERSITYGW_VERSION"]
-    binary = cache_dir() / "versitygw" / version / "bin" / "versitygw"
-    if not os.access(binary, os.X_OK):
-        subprocess.run(
-            ["bash", str(REPO / "hack" / "build-binaries.sh"), "versitygw"], check=True, timeout=3000
-        )
-    return binary
+    with serve_files(HOST) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def s3() -> Iterator[S3]:
     _node_address_present()
-    binary = _versitygw()
-    root = Path(tempfile.mkdtemp(prefix="eb-s3-"))
-    port = _free_port()
-    log = (root.parent / f"{root.name}.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            str(binary),
-            "--access",
-            S3_KEY,
-            "--secret",
-            S3_SECRET,
-            "--port",
-            f"{HOST}:{port}",
-            "posix",
-            str(root),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    server = S3(f"http://{HOST}:{port}")
-
-    def answers() -> bool:
-        if proc.poll() is not None:
-            raise RuntimeError(f"versitygw exited with {proc.returncode}; see {log.name}")
-        with contextlib.suppress(httpx.HTTPError):
-            httpx.get(server.endpoint, timeout=2, trust_env=False)
-            return True
-        return False
-
-    try:
-        wait_for(answers, 30, "versitygw to answer")
+    with run_versitygw(HOST) as server:
         yield server
-    finally:
-        child_process.stop(proc, grace=10)
-        log.close()
-        shutil.rmtree(root, ignore_errors=True)
-        Path(log.name).unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def s3_tls() -> Iterator[S3]:
+    _node_address_present()
+    with (
+        tempfile.TemporaryDirectory(prefix="eb-tls-") as folder,
+        run_versitygw(HOST, self_signed(Path(folder), HOST)) as server,
+    ):
+        yield server
+
+
+@pytest.fixture(scope="session")
+def webdav() -> Iterator[WebDav]:
+    _node_address_present()
+    with run_webdav(HOST) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def rucio() -> Iterator[Rucio]:
+    _node_address_present()
+    with run_rucio(HOST) as server:
+        print(f"\nRucio server up: {', '.join(f'{k} {v:.1f} s' for k, v in server.timings.items())}")
+        yield server
 
 
 @pytest.fixture

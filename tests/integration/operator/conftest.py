@@ -42,9 +42,14 @@ def crds(kube: Kubectl) -> None:
 
 @pytest.fixture
 async def broker(
-    crds: None, kube: Kubectl, make_namespace: Callable[..., str], request: pytest.FixtureRequest
+    crds: None,
+    kube: Kubectl,
+    make_namespace: Callable[..., str],
+    request: pytest.FixtureRequest,
+    stager_image: str,
 ) -> AsyncIterator[Callable[..., Coroutine[Any, Any, Broker]]]:
-    """``await broker(platform_spec, nodes=[kwok node specs], pod=..., **OperatorConfig fields)``."""
+    """``await broker(platform_spec, nodes=[kwok node specs], pod=..., **OperatorConfig fields)``.
+    Its Pods stage data and wait for their start in ``stager_image``."""
     cluster = await Cluster.connect(ClientSettings(pool_size=32))
     started: list[OperatorThread] = []
     brokers: list[Broker] = []
