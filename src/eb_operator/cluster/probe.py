@@ -26,7 +26,6 @@ import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
-from urllib.parse import urlsplit
 
 import botocore.session
 import httpx
@@ -80,13 +79,7 @@ class _Found:
 
 def endpoint_of(url: str, policy: PlatformPolicy) -> DataEndpoint | None:
     """The platform's data endpoint for ``url`` (compared without case or a trailing slash)."""
-
-    def key(text: str) -> str:
-        parts = urlsplit(text.strip())
-        return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
-
-    want = key(url)
-    return next((e for e in policy.data_endpoints if key(e.endpoint) == want), None)
+    return policy.data_endpoint(url)
 
 
 def _why(e: Exception) -> str:

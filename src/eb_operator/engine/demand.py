@@ -22,6 +22,9 @@ Defaults and limits (digest §9 items 13-15, §5.2):
   policy limit. A minimum of zero means the GPU is optional, so none is demanded.
 * storage: the sum of the storage resources' minimum sizes, a resource without a size counting as
   1 GiB, since scratch space with no size still needs a reservation.
+* release: ``releaseSeconds`` plus the time to stage results out at ``dataBandwidthBytesPerSecond``:
+  for each storage resource with a ``stageout``, its ``size`` (GiB) or else the whole storage,
+  which is the most the volume can hold.
 """
 
 from __future__ import annotations
@@ -40,10 +43,10 @@ from eb_operator.model import (
     match_flavour,
 )
 from eb_operator.model.platform import PlatformPolicy
+from eb_operator.model.stageout import GIB, stage_out_gib
 
 DEFAULT_CORES = 1
 DEFAULT_MEMORY_GIB = 1
-DEFAULT_STORAGE_GIB = 1
 
 
 def _range(block: Cores | Memory | None, default: int, limit: int) -> tuple[int, int]:
@@ -72,14 +75,13 @@ def _gpu(compute: SimpleComputeResource, policy: PlatformPolicy) -> GpuDemand | 
 
 
 def _storage_gib(req: OfferSetRequest) -> int:
-    total = 0
-    for resource in req.storage:
-        if not isinstance(resource, SimpleStorageResource):
-            continue
-        requested = resource.size.requested if resource.size else None
-        low = requested.min if requested and requested.min is not None else DEFAULT_STORAGE_GIB
-        total += max(low, 0)
-    return total
+    return sum(r.offered_gib for r in req.storage if isinstance(r, SimpleStorageResource))
+
+
+def _stage_out_bytes(req: OfferSetRequest) -> int:
+    return GIB * sum(
+        stage_out_gib(r.stageout, r.offered_gib) for r in req.storage if isinstance(r, SimpleStorageResource)
+    )
 
 
 def _windows(req: OfferSetRequest, policy: PlatformPolicy, now: int, preparation: int) -> tuple[Window, ...]:
@@ -123,9 +125,11 @@ def demand_from_request(
     duration = policy.default_duration_seconds
     if requested is not None and requested.duration is not None and requested.duration.seconds > 0:
         duration = requested.duration.seconds
+    bandwidth = policy.data_bandwidth_bytes_per_second
     staged = (data_size_bytes(req.data) or 0) + (probed_bytes or 0)
-    staging = math.ceil(staged / policy.data_bandwidth_bytes_per_second) if staged else 0
-    preparation = policy.preparation_seconds + staging
+    preparation = policy.preparation_seconds + math.ceil(staged / bandwidth)
+    delivered = _stage_out_bytes(req)
+    release = policy.release_seconds + math.ceil(delivered / bandwidth) if delivered else None
     return Demand(
         cores_min=cores_min,
         cores_max=cores_max,
@@ -136,6 +140,7 @@ def demand_from_request(
         gpu=_gpu(compute, policy) if compute else None,
         storage_gib=_storage_gib(req),
         preparation=preparation,
+        release=release,
         node_selector=dict(policy.node_selector),
         max_offers=policy.max_offers,
     )

@@ -48,7 +48,7 @@ class Search:
         limits = policy.limits
         self.slot = policy.slot_seconds
         self.prep = max(0, demand.preparation)
-        self.rel = policy.release_seconds
+        self.rel = policy.release_seconds if demand.release is None else max(0, demand.release)
         self.cmin = demand.cores_min
         self.cmax = min(max(demand.cores_max, demand.cores_min), limits.max_cores)
         self.mmin = demand.memory_min_gib

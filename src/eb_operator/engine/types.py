@@ -96,6 +96,7 @@ class Demand:
     gpu: GpuDemand | None = None
     storage_gib: int = 0  # scratch space on the node (ephemeral-storage)
     preparation: int = 0  # lead time before start (Pod start, data staging), seconds
+    release: int | None = None  # tear-down after the run (results staged out), seconds; None: the policy's
     node_selector: Mapping[str, str] = field(default_factory=dict)
     max_offers: int = 4
 

@@ -34,8 +34,6 @@ from eb_operator.model.resources import (
 )
 from eb_operator.model.times import IsoDuration, IsoInterval
 
-DEFAULT_STORAGE_GIB = 1
-
 
 @dataclass(frozen=True, slots=True)
 class Grant:
@@ -75,8 +73,7 @@ def _offered_compute(compute: SimpleComputeResource, grant: Grant) -> SimpleComp
 
 def _offered_storage(storage: SimpleStorageResource) -> SimpleStorageResource:
     size = storage.size.model_copy() if storage.size else StorageSize()
-    requested = size.requested
-    gib = requested.min if requested and requested.min is not None else DEFAULT_STORAGE_GIB
+    gib = storage.offered_gib
     size.offered = MinMaxGiB(min=gib, max=gib)
     return storage.model_copy(update={"size": size})
 

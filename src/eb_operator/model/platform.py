@@ -7,11 +7,21 @@ default so that an empty ExecutionPlatform is a working policy.
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from eb_operator import __version__
+
+
+def endpoint_key(url: str) -> str:
+    """An endpoint URL as endpoints compare: scheme and host without case, no trailing slash."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url.strip()
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
 
 
 class PolicyModel(BaseModel):
@@ -114,6 +124,12 @@ class PlatformPolicy(PolicyModel):
         "a lifetime); none means the platform offers no persistent storage.",
     )
     data_endpoints: list[DataEndpoint] = Field(default_factory=list)
+
+    def data_endpoint(self, url: str) -> DataEndpoint | None:
+        """The listed data endpoint ``url`` names (compared without case in scheme and host, and
+        without a trailing slash), if any."""
+        want = endpoint_key(url)
+        return next((e for e in self.data_endpoints if endpoint_key(e.endpoint) == want), None)
 
     @model_validator(mode="after")
     def _check(self) -> PlatformPolicy:

@@ -28,6 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from eb_operator.model.base import WireInt, WireModel, WireStr
 from eb_operator.model.common import UNKNOWN_TAG, Component, TypeUri, discriminator_tag, tagged
+from eb_operator.model.stageout import StageOut
 from eb_operator.model.times import IsoDuration
 from eb_operator.model.types import Group, Kind, info, kind_of
 from eb_operator.model.units import min_max_gib, unit_name
@@ -227,6 +228,9 @@ ComputeResource = Annotated[
 
 # --- storage ---------------------------------------------------------------------------------
 
+#: The size of a storage resource that names none (scratch space still needs a reservation).
+DEFAULT_STORAGE_GIB = 1
+
 
 class AbstractStorageResource(Component):
     type: TypeUri
@@ -273,16 +277,25 @@ class SimpleStorageResource(AbstractStorageResource):
     carries the prose's ``lifetime`` (this broker's extension, tex §3.2.2): then it is persistent
     managed storage that the broker allocates when the offer is accepted and deletes ``lifetime``
     after the session ends. ``lifecycle: unmanaged`` (storage someone else owns) is kept for the
-    judge, which answers NO to it."""
+    judge, which answers NO to it. ``stageout`` (this broker's extension,
+    :mod:`eb_operator.model.stageout`) says where its contents go when the run ends."""
 
     type: TypeUri = info(Kind.SIMPLE_STORAGE).canonical
     size: StorageSize | None = None
     lifetime: StorageLifetime | None = None
     lifecycle: Annotated[StorageLifecycle, BeforeValidator(_coerce_lifecycle)] | None = None
+    stageout: StageOut | None = None
 
     @property
     def persistent(self) -> bool:
         return self.lifetime is not None
+
+    @property
+    def offered_gib(self) -> int:
+        """The size the broker offers and allocates: the requested minimum, else 1 GiB."""
+        requested = self.size.requested if self.size else None
+        low = requested.min if requested and requested.min is not None else DEFAULT_STORAGE_GIB
+        return max(low, 0)
 
 
 class UnknownStorageResource(AbstractStorageResource):

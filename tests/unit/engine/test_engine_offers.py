@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import pytest
@@ -244,6 +245,17 @@ def test_preparation_and_release_time_are_held_around_the_run() -> None:
     assert clock(first.start) == "10:30"
     assert clock(first.release_end) == "11:32"  # run 1 h, then 2 min of release
     assert clock(offers[1].prepare_start) >= clock(first.release_end)  # one node: no overlap
+
+
+def test_a_demand_with_its_own_release_time_holds_the_node_that_long() -> None:
+    want = demand(cores=8, hours=1, between=(NOW, NOW + 4 * H))
+    platform = policy(slot=5 * MIN, release=2 * MIN)
+    [plain, *_] = find_offers(want, platform, [node(cores=8)], [], NOW)
+    assert plain.release_end - plain.start - plain.duration == 2 * MIN
+    slow = dataclasses.replace(want, release=15 * MIN)  # results staged out (engine/demand.py)
+    first, second, *_ = find_offers(slow, platform, [node(cores=8)], [], NOW)
+    assert first.release_end - first.start - first.duration == 15 * MIN
+    assert second.prepare_start >= first.release_end  # one node: no overlap
 
 
 # -- resources, run times and variety ---------------------------------------------------------------

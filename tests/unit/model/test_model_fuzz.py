@@ -41,7 +41,8 @@ KEYS = [
     "spec", "image", "locations", "privileged", "environment", "network", "ports", "internal", "port",
     "location", "endpoint", "bucket", "rucio", "scope", "ivoa", "obscore", "datalink", "access_url",
     "content_length", "skao", "datasize", "costs", "metrics", "update", "value", "delta", "ident",
-    "replicas", "request", "_paths", "__class__", "model_config", "client_path",
+    "replicas", "request", "_paths", "__class__", "model_config", "client_path", "stageout", "s3",
+    "http", "prefix", "webdav", "lifetime",
 ]  # fmt: skip
 URIS = [
     "https://www.purl.org/ivoa.net/EB/schema/types/executables/docker-container-1.0",

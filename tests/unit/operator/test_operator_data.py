@@ -276,7 +276,9 @@ def test_http_s3_and_ivoa_data_are_staged_by_init_containers_with_credentials_fr
 def test_an_endpoint_with_virtual_host_addressing_tells_the_stager() -> None:
     req = request(docker(), data=[s3_data("survey", endpoint=S3, bucket="sky", object="a.fits")])
     aws = policy(dataEndpoints=[{"endpoint": S3, "addressingStyle": "virtual"}])
-    [container] = pod_builder.pod_parts(execution(req), req["executable"], aws, LIMITS, "Never").init_containers
+    [container] = pod_builder.pod_parts(
+        execution(req), req["executable"], aws, LIMITS, "Never"
+    ).init_containers
     assert container["args"] == ["s3", "--addressing-style", "virtual", S3, "sky", "a.fits", "/stage"]
     assert "envFrom" not in container
 

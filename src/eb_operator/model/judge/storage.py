@@ -1,4 +1,5 @@
-"""Storage: sizes within the limits, and persistent storage only where a storage class exists."""
+"""Storage: sizes within the limits, persistent storage only where a storage class exists, and a
+``stageout`` only to a destination the platform can promise."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from eb_operator.model.resources import (
     SimpleStorageResource,
     StorageLifecycle,
 )
+from eb_operator.model.stageout import stage_out_problems
 from eb_operator.model.types import Group
 
 
@@ -26,6 +28,7 @@ class StorageRules(Findings):
             self.unknown_requirements(resource, path)
             self.costs_and_metrics(resource.costs, resource.metrics, path)
             self.persistence(resource, path)
+            self.stage_out(resource, path)
             requested = resource.size.requested if resource.size else None
             if requested is None:
                 continue
@@ -68,6 +71,13 @@ class StorageRules(Findings):
                 value=total,
                 limit=limit,
             )
+
+    def stage_out(self, resource: SimpleStorageResource, path: Path) -> None:
+        """A ``stageout`` (model/stageout.py): its own rules, at its own paths."""
+        if resource.stageout is not None:
+            where = (*path, "stageout")
+            for p in stage_out_problems(resource.stageout, resource.offered_gib, self.policy):
+                self.no(p.type, p.template, (*where, *p.where), **p.values)
 
     def persistence(self, resource: SimpleStorageResource, path: Path) -> None:
         """Persistent storage (a ``lifetime``) needs a StorageClass, and a lifetime within the limit."""

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from eb_operator.cluster.owners import execution_owner
 from eb_operator.model.platform import DataEndpoint, PlatformPolicy
@@ -58,15 +57,10 @@ def data_kind(type_uri: str) -> Kind | None:
     return kind_of(type_uri, Group.DATA)
 
 
-def _key(url: str) -> str:
-    parts = urlsplit(url.strip())
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
-
-
 def endpoint_index(url: str, policy: PlatformPolicy) -> int | None:
     """Index of the platform's data endpoint for ``url``."""
-    want = _key(url)
-    return next((i for i, e in enumerate(policy.data_endpoints) if _key(e.endpoint) == want), None)
+    found = policy.data_endpoint(url)
+    return None if found is None else policy.data_endpoints.index(found)
 
 
 def credential_secret(endpoint: DataEndpoint, index: int, execution: Obj) -> str | None:
