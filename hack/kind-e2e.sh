@@ -7,8 +7,9 @@
 #
 # It creates a kind cluster (Kubernetes at the version pinned in hack/versions.env unless
 # KIND_NODE_IMAGE says otherwise), builds and loads the broker image (from ./Dockerfile, as
-# eb-operator:dev) and the workload image the tests use (eb-workload:latest: Debian bookworm
-# with python3 and a uid-1000 user, like the local one), makes the cluster look like the local
+# eb-operator:dev), the workload image the tests use (eb-workload:latest: Debian bookworm
+# with python3 and a uid-1000 user, like the local one) and the data stager image on it
+# (eb-stager:<version>, as hack/build-stager-image.sh builds it locally), makes the cluster look like the local
 # one where tests rely on it (one node advertising nvidia.com/gpu: 1 with the product label,
 # every node labelled executionbroker.ivoa.net/pool=default), then runs
 # `pytest tests/e2e -m e2e` with KUBECONFIG pointing at the kind cluster: the tests install the
@@ -101,6 +102,24 @@ CMD ["/bin/sh"]
 EOF
 docker build -q -t "$WORKLOAD_IMAGE" -f "$WORK/Dockerfile.workload" "$WORK" >/dev/null
 "$KIND" load docker-image --name "$NAME" "$WORKLOAD_IMAGE"
+
+STAGER_IMAGE="eb-stager:$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$REPO_DIR/src/eb_operator/__init__.py")"
+echo "==> building $STAGER_IMAGE (the data stager; Pods made before their start wait in it)"
+cat >"$WORK/Dockerfile.stager" <<EOF
+FROM python:3.11-slim-bookworm AS deps
+COPY hack/stager-requirements.txt /tmp/stager-requirements.txt
+RUN pip install --quiet --no-deps --no-compile --target /opt/stager/lib -r /tmp/stager-requirements.txt \\
+ && mkdir -p /opt/stager/bin && printf '#!/bin/sh\\nexec python3 -m eb_operator.stager "\$@"\\n' >/opt/stager/bin/eb-stager \\
+ && chmod 0755 /opt/stager/bin/eb-stager
+FROM $WORKLOAD_IMAGE
+COPY --from=deps /opt/stager /opt/stager
+COPY src/eb_operator/__init__.py /opt/stager/lib/eb_operator/__init__.py
+COPY src/eb_operator/stager /opt/stager/lib/eb_operator/stager
+ENV PATH=/opt/stager/bin:/usr/local/bin:/usr/bin:/bin PYTHONPATH=/opt/stager/lib PYTHONUNBUFFERED=1
+ENTRYPOINT ["/opt/stager/bin/eb-stager"]
+EOF
+docker build -q -t "$STAGER_IMAGE" -f "$WORK/Dockerfile.stager" "$REPO_DIR" >/dev/null
+"$KIND" load docker-image --name "$NAME" "$STAGER_IMAGE"
 
 if [ -f "$REPO_DIR/Dockerfile" ]; then
   echo "==> building $OPERATOR_IMAGE from Dockerfile"

@@ -3,7 +3,8 @@ restarted, the real node's kubelet stopped, and the clock at slot and expiry bou
 scenario ends with the independent checker of tests/chaos/checker.py.
 
 Items here get the ``chaos`` marker. They need the local cluster (hack/cluster.sh: they restart
-its components) and reuse the integration fixtures ``kube``, ``make_namespace`` and ``crds``.
+its components) and reuse the integration fixtures ``kube``, ``make_namespace``, ``crds`` and
+``stager_image``.
 The whole directory is bounded: about 5 min on the 2-core machine (docs/reliability.md).
 """
 
@@ -13,10 +14,10 @@ import random
 from pathlib import Path
 
 import pytest
-from tests.integration.conftest import kube, kubeconfig, make_namespace
+from tests.integration.conftest import kube, kubeconfig, make_namespace, stager_image
 from tests.integration.operator.conftest import crds
 
-__all__ = ["crds", "kube", "kubeconfig", "make_namespace"]
+__all__ = ["crds", "kube", "kubeconfig", "make_namespace", "stager_image"]
 
 _HERE = Path(__file__).resolve().parent
 

@@ -32,7 +32,7 @@ FAIL_WITHIN = 50 + GRACE + 40
 
 @pytest.fixture
 async def real_node_broker(
-    crds: None, kube: Kubectl, make_namespace: Callable[..., str]
+    crds: None, kube: Kubectl, make_namespace: Callable[..., str], stager_image: str
 ) -> AsyncIterator[Broker]:
     if not kube.exists("node", REAL_NODE):
         pytest.fail(
