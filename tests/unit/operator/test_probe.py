@@ -1,6 +1,6 @@
 """The offer-time data probe against an HTTP server on 127.0.0.1: sizes for the lead time, and a
-NO with the cause for data that is missing or unreachable. (S3 is probed against a real S3
-server in tests/integration/data.)"""
+NO with the cause for data that is missing or unreachable. (S3 and Rucio are probed against
+real servers in tests/integration/stager/test_probe_servers.py.)"""
 
 from __future__ import annotations
 
