@@ -13,6 +13,8 @@ KWOK_BIN="$CACHE/kwok/$KWOK_VERSION/bin"
 HELM_BIN="$CACHE/helm/$HELM_VERSION/bin"
 CRICTL_BIN="$CACHE/crictl/${CRICTL_VERSION:-v1.34.0}/bin"
 VERSITYGW_BIN="$CACHE/versitygw/${VERSITYGW_VERSION:-v1.8.0}/bin"
+TRAEFIK_BIN="$CACHE/traefik/$TRAEFIK_VERSION/bin"
+KUBE_ROUTER_BIN="$CACHE/kube-router/$KUBE_ROUTER_VERSION/bin"
 export GOFLAGS="-mod=mod" CGO_ENABLED="${CGO_ENABLED:-0}"
 
 die() { echo "build-binaries: $*" >&2; exit 1; }
@@ -133,5 +135,93 @@ build_versitygw() {
     || die "building versitygw ${VERSITYGW_VERSION:-v1.8.0} failed"
 }
 
+# Traefik: the local cluster's ingress controller. Its go.mod has `replace` directives (three
+# forks) and an `exclude`, which `go install pkg@version` refuses, so it is built through a
+# throwaway main module that repeats them, read from that version's go.mod (as for Kubernetes).
+# Its CRDs (traefik.io Middleware, ...) ship in the same module zip; hack/cluster.sh installs them
+# from the module cache.
+build_traefik() {
+  traefik_manifests
+  [ -x "$TRAEFIK_BIN/traefik" ] && return 0
+  echo "building traefik $TRAEFIK_VERSION (cold: several minutes on 2 cores)"
+  local work; work="$(mktemp -d)"
+  (
+    cd "$work"
+    go mod init eb-traefik-build >/dev/null 2>&1
+    go mod download -json "github.com/traefik/traefik/v3@$TRAEFIK_VERSION" >/dev/null
+    local gomod; gomod="$(go env GOMODCACHE)/cache/download/github.com/traefik/traefik/v3/@v/$TRAEFIK_VERSION.mod"
+    local replaces excludes
+    # `replace (` block lines look like "<tab>path => path version"; single-line ones "replace path => ..."
+    replaces="$(awk '/^replace \($/ {b=1; next} b && /^\)/ {b=0} b && /=>/ {print "replace " $0} /^replace [^(]/ {print}' "$gomod")"
+    excludes="$(awk '/^exclude \($/ {b=1; next} b && /^\)/ {b=0} b && NF {print "exclude " $0} /^exclude [^(]/ {print}' "$gomod")"
+    [ -n "$replaces" ] || { echo "no replace directives found in $gomod: has the recipe changed?" >&2; exit 1; }
+    {
+      echo "module eb-traefik-build"
+      echo "go 1.25.0"
+      echo "require github.com/traefik/traefik/v3 $TRAEFIK_VERSION"
+      echo "$replaces"
+      echo "$excludes"
+    } > go.mod
+    cat > tools.go <<'GO'
+//go:build tools
+package tools
+import _ "github.com/traefik/traefik/v3/cmd/traefik"
+GO
+    go mod tidy >/dev/null 2>&1 || true
+    mkdir -p "$TRAEFIK_BIN"
+    go build -trimpath -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION" \
+      -o "$TRAEFIK_BIN/traefik.tmp" github.com/traefik/traefik/v3/cmd/traefik
+    mv "$TRAEFIK_BIN/traefik.tmp" "$TRAEFIK_BIN/traefik"
+  ) || die "building traefik $TRAEFIK_VERSION failed (see the go output above); rerun, or check the Go module proxy"
+  rm -rf "$work"
+}
+
+# Traefik's own CRDs (traefik.io: Middleware, IngressRoute, ...) and the ClusterRoles its
+# Kubernetes CRD and Gateway providers need, copied from that version's module zip (the files
+# Traefik's documentation serves) next to the binary, for hack/cluster.sh to apply.
+traefik_manifests() {
+  local out="$CACHE/traefik/$TRAEFIK_VERSION/manifests"
+  [ -s "$out/crds.yaml" ] && [ -s "$out/rbac-crd.yaml" ] && [ -s "$out/rbac-gateway.yaml" ] && return 0
+  local dir
+  dir="$(cd /tmp && go mod download -json "github.com/traefik/traefik/v3@$TRAEFIK_VERSION" | awk -F'"' '$2 == "Dir" {print $4}')"
+  local ref="$dir/docs/content/reference/dynamic-configuration"
+  [ -s "$ref/kubernetes-crd-definition-v1.yml" ] || die "no Traefik CRDs in $ref (module github.com/traefik/traefik/v3@$TRAEFIK_VERSION)"
+  mkdir -p "$out"
+  install -m 0644 "$ref/kubernetes-crd-rbac.yml" "$out/rbac-crd.yaml"
+  install -m 0644 "$ref/kubernetes-gateway-rbac.yml" "$out/rbac-gateway.yaml"
+  install -m 0644 "$ref/kubernetes-crd-definition-v1.yml" "$out/crds.yaml.tmp"
+  mv "$out/crds.yaml.tmp" "$out/crds.yaml"
+}
+
+# The Gateway API CRDs (standard channel) from the sigs.k8s.io/gateway-api module zip, at the
+# version Traefik supports, concatenated into one file for hack/cluster.sh to apply.
+build_gateway_api() {
+  local out="$CACHE/gateway-api/$GATEWAY_API_VERSION/standard-crds.yaml"
+  [ -s "$out" ] && return 0
+  echo "fetching the Gateway API $GATEWAY_API_VERSION CRDs (standard channel)"
+  local dir f
+  dir="$(cd /tmp && go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" | awk -F'"' '$2 == "Dir" {print $4}')"
+  [ -d "$dir/config/crd/standard" ] || die "no config/crd/standard in sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION"
+  mkdir -p "${out%/*}"
+  for f in "$dir"/config/crd/standard/*.yaml; do
+    echo "---"
+    cat "$f"
+  done >"$out.tmp"
+  chmod 0644 "$out.tmp"
+  mv "$out.tmp" "$out"
+}
+
+# kube-router: only its NetworkPolicy controller runs (hack/cluster.sh), enforcing policies with
+# iptables and ipsets beside the bridge CNI. Its go.mod has no replace directives.
+build_kube_router() {
+  [ -x "$KUBE_ROUTER_BIN/kube-router" ] && return 0
+  echo "building kube-router $KUBE_ROUTER_VERSION"
+  mkdir -p "$KUBE_ROUTER_BIN"
+  GOBIN="$KUBE_ROUTER_BIN" go install -trimpath \
+    -ldflags "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION" \
+    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION" \
+    || die "building kube-router $KUBE_ROUTER_VERSION failed"
+}
+
 targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(etcd kwok k8s)
-for t in "${targets[@]}"; do "build_$t"; done
+for t in "${targets[@]}"; do "build_${t//-/_}"; done
