@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # The local Kubernetes cluster the project tests against: a real control plane (etcd,
 # kube-apiserver, kube-controller-manager, kube-scheduler), one real node (kubelet on containerd
-# + runc with CNI bridge networking), kube-proxy, and kwok simulating many more nodes, some with
-# GPUs. Everything runs as host processes started by this script; no Docker, no registry.
+# + runc with CNI bridge networking), kube-proxy, kube-router (NetworkPolicy enforcement only),
+# kwok simulating many more nodes, some with GPUs, and Traefik as the ingress controller (Ingress,
+# Gateway API, Traefik's Middleware CRDs) on a host port. Everything runs as host processes
+# started by this script; no Docker, no registry.
 #
 #   hack/cluster.sh up [--kwok-nodes N] [--gpu-nodes M] [--no-kube-proxy]
 #   hack/cluster.sh down [--purge]     stop everything `up` started and clean up
 #   hack/cluster.sh status             each component and its pid, API and node health
-#   hack/cluster.sh stop|start|restart kube-apiserver|kube-controller-manager|kubelet|kwok
+#   hack/cluster.sh stop|start|restart kube-apiserver|kube-controller-manager|kubelet|kwok|traefik|kube-router
 #                                      one component of a running cluster (fault tests); start and
-#                                      restart wait for /readyz (apiserver) or the node Ready (kubelet)
+#                                      restart wait for /readyz (apiserver), the node Ready (kubelet),
+#                                      /ping (traefik) or /healthz (kube-router)
 #   hack/cluster.sh env                `eval "$(hack/cluster.sh env)"` sets KUBECONFIG and PATH
 #   hack/cluster.sh deps | images      only install the Debian packages / build+cache the images
 #
@@ -29,6 +32,10 @@ K8S_BIN="$CACHE/k8s/$K8S_VERSION/bin"
 ETCD_BIN="$CACHE/etcd/$ETCD_VERSION/bin"
 KWOK_BIN="$CACHE/kwok/$KWOK_VERSION/bin"
 CRICTL_BIN="$CACHE/crictl/$CRICTL_VERSION/bin"
+TRAEFIK_BIN="$CACHE/traefik/$TRAEFIK_VERSION/bin"
+TRAEFIK_MANIFESTS="$CACHE/traefik/$TRAEFIK_VERSION/manifests"
+GATEWAY_API_CRDS="$CACHE/gateway-api/$GATEWAY_API_VERSION/standard-crds.yaml"
+KUBE_ROUTER_BIN="$CACHE/kube-router/$KUBE_ROUTER_VERSION/bin"
 KUBECTL="$K8S_BIN/kubectl"
 
 # Addresses. None of them is routed off this machine: the node IP is a /32 on lo, pods live on
@@ -53,6 +60,17 @@ KUBELET_PORT=10250
 KUBELET_HEALTHZ_PORT=10248
 PROXY_HEALTHZ_PORT=10256
 PROXY_METRICS_PORT=10249
+# kube-router v2.1.0 serves /healthz on all addresses (it has no bind-address flag for it)
+KUBE_ROUTER_HEALTH_PORT="${EB_KUBE_ROUTER_HEALTH_PORT:-20244}"
+# The ingress: Traefik's `web` entrypoint. The node address by default: the host and Pods reach it,
+# nothing outside the machine does (EB_INGRESS_ADDRESS=0.0.0.0 publishes it on every interface).
+INGRESS_ADDRESS="${EB_INGRESS_ADDRESS:-$NODE_IP}"
+INGRESS_PORT="${EB_INGRESS_PORT:-8088}"
+TRAEFIK_PING_PORT="${EB_TRAEFIK_PING_PORT:-8089}"   # Traefik's own entrypoint: /ping only, 127.0.0.1
+INGRESS_CLASS=traefik
+INGRESS_NAMESPACE=eb-ingress                        # holds the shared Gateway
+GATEWAY_CLASS=traefik
+GATEWAY_NAME=eb-gateway
 PAUSE_TAG="3.10.1"
 PAUSE_IMAGE="docker.io/library/eb-pause:$PAUSE_TAG"
 WORKLOAD_IMAGE="docker.io/library/eb-workload:latest"
@@ -65,7 +83,7 @@ PKI="$STATE/pki"
 CFG="$STATE/config"
 LOGS="$STATE/logs"
 PIDS="$STATE/pids"
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy kwok)
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy kube-router kwok traefik)
 
 UP_TIMEOUT="${EB_UP_TIMEOUT:-180}"
 # How long a kwok node's Lease lasts (kwok renews it every quarter of that) and how long the
@@ -120,6 +138,8 @@ binary_of() {
   case "$1" in
     etcd) echo "$ETCD_BIN/etcd" ;;
     kwok) echo "$KWOK_BIN/kwok" ;;
+    traefik) echo "$TRAEFIK_BIN/traefik" ;;
+    kube-router) echo "$KUBE_ROUTER_BIN/kube-router" ;;
     containerd) command -v containerd || echo /usr/bin/containerd ;;
     *) echo "$K8S_BIN/$1" ;;
   esac
@@ -151,6 +171,8 @@ ports_of() {
     kube-scheduler) echo "127.0.0.1:$SCHED_PORT" ;;
     kubelet) echo "$NODE_IP:$KUBELET_PORT 127.0.0.1:$KUBELET_HEALTHZ_PORT" ;;
     kube-proxy) echo "127.0.0.1:$PROXY_HEALTHZ_PORT 127.0.0.1:$PROXY_METRICS_PORT" ;;
+    kube-router) echo "0.0.0.0:$KUBE_ROUTER_HEALTH_PORT" ;;
+    traefik) echo "$INGRESS_ADDRESS:$INGRESS_PORT 127.0.0.1:$TRAEFIK_PING_PORT" ;;
   esac
 }
 
@@ -243,7 +265,7 @@ ensure_deps() {
     [containerd]=containerd [ctr]=containerd [runc]=runc [iptables]=iptables [ip6tables]=iptables
     [conntrack]=conntrack [socat]=socat [openssl]=openssl [debootstrap]=debootstrap [curl]=curl
     [gcc]=gcc [ss]=iproute2 [ip]=iproute2 [flock]=util-linux [setsid]=util-linux [mount]=mount
-    [python3]=python3 [nsenter]=util-linux [tar]=tar
+    [python3]=python3 [nsenter]=util-linux [tar]=tar [ipset]=ipset
   )
   local missing=() c
   for c in "${!pkg_of[@]}"; do command -v "$c" >/dev/null 2>&1 || missing+=("${pkg_of[$c]}"); done
@@ -258,7 +280,7 @@ ensure_deps() {
   fi
   command -v go >/dev/null || [ -x /usr/local/go/bin/go ] || apt_install golang-go
   case ":$PATH:" in *:/usr/local/go/bin:*) ;; *) [ -x /usr/local/go/bin/go ] && export PATH="$PATH:/usr/local/go/bin" ;; esac
-  for c in containerd ctr runc iptables conntrack openssl debootstrap curl gcc python3; do
+  for c in containerd ctr runc iptables conntrack openssl debootstrap curl gcc python3 ipset; do
     command -v "$c" >/dev/null || die "required tool '$c' is still missing after apt-get install" \
       "install it by hand (apt-get install ${pkg_of[$c]}) and rerun"
   done
@@ -267,8 +289,11 @@ ensure_deps() {
 ensure_binaries() {
   local need=0 b
   for b in "$K8S_BIN"/{kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,kubectl,kube-proxy} \
-    "$ETCD_BIN/etcd" "$KWOK_BIN/kwok" "$CRICTL_BIN/crictl"; do
+    "$ETCD_BIN/etcd" "$KWOK_BIN/kwok" "$CRICTL_BIN/crictl" "$TRAEFIK_BIN/traefik" "$KUBE_ROUTER_BIN/kube-router"; do
     [ -x "$b" ] || need=1
+  done
+  for b in "$GATEWAY_API_CRDS" "$TRAEFIK_MANIFESTS"/{crds,rbac-crd,rbac-gateway}.yaml; do
+    [ -s "$b" ] || need=1
   done
   [ "$need" = 0 ] && return 0
   # Someone else (CI, another shell) may be building into the same cache: wait, don't race.
@@ -277,16 +302,19 @@ ensure_binaries() {
     log "waiting for a running hack/build-binaries.sh (pid $other) to finish first"
     while alive "$other"; do sleep 5; done
   done
-  log "building pinned binaries (cold: ~10-15 min on 2 cores; log $LOGS/build.log)"
-  if ! bash "$HACK_DIR/build-binaries.sh" etcd kwok k8s crictl >"$LOGS/build.log" 2>&1; then
+  log "building pinned binaries (cold: ~20-25 min on 2 cores; log $LOGS/build.log)"
+  if ! bash "$HACK_DIR/build-binaries.sh" etcd kwok k8s crictl kube-router traefik gateway-api >"$LOGS/build.log" 2>&1; then
     die "building the pinned binaries failed" "last lines of $LOGS/build.log:" \
       "$(tail -n 12 "$LOGS/build.log" | sed 's/^/    /')" \
       "fix the cause (disk space? Go module proxy reachable?) and rerun: $0 up" \
-      "(or build by hand: hack/build-binaries.sh etcd kwok k8s crictl)"
+      "(or build by hand: hack/build-binaries.sh etcd kwok k8s crictl kube-router traefik gateway-api)"
   fi
   for b in "$K8S_BIN"/{kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,kubectl,kube-proxy} \
-    "$ETCD_BIN/etcd" "$KWOK_BIN/kwok" "$CRICTL_BIN/crictl"; do
+    "$ETCD_BIN/etcd" "$KWOK_BIN/kwok" "$CRICTL_BIN/crictl" "$TRAEFIK_BIN/traefik" "$KUBE_ROUTER_BIN/kube-router"; do
     [ -x "$b" ] || die "hack/build-binaries.sh finished but $b is missing" "see $LOGS/build.log"
+  done
+  for b in "$GATEWAY_API_CRDS" "$TRAEFIK_MANIFESTS"/{crds,rbac-crd,rbac-gateway}.yaml; do
+    [ -s "$b" ] || die "hack/build-binaries.sh finished but $b is missing" "see $LOGS/build.log"
   done
 }
 
@@ -303,7 +331,7 @@ build_images() {
     (cd /tmp && GOFLAGS=-mod=mod go mod download "k8s.io/kubernetes@$K8S_VERSION") >>"$LOGS/images.log" 2>&1 \
       || die "cannot fetch k8s.io/kubernetes@$K8S_VERSION for pause.c (see $LOGS/images.log)"
   fi
-  local key; key="$( (cat "$pause_src"; echo "$PAUSE_TAG"; sha256sum "$HACK_DIR/oci-image.py") | sha256sum | cut -c1-12)"
+  local key; key="$( (cat "$pause_src"; echo "$PAUSE_TAG"; sha256sum <"$HACK_DIR/oci-image.py") | sha256sum | cut -c1-12)"
   PAUSE_TAR="$CACHE/images/eb-pause-$PAUSE_TAG-$key.tar"
   if [ ! -f "$PAUSE_TAR" ]; then
     log "building the pause image from $K8S_VERSION's pause.c"
@@ -318,7 +346,7 @@ build_images() {
 
   # The workload image: Debian bookworm minbase + python3, user eb (uid 1000) by default.
   local recipe; recipe="$(declare -f build_workload_rootfs)"
-  key="$( (echo "$WORKLOAD_RECIPE_VERSION"; echo "$recipe"; sha256sum "$HACK_DIR/oci-image.py") | sha256sum | cut -c1-12)"
+  key="$( (echo "$WORKLOAD_RECIPE_VERSION"; echo "$recipe"; sha256sum <"$HACK_DIR/oci-image.py") | sha256sum | cut -c1-12)"
   WORKLOAD_TAR="$CACHE/images/eb-workload-v$WORKLOAD_RECIPE_VERSION-$key.tar"
   if [ ! -f "$WORKLOAD_TAR" ]; then
     log "building the eb-workload image (debootstrap bookworm minbase + python3; ~1-3 min once)"
@@ -444,6 +472,8 @@ make_pki() {
   cert kubelet "system:node:$NODE_NAME" system:nodes
   cert kubelet-serving "$NODE_NAME" "" "DNS:$NODE_NAME,IP:$NODE_IP" server
   cert kwok eb-kwok system:masters
+  cert traefik eb-traefik
+  cert kube-router eb-kube-router
   if [ ! -f "$PKI/sa.key" ]; then
     openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$PKI/sa.key" 2>/dev/null
     openssl pkey -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
@@ -490,6 +520,8 @@ write_configs() {
   kubeconfig "$CFG/kube-proxy.kubeconfig" kube-proxy system:kube-proxy
   kubeconfig "$CFG/kubelet.kubeconfig" kubelet "system:node:$NODE_NAME"
   kubeconfig "$CFG/kwok.kubeconfig" kwok eb-kwok
+  kubeconfig "$CFG/traefik.kubeconfig" traefik eb-traefik
+  kubeconfig "$CFG/kube-router.kubeconfig" kube-router eb-kube-router
 
   put "$CFG/admission.yaml" <<EOF
 apiVersion: apiserver.config.k8s.io/v1
@@ -622,6 +654,28 @@ metricsBindAddress: 127.0.0.1:$PROXY_METRICS_PORT
 nodePortAddresses: ["$NODE_IP/32"]
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 EOF
+
+  # Traefik's static configuration. Its routers send traffic to the endpoints (Pod IPs on the
+  # bridge, reachable from this host), not to Service ClusterIPs. Websockets need no option.
+  put "$CFG/traefik.yaml" <<EOF
+global: {checkNewVersion: false, sendAnonymousUsage: false}
+entryPoints:
+  web:
+    address: "$INGRESS_ADDRESS:$INGRESS_PORT"
+  traefik:
+    address: "127.0.0.1:$TRAEFIK_PING_PORT"
+ping: {entryPoint: traefik}
+log: {level: INFO}
+accessLog:
+  filePath: $LOGS/traefik-access.log
+providers:
+  kubernetesIngress:
+    ingressClass: $INGRESS_CLASS
+    ingressEndpoint: {ip: $NODE_IP}
+  kubernetesCRD: {}
+  kubernetesGateway:
+    statusAddress: {ip: $NODE_IP}
+EOF
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -638,7 +692,7 @@ net_up() {
   ip addr show dev lo | grep " $NODE_IP/32 " >/dev/null || ip addr add "$NODE_IP/32" dev lo
   # pitfall 4: nothing may leave the machine
   local r
-  for r in "$SERVICE_CIDR" "$POD_RANGE" "$KWOK_RANGE"; do
+  for r in "$POD_RANGE" "$KWOK_RANGE"; do
     ip route show type unreachable | grep "^unreachable $r" >/dev/null || ip route add unreachable "$r"
   done
   if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
@@ -646,6 +700,12 @@ net_up() {
   fi
   ip addr show dev "$BRIDGE" | grep " $POD_GW/" >/dev/null || ip addr add "$POD_GW/${POD_CIDR#*/}" dev "$BRIDGE"
   ip link set "$BRIDGE" up
+  # Service IPs from this host: a connection is routed before kube-proxy's nat OUTPUT rules
+  # rewrite it to an endpoint, so an `unreachable` route would fail it at once. Routed to the pod
+  # bridge instead, a Service IP works from host processes (Traefik's ForwardAuth, tests) as it
+  # does from Pods, and one kube-proxy does not rewrite stays on the bridge, where nothing answers
+  # it. (Pods' own traffic is routed by table $RT_TABLE below, which has no such route.)
+  ip route replace "$SERVICE_CIDR" dev "$BRIDGE"
   # Traffic routed out of a pod may go to local addresses (the local table wins) or other pods,
   # and nowhere else: a policy table whose default route is unreachable.
   ip route replace "$POD_CIDR" dev "$BRIDGE" table "$RT_TABLE"
@@ -658,15 +718,15 @@ net_up() {
 # the KUBE-* chains the kubelet and kube-proxy leave in iptables/ip6tables (only when no other
 # kubelet or kube-proxy runs on this machine, so nobody else's rules are touched)
 iptables_cleanup() {
-  if pgrep -x kubelet >/dev/null || pgrep -x kube-proxy >/dev/null; then return 0; fi
+  if pgrep -x kubelet >/dev/null || pgrep -x kube-proxy >/dev/null || pgrep -x kube-router >/dev/null; then return 0; fi
   local ipt table rule chain
   for ipt in iptables ip6tables; do
     command -v "$ipt" >/dev/null || continue
     for table in filter nat mangle; do
       "$ipt" -w -t "$table" -S >/dev/null 2>&1 || continue
       while IFS= read -r rule; do
-        # shellcheck disable=SC2086
-        "$ipt" -w -t "$table" -D ${rule#-A } 2>/dev/null || true
+        # the rule as iptables -S prints it, quotes around comments included
+        eval "\"\$ipt\" -w -t \"\$table\" -D ${rule#-A }" 2>/dev/null || true
       done < <("$ipt" -w -t "$table" -S | grep -E '^-A .* -j KUBE-' | grep -vE '^-A KUBE-')
       for chain in $("$ipt" -w -t "$table" -S | awk '$1 == "-N" && $2 ~ /^KUBE-/ {print $2}'); do
         "$ipt" -w -t "$table" -F "$chain" 2>/dev/null || true
@@ -676,11 +736,19 @@ iptables_cleanup() {
       done
     done
   done
+  # kube-router's ipsets (named kube-router-* and KUBE-*), once no rule refers to them
+  if command -v ipset >/dev/null && ! pgrep -x kube-router >/dev/null; then
+    local set
+    for set in $(ipset list -n 2>/dev/null | grep -E '^(KUBE-|kube-router-|inet6:KUBE-|inet6:kube-router-)'); do
+      ipset destroy "$set" 2>/dev/null || true
+    done
+  fi
 }
 
 net_down() {
   ip rule del priority "$RT_TABLE" 2>/dev/null || true
   ip route flush table "$RT_TABLE" 2>/dev/null || true
+  ip route del "$SERVICE_CIDR" dev "$BRIDGE" 2>/dev/null || true
   ip link del "$BRIDGE" 2>/dev/null || true
   local r
   for r in "$SERVICE_CIDR" "$POD_RANGE" "$KWOK_RANGE"; do ip route del unreachable "$r" 2>/dev/null || true; done
@@ -790,6 +858,130 @@ start_kube_proxy() {
   fi
   start_proc kube-proxy "$K8S_BIN/kube-proxy" --config "$CFG/kube-proxy.yaml" --v=1
   wait_for kube-proxy 60 "kube-proxy /healthz" curl -fsS "http://127.0.0.1:$PROXY_HEALTHZ_PORT/healthz"
+}
+
+# NetworkPolicy enforcement for the real node's Pods: kube-router with only its firewall
+# controller (iptables filter chains + ipsets beside kube-proxy's nat rules). Pods on kwok nodes
+# have no packets to filter; kube-router skips them (it acts on Pods whose hostIP is this node's).
+start_kube_router() {
+  if ! iptables -w -L -n >/dev/null 2>&1 || ! ipset list -n >/dev/null 2>&1; then
+    die "iptables or ipset does not work here, so NetworkPolicies cannot be enforced" \
+      "iptables: $(iptables -L -n 2>&1 | head -1)" "ipset: $(ipset list -n 2>&1 | head -1)"
+  fi
+  # read-only: what its informers list and watch (it starts them all, whichever controllers run)
+  kc apply -f - >/dev/null <<EOF
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: eb-kube-router}
+rules:
+- apiGroups: [""]
+  resources: [namespaces, pods, services, endpoints, nodes]
+  verbs: [get, list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [get, list, watch]
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: eb-kube-router}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: eb-kube-router}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: eb-kube-router}]
+EOF
+  start_proc kube-router "$KUBE_ROUTER_BIN/kube-router" --kubeconfig "$CFG/kube-router.kubeconfig" \
+    --run-firewall=true --run-router=false --run-service-proxy=false \
+    --hostname-override "$NODE_NAME" --service-cluster-ip-range "$SERVICE_CIDR" \
+    --enable-ipv4=true --enable-ipv6=false --health-port "$KUBE_ROUTER_HEALTH_PORT" --metrics-port 0 \
+    --iptables-sync-period 5m --v=1
+  wait_for kube-router 60 "kube-router /healthz and its filter chains" kube_router_ready
+}
+kube_router_ready() {
+  curl -fsS --max-time 3 "http://127.0.0.1:$KUBE_ROUTER_HEALTH_PORT/healthz" >/dev/null \
+    && iptables -w -S KUBE-ROUTER-FORWARD >/dev/null 2>&1
+}
+
+# The Kubernetes objects the ingress needs before Traefik starts (its providers wait for their
+# CRDs): the Gateway API CRDs (standard channel) and Traefik's CRDs, both from their Go modules at
+# the pinned versions; Traefik's ClusterRoles (from its module) bound to the user of its client
+# certificate; the IngressClass and GatewayClass `traefik`; and one shared Gateway whose HTTP
+# listener is Traefik's `web` entrypoint (Traefik maps a listener to the entrypoint by port).
+ingress_objects() {
+  kc apply --server-side --force-conflicts -f "$GATEWAY_API_CRDS" >/dev/null
+  kc apply --server-side --force-conflicts -f "$TRAEFIK_MANIFESTS/crds.yaml" >/dev/null
+  kc wait --for=condition=Established --timeout=60s \
+    crd/gateways.gateway.networking.k8s.io crd/httproutes.gateway.networking.k8s.io \
+    crd/gatewayclasses.gateway.networking.k8s.io crd/middlewares.traefik.io >/dev/null
+  # the upstream ClusterRoles (kubectl reads the YAML), without their bindings to in-cluster
+  # ServiceAccounts
+  kc create --dry-run=client -o json -f "$TRAEFIK_MANIFESTS/rbac-crd.yaml" -f "$TRAEFIK_MANIFESTS/rbac-gateway.yaml" \
+    | python3 -c '
+import json, sys
+text, items, at = sys.stdin.read(), [], 0
+while text[at:].strip():  # kubectl prints one JSON document per object
+    obj, at = json.JSONDecoder().raw_decode(text, len(text) - len(text[at:].lstrip()))
+    items += obj["items"] if obj["kind"] == "List" else [obj]
+roles = [dict(r, metadata={"name": "eb-traefik-" + r["metadata"]["name"]}) for r in items if r["kind"] == "ClusterRole"]
+print(json.dumps({"apiVersion": "v1", "kind": "List", "items": roles}))' >"$CFG/traefik-rbac.json"
+  kc apply -f "$CFG/traefik-rbac.json" >/dev/null
+  local role bindings=""
+  for role in $(python3 -c 'import json,sys; print(" ".join(r["metadata"]["name"] for r in json.load(open(sys.argv[1]))["items"]))' "$CFG/traefik-rbac.json"); do
+    bindings+="---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: $role}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: $role}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: eb-traefik}]
+"
+  done
+  kc apply -f - >/dev/null <<EOF
+$bindings
+---
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: $INGRESS_CLASS}
+spec: {controller: traefik.io/ingress-controller}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: $GATEWAY_CLASS}
+spec: {controllerName: traefik.io/gateway-controller}
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $INGRESS_NAMESPACE
+  labels: {executionbroker.ivoa.net/ingress: "true"}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: $GATEWAY_NAME, namespace: $INGRESS_NAMESPACE}
+spec:
+  gatewayClassName: $GATEWAY_CLASS
+  listeners:
+  - name: web
+    protocol: HTTP
+    port: $INGRESS_PORT
+    allowedRoutes: {namespaces: {from: All}}
+EOF
+}
+
+start_traefik() {
+  ingress_objects
+  start_proc traefik env KUBECONFIG="$CFG/traefik.kubeconfig" "$TRAEFIK_BIN/traefik" --configFile="$CFG/traefik.yaml"
+  wait_for traefik 60 "traefik /ping" curl -fsS --max-time 3 "http://127.0.0.1:$TRAEFIK_PING_PORT/ping"
+  wait_for traefik 60 "Gateway $INGRESS_NAMESPACE/$GATEWAY_NAME to be Programmed by traefik" gateway_programmed
+  # where clients find the ingress (`hack/cluster.sh env` prints it; tests/support/ingress.py reads it)
+  put "$STATE/ingress.env" <<EOF
+EB_INGRESS_URL=http://$(ingress_host):$INGRESS_PORT
+EB_INGRESS_CLASS=$INGRESS_CLASS
+EB_GATEWAY_NAMESPACE=$INGRESS_NAMESPACE
+EB_GATEWAY_NAME=$GATEWAY_NAME
+EOF
+}
+gateway_programmed() {
+  [ "$(kc get gateway -n "$INGRESS_NAMESPACE" "$GATEWAY_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Programmed")].status}')" = True ]
 }
 
 advertise_gpu() {
@@ -926,10 +1118,12 @@ cmd_up() {
   cat "$LOGS/import.out" >&2
   start_kubelet
   [ "$proxy" = 1 ] && start_kube_proxy
+  start_kube_router
   advertise_gpu
   start_kwok
   kwok_nodes "$kwok_n" "$gpu_m"
   kc label nodes --all --overwrite executionbroker.ivoa.net/pool=default >/dev/null
+  start_traefik
   log "cluster up in $((SECONDS - t0))s"
   cat <<EOF
 
@@ -938,9 +1132,14 @@ The local cluster is up: Kubernetes $K8S_VERSION, real node $NODE_NAME (1 fake G
   $KUBECTL get nodes
 Pods on the real node use locally imported images with imagePullPolicy: Never (eb-workload:latest: sh,
 coreutils, python3, user 1000). Namespaces default to PodSecurity "restricted". kwok nodes are tainted
-kwok.x-k8s.io/node=fake:NoSchedule. Logs: $LOGS.  Stop: hack/cluster.sh down
+kwok.x-k8s.io/node=fake:NoSchedule. NetworkPolicies are enforced on the real node (kube-router).
+Ingress (Traefik $TRAEFIK_VERSION): http://$(ingress_host):$INGRESS_PORT/ for Ingresses of class $INGRESS_CLASS
+and HTTPRoutes attached to Gateway $INGRESS_NAMESPACE/$GATEWAY_NAME; access log $LOGS/traefik-access.log.
+Logs: $LOGS.  Stop: hack/cluster.sh down
 EOF
 }
+
+ingress_host() { if [ "$INGRESS_ADDRESS" = 0.0.0.0 ]; then echo "$NODE_IP"; else echo "$INGRESS_ADDRESS"; fi; }
 
 stop_pid() { # stop_pid PID NAME: TERM, wait up to 15 s, then KILL
   local pid=$1 name=$2 i
@@ -1058,7 +1257,9 @@ cmd_down() {
   need_root down
   if [ ! -d "$STATE" ]; then log "nothing to do: $STATE does not exist"; return 0; fi
   lock
+  stop_component traefik
   stop_component kwok
+  stop_component kube-router
   stop_component kube-proxy
   stop_component kubelet
   kill_pods
@@ -1098,6 +1299,18 @@ cmd_status() {
     echo "API server: https://$NODE_IP:$APISERVER_PORT /readyz ok"
     echo "nodes: $(kc get nodes --no-headers 2>/dev/null | awk '{print $2}' | sort | uniq -c | awk '{printf "%s %s  ", $1, $2}')"
     echo "real node $NODE_NAME Ready: $(kc get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null || echo absent)"
+    if curl -fsS --max-time 3 "http://127.0.0.1:$TRAEFIK_PING_PORT/ping" >/dev/null 2>&1; then
+      echo "ingress: http://$(ingress_host):$INGRESS_PORT/ (Traefik; IngressClass $INGRESS_CLASS, Gateway $INGRESS_NAMESPACE/$GATEWAY_NAME)"
+    else
+      echo "ingress: Traefik does not answer /ping on 127.0.0.1:$TRAEFIK_PING_PORT"
+      rc=1
+    fi
+    if curl -fsS --max-time 3 "http://127.0.0.1:$KUBE_ROUTER_HEALTH_PORT/healthz" >/dev/null 2>&1; then
+      echo "NetworkPolicy: enforced on $NODE_NAME (kube-router /healthz ok)"
+    else
+      echo "NetworkPolicy: NOT enforced (kube-router does not answer /healthz on :$KUBE_ROUTER_HEALTH_PORT)"
+      rc=1
+    fi
     echo "export KUBECONFIG=$KUBECONFIG_FILE"
   else
     echo "API server: not ready"
@@ -1112,8 +1325,8 @@ cmd_status() {
 cmd_component() {
   local action=$1 name=${2:-}
   case "$name" in
-    kube-apiserver | kube-controller-manager | kubelet | kwok) ;;
-    *) die "$action works on kube-apiserver, kube-controller-manager, kubelet or kwok, not '${name:-nothing}'" "e.g.: $0 $action kubelet" ;;
+    kube-apiserver | kube-controller-manager | kubelet | kwok | traefik | kube-router) ;;
+    *) die "$action works on kube-apiserver, kube-controller-manager, kubelet, kwok, traefik or kube-router, not '${name:-nothing}'" "e.g.: $0 $action kubelet" ;;
   esac
   need_root "$action"
   [ -f "$KUBECONFIG_FILE" ] || die "no cluster state in $STATE" "start the cluster first: $0 up"
@@ -1129,6 +1342,11 @@ cmd_component() {
       start_kwok # its nodes stay Ready: it renews their Leases again within their duration
     elif [ "$name" = kube-controller-manager ]; then
       start_controller_manager
+    elif [ "$name" = traefik ]; then
+      write_configs # picks up a changed EB_INGRESS_* setting
+      start_traefik
+    elif [ "$name" = kube-router ]; then
+      start_kube_router
     else
       apiserver_ready || die "the API server does not answer /readyz; the kubelet would not register" \
         "$0 status shows what runs"
@@ -1142,6 +1360,7 @@ cmd_component() {
 cmd_env() {
   echo "export KUBECONFIG=$KUBECONFIG_FILE"
   echo "export PATH=$K8S_BIN:\$PATH"
+  [ ! -f "$STATE/ingress.env" ] || sed 's/^/export /' "$STATE/ingress.env"
 }
 
 main() {
