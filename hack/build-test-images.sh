@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Builds the images the notebook and data tests use, with no registry and no Docker engine:
 #   eb-notebook:latest  the eb-workload base (Debian bookworm + python3, uid 1000, built by
-#                       hack/cluster.sh) plus one layer: jupyter-server and ipykernel from PyPI
-#                       (pinned below), and `jupyter-server` / `jupyter` wrappers on PATH.
+#                       hack/cluster.sh) plus one layer: jupyter-server, ipykernel and JupyterLab
+#                       from PyPI (pinned below), and `jupyter-server` / `jupyter` / `jupyter-lab`
+#                       wrappers on PATH. `jupyter-server` serves /lab too (JupyterLab is enabled
+#                       as a server extension); `jupyter lab --ServerApp.base_url=/prefix/` serves
+#                       under a path prefix.
 # The tar is cached in ~/.cache/eb-operator/images/ under a content key (this script, the pins,
 # the base image); a second run reuses it. It is imported into the local cluster's containerd
 # when that runs (skipped when containerd already has that exact tar).
@@ -17,11 +20,11 @@ IMPORT=1
 die() { echo "build-test-images: $*" >&2; exit 1; }
 
 NOTEBOOK_TAG=eb-notebook:latest
-NOTEBOOK_PINS=(jupyter-server==2.14.2 ipykernel==6.29.5)
+NOTEBOOK_PINS=(jupyter-server==2.21.1 ipykernel==6.29.5 jupyterlab==4.6.6)
 
 base_tar="$(ls -t "$CACHE"/images/eb-workload-*.tar 2>/dev/null | head -1 || true)"
 [ -n "$base_tar" ] || die "no eb-workload base image in $CACHE/images: run 'bash hack/cluster.sh up' (or 'hack/cluster.sh images') first"
-key="$( (cat "${BASH_SOURCE[0]}"; echo "${NOTEBOOK_PINS[*]}"; echo "${base_tar##*/}"; sha256sum "$HACK_DIR/oci-image.py") | sha256sum | cut -c1-12)"
+key="$( (cat "${BASH_SOURCE[0]}"; echo "${NOTEBOOK_PINS[*]}"; echo "${base_tar##*/}"; sha256sum <"$HACK_DIR/oci-image.py") | sha256sum | cut -c1-12)"
 out="$CACHE/images/eb-notebook-$key.tar"
 
 if [ ! -s "$out" ]; then
@@ -39,14 +42,24 @@ if [ ! -s "$out" ]; then
     --python-version 3.11 --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
     --platform manylinux_2_28_x86_64 --implementation cp --target "$lib" "${NOTEBOOK_PINS[@]}" >&2 \
     || die "pip could not install ${NOTEBOOK_PINS[*]} into the image layer"
-  rm -rf "$lib/bin"
-  for cmd in jupyter-server:jupyter_server jupyter:jupyter_core.command; do
+  # pip --target puts the packages' data files (JupyterLab's assets in share/jupyter/lab, the
+  # server-extension switches in etc/jupyter) under $lib: the image's JUPYTER_* variables point
+  # there. ipykernel's kernel.json runs `python`, which the image does not have: without it Jupyter
+  # uses its built-in spec for the running interpreter (python3).
+  rm -rf "$lib/bin" "$lib/share/jupyter/kernels"
+  [ -n "$(ls -A "$lib/share/jupyter/lab/static" 2>/dev/null)" ] \
+    || die "JupyterLab's assets are not in $lib/share/jupyter/lab/static: has pip's --target layout changed?"
+  [ -f "$lib/etc/jupyter/jupyter_server_config.d/jupyterlab.json" ] \
+    || die "JupyterLab's server-extension config is not in $lib/etc/jupyter/jupyter_server_config.d"
+  for cmd in jupyter-server:jupyter_server jupyter:jupyter_core.command jupyter-lab:jupyterlab; do
     printf '#!/bin/sh\nexec python3 -m %s "$@"\n' "${cmd#*:}" >"$work/rootfs/opt/nb/bin/${cmd%%:*}"
     chmod 0755 "$work/rootfs/opt/nb/bin/${cmd%%:*}"
   done
   python3 "$HACK_DIR/oci-image.py" --tag "$NOTEBOOK_TAG" --layer "$work/$base_layer" --rootfs "$work/rootfs" \
     --user 1000:1000 --workdir /home/eb \
     --env PATH=/opt/nb/bin:/usr/local/bin:/usr/bin:/bin --env PYTHONPATH=/opt/nb/lib \
+    --env JUPYTER_PATH=/opt/nb/lib/share/jupyter --env JUPYTER_CONFIG_PATH=/opt/nb/lib/etc/jupyter \
+    --env JUPYTERLAB_DIR=/opt/nb/lib/share/jupyter/lab \
     --env PYTHONDONTWRITEBYTECODE=1 --env PYTHONUNBUFFERED=1 --env HOME=/home/eb \
     --entrypoint /opt/nb/bin/jupyter-server \
     --label org.opencontainers.image.title=eb-notebook --expose 8888/tcp -o "$out.part" >/dev/null

@@ -10,7 +10,7 @@ tests/support/servers.py and tests/support/rucio_server.py run them):
 * ``rucio``: a Rucio server (the ``rucio`` package in its own virtualenv, on SQLite);
 * ``stager_image``: ``eb-stager:<version>``, built by ``hack/build-stager-image.sh`` and imported
   into the cluster's containerd (tests/integration/conftest.py);
-* ``notebook_image``: ``eb-notebook:latest`` (jupyter-server + ipykernel from PyPI), built once
+* ``notebook_image``: ``eb-notebook:latest`` (jupyter-server, ipykernel, JupyterLab from PyPI), built once
   by ``hack/build-test-images.sh`` and imported into the cluster's containerd;
 * ``local_volume``: a StorageClass and a hostPath PersistentVolume for one persistent claim (the
   local cluster has no volume provisioner).
