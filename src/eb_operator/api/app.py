@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
 from eb_operator.api import openapi
@@ -50,6 +51,7 @@ from eb_operator.cluster.rest_store import InvalidError, NotFoundError, RestStor
 log = logging.getLogger(__name__)
 
 StoreFactory = Callable[[ApiSettings], Awaitable[RestStore]]
+DOCS_ASSETS = "/docs/assets"  # Swagger UI's JavaScript, CSS and favicon
 
 
 def to_api_error(exc: BaseException, settings: ApiSettings | None = None) -> ApiError:
@@ -175,7 +177,9 @@ def create_app(settings: ApiSettings | None = None, store_factory: StoreFactory 
         finally:
             await store.close()
 
-    app = FastAPI(
+    # /docs is FastAPI's Swagger UI page with its JavaScript and CSS served from here (a pinned copy
+    # shipped by the fastapi-offline package), not from a CDN: it renders on sites without internet.
+    app = FastAPIOffline(
         title="IVOA ExecutionBroker",
         summary="Time-slotted offers that reserve real Kubernetes capacity "
         "(IVOA ExecutionBroker; ivoa-std and Calycopis 2026 dialects)",
@@ -184,6 +188,7 @@ def create_app(settings: ApiSettings | None = None, store_factory: StoreFactory 
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        static_url=DOCS_ASSETS,
         redirect_slashes=False,
     )
     for router in (offersets.router, sessions.router, vosi.router, ops.router):

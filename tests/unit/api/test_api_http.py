@@ -8,6 +8,7 @@ answers 503 with Retry-After and a structured error document, never a 500.
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import AsyncIterator
 
@@ -162,6 +163,27 @@ async def test_openapi_describes_every_endpoint(client: httpx.AsyncClient) -> No
     assert "Location" in post["responses"]["303"]["headers"]
     assert "OfferSetResponse" in spec["components"]["schemas"]
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_docs_page_loads_its_assets_from_the_broker(client: httpx.AsyncClient) -> None:
+    # a site without internet access must still render /docs: no CDN, every asset served here
+    page = (await client.get("/docs")).text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert sorted(assets) == [
+        "/docs/assets/favicon.png",
+        "/docs/assets/swagger-ui-bundle.js",
+        "/docs/assets/swagger-ui.css",
+    ]
+    assert "http://" not in page
+    assert "https://" not in page
+    js = await client.get("/docs/assets/swagger-ui-bundle.js")
+    assert js.status_code == 200
+    assert js.headers["content-type"].startswith("text/javascript")
+    assert "SwaggerUIBundle" in js.text
+    css = await client.get("/docs/assets/swagger-ui.css")
+    assert css.status_code == 200
+    assert ".swagger-ui" in css.text
+    assert (await client.get("/redoc")).status_code == 404  # no ReDoc page (it would need a CDN)
 
 
 async def test_wrong_method_is_405(client: httpx.AsyncClient) -> None:
