@@ -12,6 +12,15 @@ step() { printf '\n==> %s\n' "$*"; }
 step "installing the package and test tools"
 "$PY" -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
+# The browser tests drive Debian's headless Chromium through its chromedriver (Selenium, from the
+# test extras above); nothing downloads a browser.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  step "apt-get install chromium chromium-driver (browser tests)"
+  [ "$(id -u)" -eq 0 ] || { echo "installing chromium needs root: rerun as root, or apt-get install chromium chromium-driver" >&2; exit 1; }
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+fi
+
 step "ruff"
 "$PY" -m ruff check src tests benchmarks hack
 "$PY" -m ruff format --check src tests benchmarks hack

@@ -46,3 +46,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     reruns = terminalreporter.stats.get("rerun", [])
     names = sorted({getattr(r, "nodeid", "?") for r in reruns})
     terminalreporter.write_line(f"reruns: {len(reruns)}" + (f" ({', '.join(names)})" if names else ""))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    # keep each phase's report on the item, so fixtures can see at teardown whether the test
+    # failed (tests/support/browser.py then saves a screenshot of the page it was on)
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
