@@ -665,7 +665,7 @@ entryPoints:
   traefik:
     address: "127.0.0.1:$TRAEFIK_PING_PORT"
 ping: {entryPoint: traefik}
-log: {level: INFO}
+log: {level: INFO, noColor: true}
 accessLog:
   filePath: $LOGS/traefik-access.log
 providers:
