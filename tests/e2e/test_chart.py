@@ -239,6 +239,27 @@ def test_optional_objects(helm: Helm, value: str, present: set[str], absent: set
     assert not absent & kinds
 
 
+def test_the_operator_may_reach_the_data_requests_name(helm: Helm) -> None:
+    # it checks client-named URLs at offer time: by default any address on any TCP port
+    # (with policies enforced, a probe the policy refuses makes the offer NO)
+    egress = one(template(helm), "NetworkPolicy", "operator")["spec"]["egress"]
+    assert {"ports": [{"protocol": "TCP"}]} in egress
+    api = one(template(helm), "NetworkPolicy", "api")["spec"]["egress"]
+    assert {"ports": [{"protocol": "TCP"}]} not in api  # the API talks to the API server only
+    narrowed = template(
+        helm,
+        "--set",
+        "networkPolicy.dataEgress.ports={443,9000}",
+        "--set-json",
+        'networkPolicy.dataEgress.to=[{"ipBlock": {"cidr": "10.20.0.0/16"}}]',
+    )
+    egress = one(narrowed, "NetworkPolicy", "operator")["spec"]["egress"]
+    assert {
+        "to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}],
+        "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 9000}],
+    } in egress
+
+
 def test_without_peering_the_operator_says_so(helm: Helm) -> None:
     docs = template(helm, "--set", "operator.peering.enabled=false")
     assert (
