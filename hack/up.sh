@@ -157,8 +157,8 @@ platform:
     releaseSeconds: 5
     offerTtlSeconds: 300
 YAML
-  # On the project's local cluster NodePorts answer on the node's address from this machine
-  # (ClusterIPs do not), which gives a stable URL without a port-forward.
+  # On the project's local cluster NodePorts answer on the node's address from this machine,
+  # which gives a URL without a port-forward.
   if local_kubeconfig; then echo 'api: {service: {type: NodePort}}'; fi
 } >"$values"
 

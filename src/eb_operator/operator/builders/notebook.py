@@ -9,8 +9,8 @@ Secret owned by the Execution (the Pod reads it as ``JUPYTER_TOKEN``). A readine
 and its status carries ``access: [{status: ACTIVE, protocol: HTTP, locations: [URL?token=…]}]``,
 which the REST session document shows under ``executable.access``. Two locations: the ClusterIP
 Service named after the Execution (a stable address; the cluster has no DNS to rely on), and the
-Pod's own address (reachable from the nodes, and on the local cluster from the host, which cannot
-route to Service IPs); each ``http://<ip>:8888/?token=…``, as ``jupyter server list`` prints it.
+Pod's own address (reachable from the nodes); each ``http://<ip>:8888/?token=…``, as
+``jupyter server list`` prints it.
 """
 
 from __future__ import annotations
