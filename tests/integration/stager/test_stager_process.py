@@ -17,6 +17,7 @@ from tests.support.kube import unique_name
 from tests.support.rucio_server import Rucio
 from tests.support.servers import DAV_PASSWORD, DAV_USER, S3, S3_KEY, S3_SECRET, WebDav
 
+import eb_operator
 from eb_operator.stager import s3 as stager_s3
 
 pytestmark = pytest.mark.timeout(300)
@@ -164,7 +165,8 @@ def test_rucio_data_is_resolved_by_a_real_rucio_server_and_fetched_from_signed_s
     rucio.register_s3(rse, s3_tls, bucket, "survey", {"obs1.fits": ("survey/obs1.fits", FITS)})
     # the server's own Python has the Rucio client (the image's is rucio-clients, same version)
     python = str(rucio.python)
-    env = {**rucio.secret, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    # this checkout's package, whether it is installed editable or found through PYTHONPATH
+    env = {**rucio.secret, "PYTHONPATH": str(Path(eb_operator.__file__).resolve().parents[1])}
     done = stager("rucio", rucio.url, "survey:obs1.fits", str(tmp_path / "d"), env=env, python=python)
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "d" / "obs1.fits").read_bytes() == FITS
