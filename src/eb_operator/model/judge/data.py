@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from eb_operator.model.common import MessageType
 from eb_operator.model.errors import Path
-from eb_operator.model.judge.findings import (
-    Findings,
-    endpoint_key,
-    is_http,
-)
+from eb_operator.model.judge.findings import Findings, is_http
+from eb_operator.model.platform import endpoint_key
 from eb_operator.model.resources import (
     IvoaDataResource,
     RucioDataResource,

@@ -66,15 +66,6 @@ def is_http(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
-def endpoint_key(url: str) -> str:
-    # Endpoints compare without case in scheme and host, and without a trailing slash.
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return url.strip()
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
-
-
 def unknown_fields(model: BaseModel, path: Path) -> Iterator[Path]:
     """Paths of fields under ``model`` that no model defines and that are not informational."""
     for key in model.model_extra or {}:
