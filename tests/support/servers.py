@@ -200,6 +200,17 @@ def run_versitygw(host: str, tls: Tls | None = None) -> Iterator[S3]:
         Path(log.name).unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def run_versitygw_tls(host: str) -> Iterator[S3]:
+    """versitygw over TLS with a certificate of its own for ``host`` (clients verify it with
+    ``S3.verify``)."""
+    with (
+        tempfile.TemporaryDirectory(prefix="eb-tls-") as folder,
+        run_versitygw(host, self_signed(Path(folder), host)) as server,
+    ):
+        yield server
+
+
 # --- WebDAV ---------------------------------------------------------------------------------------
 
 

@@ -41,8 +41,8 @@ from tests.support.servers import (
     Files,
     WebDav,
     run_versitygw,
+    run_versitygw_tls,
     run_webdav,
-    self_signed,
     serve_files,
 )
 
@@ -111,10 +111,7 @@ def s3() -> Iterator[S3]:
 @pytest.fixture(scope="session")
 def s3_tls() -> Iterator[S3]:
     _node_address_present()
-    with (
-        tempfile.TemporaryDirectory(prefix="eb-tls-") as folder,
-        run_versitygw(HOST, self_signed(Path(folder), HOST)) as server,
-    ):
+    with run_versitygw_tls(HOST) as server:
         yield server
 
 

@@ -3,13 +3,11 @@ cluster needed. versitygw (S3, plain and over TLS), WsgiDAV (WebDAV), and a Ruci
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from tests.support.rucio_server import Rucio, run_rucio
-from tests.support.servers import S3, Files, WebDav, run_versitygw, run_webdav, self_signed, serve_files
+from tests.support.servers import S3, Files, WebDav, run_versitygw, run_versitygw_tls, run_webdav, serve_files
 
 LOOPBACK = "127.0.0.1"
 
@@ -22,10 +20,7 @@ def s3() -> Iterator[S3]:
 
 @pytest.fixture(scope="session")
 def s3_tls() -> Iterator[S3]:
-    with (
-        tempfile.TemporaryDirectory(prefix="eb-tls-") as folder,
-        run_versitygw(LOOPBACK, self_signed(Path(folder), LOOPBACK)) as server,
-    ):
+    with run_versitygw_tls(LOOPBACK) as server:
         yield server
 
 
