@@ -19,6 +19,8 @@ STATE="${EB_CLUSTER_DIR:-$HOME/.local/state/eb-operator/cluster}"
 IMPORT=1
 [ "${1:-}" = --no-import ] && IMPORT=0
 die() { echo "build-stager-image: $*" >&2; exit 1; }
+# shellcheck source=hack/image-layer.sh
+. "$HACK_DIR/image-layer.sh"
 
 version="$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$REPO_DIR/src/eb_operator/__init__.py")"
 [ -n "$version" ] || die "no __version__ in src/eb_operator/__init__.py"
@@ -26,26 +28,20 @@ TAG="eb-stager:$version"
 PINS="$HACK_DIR/stager-requirements.txt"
 SOURCES=("$REPO_DIR/src/eb_operator/__init__.py" "$REPO_DIR"/src/eb_operator/stager/*.py)
 
-base_tar="$(ls -t "$CACHE"/images/eb-workload-*.tar 2>/dev/null | head -1 || true)"
-[ -n "$base_tar" ] || die "no eb-workload base image in $CACHE/images: run 'bash hack/cluster.sh up' (or 'hack/cluster.sh images') first"
-key="$( (cat "${BASH_SOURCE[0]}" "$PINS" "${SOURCES[@]}"; echo "${base_tar##*/}"; sha256sum "$HACK_DIR/oci-image.py") | sha256sum | cut -c1-12)"
+base_tar="$(workload_base_tar)"
+key="$( (cat "${BASH_SOURCE[0]}" "$HACK_DIR/image-layer.sh" "$PINS" "${SOURCES[@]}"; echo "${base_tar##*/}"; sha256sum "$HACK_DIR/oci-image.py") | sha256sum | cut -c1-12)"
 out="$CACHE/images/eb-stager-$key.tar"
 
 if [ ! -s "$out" ]; then
-  py_minor="$(python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
-  [ "$py_minor" = 3.11 ] || die "pip must run on CPython 3.11 to match the base image's python3 (found $py_minor)"
+  require_python_311
   echo "building $TAG ($(grep -c '==' "$PINS") pinned packages) on ${base_tar##*/}" >&2
   began=$SECONDS
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' EXIT
-  tar -xf "$base_tar" -C "$work" manifest.json
-  base_layer="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["Layers"][0])' "$work/manifest.json")"
-  tar -xf "$base_tar" -C "$work" "$base_layer"
+  base_layer="$(extract_base_layer "$base_tar" "$work")"
   lib="$work/rootfs/opt/stager/lib"
   mkdir -p "$lib/eb_operator/stager" "$work/rootfs/opt/stager/bin"
-  python3 -m pip install --quiet --disable-pip-version-check --no-compile --no-deps --only-binary=:all: \
-    --python-version 3.11 --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
-    --platform manylinux_2_28_x86_64 --implementation cp --target "$lib" -r "$PINS" >&2 \
+  pip_into_layer "$lib" --no-deps -r "$PINS" \
     || die "pip could not install the pins of $PINS into the image layer"
   rm -rf "$lib/bin"
   cp "$REPO_DIR/src/eb_operator/__init__.py" "$lib/eb_operator/"
@@ -64,15 +60,5 @@ if [ ! -s "$out" ]; then
   echo "built $TAG in $((SECONDS - began)) s: $out ($(du -h "$out" | cut -f1))" >&2
 fi
 
-sock="$STATE/containerd/containerd.sock"
-if [ "$IMPORT" = 1 ] && [ -S "$sock" ]; then
-  marker="$STATE/containerd/imported-${TAG}"
-  if [ "$(cat "$marker" 2>/dev/null || true)" != "${out##*/}" ] \
-    || ! ctr -a "$sock" -n k8s.io images ls -q 2>/dev/null | grep -x "docker.io/library/$TAG" >/dev/null; then
-    ctr -a "$sock" -n k8s.io images import --no-unpack=false "$out" >/dev/null \
-      || die "importing $out into the local containerd failed"
-    echo "${out##*/}" >"$marker"
-    echo "imported docker.io/library/$TAG into the local cluster's containerd" >&2
-  fi
-fi
+if [ "$IMPORT" = 1 ]; then import_into_cluster "$TAG" "$out"; fi
 echo "$out"

@@ -18,29 +18,25 @@ STATE="${EB_CLUSTER_DIR:-$HOME/.local/state/eb-operator/cluster}"
 IMPORT=1
 [ "${1:-}" = --no-import ] && IMPORT=0
 die() { echo "build-test-images: $*" >&2; exit 1; }
+# shellcheck source=hack/image-layer.sh
+. "$HACK_DIR/image-layer.sh"
 
 NOTEBOOK_TAG=eb-notebook:latest
 NOTEBOOK_PINS=(jupyter-server==2.21.1 ipykernel==6.29.5 jupyterlab==4.6.6)
 
-base_tar="$(ls -t "$CACHE"/images/eb-workload-*.tar 2>/dev/null | head -1 || true)"
-[ -n "$base_tar" ] || die "no eb-workload base image in $CACHE/images: run 'bash hack/cluster.sh up' (or 'hack/cluster.sh images') first"
-key="$( (cat "${BASH_SOURCE[0]}"; echo "${NOTEBOOK_PINS[*]}"; echo "${base_tar##*/}"; sha256sum <"$HACK_DIR/oci-image.py") | sha256sum | cut -c1-12)"
+base_tar="$(workload_base_tar)"
+key="$( (cat "${BASH_SOURCE[0]}" "$HACK_DIR/image-layer.sh"; echo "${NOTEBOOK_PINS[*]}"; echo "${base_tar##*/}"; sha256sum <"$HACK_DIR/oci-image.py") | sha256sum | cut -c1-12)"
 out="$CACHE/images/eb-notebook-$key.tar"
 
 if [ ! -s "$out" ]; then
-  py_minor="$(python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
-  [ "$py_minor" = 3.11 ] || die "pip must run on CPython 3.11 to match the base image's python3 (found $py_minor)"
+  require_python_311
   echo "building $NOTEBOOK_TAG (${NOTEBOOK_PINS[*]}) on ${base_tar##*/}" >&2
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' EXIT
-  tar -xf "$base_tar" -C "$work" manifest.json
-  base_layer="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["Layers"][0])' "$work/manifest.json")"
-  tar -xf "$base_tar" -C "$work" "$base_layer"
+  base_layer="$(extract_base_layer "$base_tar" "$work")"
   lib="$work/rootfs/opt/nb/lib"
   mkdir -p "$lib" "$work/rootfs/opt/nb/bin"
-  python3 -m pip install --quiet --disable-pip-version-check --no-compile --only-binary=:all: \
-    --python-version 3.11 --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
-    --platform manylinux_2_28_x86_64 --implementation cp --target "$lib" "${NOTEBOOK_PINS[@]}" >&2 \
+  pip_into_layer "$lib" "${NOTEBOOK_PINS[@]}" \
     || die "pip could not install ${NOTEBOOK_PINS[*]} into the image layer"
   # pip --target puts the packages' data files (JupyterLab's assets in share/jupyter/lab, the
   # server-extension switches in etc/jupyter) under $lib: the image's JUPYTER_* variables point
@@ -68,15 +64,5 @@ if [ ! -s "$out" ]; then
   echo "built $NOTEBOOK_TAG: $out ($(du -h "$out" | cut -f1))" >&2
 fi
 
-sock="$STATE/containerd/containerd.sock"
-if [ "$IMPORT" = 1 ] && [ -S "$sock" ]; then
-  marker="$STATE/containerd/imported-${NOTEBOOK_TAG}"
-  if [ "$(cat "$marker" 2>/dev/null || true)" != "${out##*/}" ] \
-    || ! ctr -a "$sock" -n k8s.io images ls -q 2>/dev/null | grep -x "docker.io/library/$NOTEBOOK_TAG" >/dev/null; then
-    ctr -a "$sock" -n k8s.io images import --no-unpack=false "$out" >/dev/null \
-      || die "importing $out into the local containerd failed"
-    echo "${out##*/}" >"$marker"
-    echo "imported docker.io/library/$NOTEBOOK_TAG into the local cluster's containerd" >&2
-  fi
-fi
+if [ "$IMPORT" = 1 ]; then import_into_cluster "$NOTEBOOK_TAG" "$out"; fi
 echo "$out"
