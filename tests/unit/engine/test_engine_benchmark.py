@@ -30,7 +30,22 @@ def test_the_quick_benchmark_prints_json_with_every_expected_key() -> None:
     doc = json.loads(run.stdout)
     assert doc["benchmark"] == "engine"
     assert doc["quick"] is True
-    assert {"machine", "platform", "naive_budget_seconds", "configs", "elapsed_seconds"} <= doc.keys()
+    assert {
+        "machine",
+        "platform",
+        "naive_budget_seconds",
+        "configs",
+        "worst_case",
+        "elapsed_seconds",
+    } <= doc.keys()
+    worst = doc["worst_case"]
+    assert (worst["nodes"], worst["reservations"]) == (100, 1000)
+    # fragmented: (nearly) every node has a free capacity of its own, and every node is visited
+    assert worst["node_shapes"] > 90
+    assert worst["mean_visited_nodes"] >= worst["nodes"]
+    for figure in ("plan_ms", "operator_decision_ms", "event_loop_blocked_ms"):
+        assert worst[figure]["n"] >= 5
+        assert 0 < worst[figure]["p50"] <= worst[figure]["p99"]
     assert [(c["nodes"], c["reservations"]) for c in doc["configs"]] == [
         (10, 0),
         (10, 1000),
@@ -40,7 +55,7 @@ def test_the_quick_benchmark_prints_json_with_every_expected_key() -> None:
     for config in doc["configs"]:
         assert {
             "offers",
-            "worst_case_ms",
+            "long_run_ms",
             "snapshot",
             "naive",
             "target_p99_ms",
