@@ -249,6 +249,7 @@ class Installation:
     paused: list[tuple[str, str, int]] = field(default_factory=list)
     install_seconds: float | None = None
     image_source: str = ""
+    chart: Path = CHART  # another checkout's chart (benchmarks/deployed.py installs main's too)
 
     # -- values -------------------------------------------------------------------------------
 
@@ -336,8 +337,9 @@ class Installation:
     def crds(self) -> None:
         """Helm installs crds/ only on first install, never upgrades them: apply them as a user of
         a newer chart would."""
-        self.kube.run("apply", "--server-side", "--force-conflicts", "-f", str(CHART / "crds"))
-        self.kube.run("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CHART / "crds"))
+        crds = str(self.chart / "crds")
+        self.kube.run("apply", "--server-side", "--force-conflicts", "-f", crds)
+        self.kube.run("wait", "--for=condition=Established", "--timeout=60s", "-f", crds)
 
     def install(self, extra: Mapping[str, Any] | None = None) -> float:
         """``helm upgrade --install --wait``; returns how long it took."""
@@ -349,7 +351,7 @@ class Installation:
         existed = self.installed()
         t0 = time.monotonic()
         self.helm.run(
-            "upgrade", "--install", self.release, str(CHART), "-n", self.namespace,
+            "upgrade", "--install", self.release, str(self.chart), "-n", self.namespace,
             "-f", str(self.values_file(extra)), "--wait", "--timeout", "5m",
         )  # fmt: skip
         took = time.monotonic() - t0
