@@ -363,11 +363,11 @@ def api_counters(text: str) -> dict[str, float]:
     return out
 
 
-def machine_jiffies() -> tuple[int, int]:
-    """(busy, total) CPU jiffies of the whole machine so far."""
+def machine_jiffies() -> tuple[int, int, int]:
+    """(busy, total, stolen by the hypervisor) CPU jiffies of the whole machine so far."""
     fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = fields[3] + fields[4]
-    return sum(fields) - idle, sum(fields)
+    return sum(fields) - idle, sum(fields), fields[7]
 
 
 def cluster_pids() -> dict[str, int]:
@@ -386,7 +386,7 @@ class Counters:
 
     at: float
     cpu: dict[str, float]
-    machine: tuple[int, int]
+    machine: tuple[int, int, int]
     apiserver: dict[str, float]
     api: dict[str, float]
 
@@ -453,6 +453,9 @@ def per_set(before: Counters, after: Counters, sets: int) -> dict[str, Any]:
     out: dict[str, Any] = {
         "window_s": round(seconds, 2),
         "machine_busy": round(busy, 3),
+        "machine_steal": round(
+            (after.machine[2] - before.machine[2]) / max(1, after.machine[1] - before.machine[1]), 3
+        ),
         "cores_used": {
             "measured_processes": round(sum(used.values()) / seconds, 2),
             "everything_else": round(elsewhere / seconds, 2),
@@ -488,6 +491,11 @@ class Sample:
 
 
 Call = Callable[[int], Awaitable[Sample]]
+PREWARM_CLIENTS = 8
+
+
+async def _nothing(_: str) -> None:
+    return None
 
 
 async def drive(
@@ -764,6 +772,7 @@ class Run:
         self.template: Template | None = None
         self.sizes: dict[str, dict[str, int]] = {}
         self.workdir = Path(tempfile.mkdtemp(prefix="eb-deployed-"))
+        self.t0 = time.monotonic()
 
     # -- the platform ---------------------------------------------------------------------------
 
@@ -870,8 +879,9 @@ class Run:
         async def at_window(edge: str) -> None:
             marks[edge] = await read_counters(self.api, self.http, processes, broker)
 
+        started = time.monotonic() - self.t0
         samples, w0, w1 = await drive(calls, self.args.warmup, self.args.seconds, at_window)
-        out = level_report(samples, w0, w1, len(calls))
+        out = {"started_s": round(started, 1), **level_report(samples, w0, w1, len(calls))}
         out["profile"] = per_set(marks["start"], marks["end"], out["sets"])
         return out
 
@@ -886,6 +896,14 @@ class Run:
 
         found: dict[str, Any] = await async_wait_for(fresh, 60, "the operator's probe to count the sets", 1.0)
         return found
+
+    @staticmethod
+    async def broker_calls(stack: contextlib.AsyncExitStack, url: str, clients: int) -> list[Call]:
+        calls = []
+        for _ in range(clients):
+            c = await stack.enter_async_context(httpx.AsyncClient(base_url=url, headers=HEADERS, timeout=60))
+            calls.append(broker_call(c))
+        return calls
 
     def release(self, side: Side) -> BenchRelease:
         return BenchRelease(
@@ -913,25 +931,31 @@ class Run:
             out["reached_through"] = release.service.mode if release.service else "EB_E2E_URL"
             out["processes"] = {k: sorted(v["pids"].values()) for k, v in broker.pods.items()}
             out["levels"] = {}
-            answered = 0
-            probe = await self.operator_probe(broker, 0)
+            # a fresh install first carries load that is not measured (imports, caches, the
+            # operator's first listing), so that the first level does not pay for it
+            async with contextlib.AsyncExitStack() as stack:
+                calls = await self.broker_calls(stack, url, PREWARM_CLIENTS)
+                samples, _, _ = await drive(calls, self.args.prewarm, 0.0, _nothing)
+            answered = sum(1 for x in samples if x.ok)
+            out["prewarm"] = {
+                "clients": PREWARM_CLIENTS,
+                "seconds": self.args.prewarm,
+                "sets": answered,
+                "errors": sum(1 for x in samples if not x.ok),
+            }
+            await self.clear(release.namespace)
+            probe = await self.operator_probe(broker, answered)
             for clients in self.args.levels:
                 async with contextlib.AsyncExitStack() as stack:
-                    calls = []
-                    for _ in range(clients):
-                        c = await stack.enter_async_context(
-                            httpx.AsyncClient(base_url=url, headers=HEADERS, timeout=60)
-                        )
-                        calls.append(broker_call(c))
-                    result = await self.level(calls, broker)
+                    result = await self.level(await self.broker_calls(stack, url, clients), broker)
                 answered += sum(result["answers"].values())
-                after = await self.operator_probe(broker, answered)
-                result["profile"]["operator_phases_ms_per_set"] = phases_per_set(probe, after)
-                probe = after
                 result["rss_mib"] = await asyncio.to_thread(broker.memory)
                 if self.template is None or side.name not in self.sizes:
                     await self.keep_template(release.namespace, side.name)
                 result["cleared"] = await self.clear(release.namespace)
+                after = await self.operator_probe(broker, answered)  # kopf caches it 10 s: after the clear
+                result["profile"]["operator_phases_ms_per_set"] = phases_per_set(probe, after)
+                probe = after
                 out["levels"][str(clients)] = result
         finally:
             with contextlib.suppress(Exception):
@@ -1108,7 +1132,7 @@ def machine_info() -> dict[str, Any]:
 
 async def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=4, help="an even number: each side goes first as often")
     p.add_argument("--levels", default="1,8,32", help="concurrent clients, comma-separated")
     p.add_argument("--seconds", type=float, default=20.0, help="measured seconds per level")
     p.add_argument("--warmup", type=float, default=5.0, help="seconds per level before the measured window")
@@ -1121,6 +1145,10 @@ async def main() -> int:
         help=f"what to run, of {','.join(KINDS)} (the ceiling_* are levers, at --lever-levels)",
     )
     p.add_argument("--lever-levels", default="8", help="concurrent clients of the lever ceilings")
+    p.add_argument("--lever-rounds", type=int, default=2, help="the lever ceilings run in the first N rounds")
+    p.add_argument(
+        "--prewarm", type=float, default=10.0, help="seconds of unmeasured load after each install"
+    )
     p.add_argument("--image-cache", type=Path, default=cache_dir() / "bench-images")
     p.add_argument("--build-only", action="store_true", help="build both images (no cluster) and stop")
     p.add_argument("--out", type=Path)
@@ -1166,6 +1194,9 @@ async def main() -> int:
             "warmup_s": args.warmup,
             "measured_s": args.seconds,
             "rounds": args.rounds,
+            "each_side_first_as_often": args.rounds % 2 == 0,
+            "prewarm": f"{args.prewarm} s of {PREWARM_CLIENTS} clients after each install, not measured",
+            "lever_rounds": args.lever_rounds,
             "clients": "asyncio + httpx in one process, one keep-alive connection per client",
             "lever_levels": args.lever_levels,
             "ceilings": {c.name: c.what for c in CEILINGS.values()},
@@ -1193,8 +1224,9 @@ async def main() -> int:
         ceilings = [c for c in CEILINGS if c in sides_wanted]
         for k in range(args.rounds):
             # ours first in odd rounds, main first in even ones: a drift falls on both sides
-            order = ["ours", *ceilings, "main"] if k % 2 == 0 else ["main", *ceilings, "ours"]
-            order = [s for s in order if s in sides or s in ceilings]
+            these = [c for c in ceilings if c == "ceiling" or k < args.lever_rounds]
+            order = ["ours", *these, "main"] if k % 2 == 0 else ["main", *these, "ours"]
+            order = [s for s in order if s in sides or s in these]
             this: dict[str, Any] = {"round": k + 1, "order": order}
             rounds.append(this)
             for name in order:
