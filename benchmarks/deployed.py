@@ -1,11 +1,15 @@
 """The deployed offer path, ours against main and against the API server's ceiling, in one run.
 
-    python benchmarks/deployed.py [--rounds 2] [--levels 1,8,32] [--seconds 20] [--warmup 5]
-                                  [--nodes 100] [--baseline-tree /work/baseline-6e39c7f]
-                                  [--baseline-commit 6e39c7f] [--out benchmarks/results/deployed.json]
+    python benchmarks/deployed.py --lock /work/team/cluster.lock [--rounds 4] [--levels 1,8,32]
+                                  [--seconds 15] [--warmup 5] [--prewarm 10] [--nodes 100]
+                                  [--baseline-tree /work/baseline-6e39c7f] [--baseline-commit 6e39c7f]
+                                  [--out benchmarks/results/deployed.json]
+    python benchmarks/deployed.py --build-only     # build both images first (no cluster, no lock)
 
-Hold the team's cluster lock for the whole run (``flock /work/team/cluster.lock ...``): it
-installs, measures and uninstalls, and pauses other installs' operators meanwhile.
+Each round is self-contained and holds the team's cluster lock (``--lock``, taken as ``flock``
+takes it; without it, hold the lock for the whole run yourself): it makes the platform's nodes,
+installs, measures and uninstalls each side, and pauses other installs' operators meanwhile,
+then undoes all of it. A SIGTERM stops the run through that clean-up.
 
 Sides, each measured the same way, one at a time, alternating (``ours``, the ceilings, ``main``,
 then ``main``, the ceilings, ``ours`` in the next round, and so on, so that a drift of the
@@ -62,11 +66,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import platform as pyplatform
 import re
+import signal
 import ssl
 import statistics
 import subprocess
@@ -76,7 +82,7 @@ import time
 import traceback
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +99,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from tests.e2e.install import Helm, Installation, _hack  # noqa: E402
 from tests.support.kube import (  # noqa: E402
     KWOK_TOLERATION,
+    POOL_LABEL,
     Kubectl,
     async_wait_for,
     cache_dir,
@@ -786,6 +793,7 @@ class Run:
                 memory=f"{NODE_GIB}Gi",
                 labels={NODE_LABEL: self.tag},
             )
+            del body["metadata"]["labels"][POOL_LABEL]  # no other platform's nodes
             body["status"]["conditions"] = [
                 {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kwok",
                  "lastHeartbeatTime": now, "lastTransitionTime": now}
@@ -1027,10 +1035,12 @@ class Run:
         if self.template is None or side == "ours":
             self.template = template
 
-    async def run_ceiling(self, shape: Ceiling, levels: list[int]) -> dict[str, Any]:
+    async def run_ceiling(self, shape: Ceiling, levels: list[int], out: dict[str, Any]) -> None:
+        """Measure ``shape`` at every level of ``levels`` into ``out``."""
         if self.template is None:
-            return {"skipped": "no answered OfferSet to copy the bodies from"}
-        out: dict[str, Any] = {"bodies_from": "ours" if "ours" in self.sizes else "main", "levels": {}}
+            out["skipped"] = "no answered OfferSet to copy the bodies from"
+            return
+        out |= {"bodies_from": "ours" if "ours" in self.sizes else "main", "levels": {}}
         path = shape.plural_path
         selectors = [f"{REPLICA_LABEL}=a", f"{REPLICA_LABEL}=b", ""] if shape.own_watches else [""] * 3
         with self.kube.watchers(path, selectors) as pids:
@@ -1043,7 +1053,6 @@ class Run:
                     result = await self.level(calls, None, path, {"watchers": pids})
                 result["cleared"] = await self.clear(path)
                 out["levels"][str(clients)] = result
-        return out
 
 
 def phases_per_set(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
@@ -1177,7 +1186,7 @@ async def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=4, help="an even number: each side goes first as often")
     p.add_argument("--levels", default="1,8,32", help="concurrent clients, comma-separated")
-    p.add_argument("--seconds", type=float, default=20.0, help="measured seconds per level")
+    p.add_argument("--seconds", type=float, default=15.0, help="measured seconds per level")
     p.add_argument("--warmup", type=float, default=5.0, help="seconds per level before the measured window")
     p.add_argument("--nodes", type=int, default=100)
     p.add_argument("--baseline-tree", type=Path, default=Path("/work/baseline-6e39c7f"))
@@ -1201,6 +1210,11 @@ async def main() -> int:
     )
     p.add_argument("--image-cache", type=Path, default=cache_dir() / "bench-images")
     p.add_argument("--build-only", action="store_true", help="build both images (no cluster) and stop")
+    p.add_argument(
+        "--lock",
+        type=Path,
+        help="take this flock for each round (/work/team/cluster.lock); without it, hold it yourself",
+    )
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     args.levels = [int(x) for x in args.levels.split(",")]
@@ -1260,22 +1274,14 @@ async def main() -> int:
     }
     kube = await Kube.load(kubeconfig)
     run = Run(args, kubeconfig, kube)
-    # other installs' operators (the e2e release, hack/up.sh's) stay paused for the whole run
-    others = run.release(Side("others", REPO, "none"))
+    # `timeout` and the like stop the run through the clean-up below, not around it
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    rounds: list[dict[str, Any]] = []
+    report["rounds"] = rounds
     try:
-        await asyncio.to_thread(others.pause_other_brokers)
-        report["paused_operators"] = [f"{ns}/{name}" for ns, name, _ in others.paused]
         report["kubernetes"] = (await run.api.get("/version")).json().get("gitVersion")
-        report["images"] = {}
-        for name, side in sides.items():
-            report["images"][name] = await asyncio.to_thread(ensure_image, side, args.image_cache)
-        await run.api.post("/api/v1/namespaces", content=json.dumps(namespace_manifest(CEILING_NS)))
-        if "ceiling_one_write" in sides_wanted:
-            await run.one_write_crd(install=True)
-        report["platform"]["nodes_created_s"] = await run.make_nodes()
-        report["before_the_first_sample"] = await run.settle()
-        rounds: list[dict[str, Any]] = []
-        report["rounds"] = rounds
         ceilings = [c for c in CEILINGS if c in sides_wanted]
         for k in range(args.rounds):
             # ours first in odd rounds, main first in even ones: a drift falls on both sides
@@ -1284,38 +1290,84 @@ async def main() -> int:
             order = [s for s in order if s in sides or s in these]
             this: dict[str, Any] = {"round": k + 1, "order": order}
             rounds.append(this)
-            for name in order:
-                t0 = time.monotonic()
-                print(f"round {k + 1}: {name}", file=sys.stderr)
-                if name in CEILINGS:
-                    levels = args.levels if name == "ceiling" else args.lever_levels
-                    this[name] = await run.run_ceiling(CEILINGS[name], levels)
-                else:
-                    this[name] = {}
-                    await run.run_broker(sides[name], this[name])
-                this[name]["seconds"] = round(time.monotonic() - t0, 1)
+            async with team_lock(args.lock) as waited:
+                this["lock_wait_s"] = waited
+                await run_round(run, this, sides, order)
         report |= summarise(rounds)
         report["answers"] = answers_summary(rounds)
         report["object_sizes_bytes"] = run.sizes
-    except Exception:  # a partial report still says what was measured, and why it stopped
+    except (Exception, asyncio.CancelledError):  # a partial report still says what was measured
         report["error"] = traceback.format_exc()[-4000:]
+        task.uncancel()
     finally:
-        with contextlib.suppress(Exception):
-            await run.clear(CEILINGS["ceiling"].plural_path)
-        with contextlib.suppress(Exception):
-            await run.one_write_crd(install=False)
-        await run.api.delete(f"/api/v1/namespaces/{CEILING_NS}")
-        await run.delete_nodes()
-        # the CRDs this checkout's tests and operators expect (main's were applied last, maybe)
-        crds = str(REPO / "charts" / "execution-broker" / "crds")
-        run.kubectl.run("apply", "--server-side", "--force-conflicts", "-f", crds, check=False)
         await run.api.aclose()
         await run.http.aclose()
-        await asyncio.to_thread(others.restore_other_brokers)
         report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
         report["duration_s"] = round(time.monotonic() - started, 1)
     emit(report, args.out)
     return 1 if "error" in report else 0
+
+
+@contextlib.asynccontextmanager
+async def team_lock(path: Path | None) -> AsyncIterator[float]:
+    """The team's cluster lock (flock, as `flock FILE command` takes it) for one round; yields
+    how long it took to get. None: the caller holds it for the whole run."""
+    if path is None:
+        yield 0.0
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    t0 = time.monotonic()
+    try:
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        print(f"cluster lock taken after {time.monotonic() - t0:.0f} s", file=sys.stderr)
+        yield round(time.monotonic() - t0, 1)
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+async def run_round(run: Run, this: dict[str, Any], sides: dict[str, Side], order: list[str]) -> None:
+    """One round, self-contained: the images, the platform's nodes, the ceiling's namespace (and
+    the one-write CRD) made, other installs' operators paused; all undone at the end."""
+    args = run.args
+    others = run.release(Side("others", REPO, "none"))
+    try:
+        this["images"] = {
+            name: await asyncio.to_thread(ensure_image, side, args.image_cache)
+            for name, side in sides.items()
+        }
+        await asyncio.to_thread(others.pause_other_brokers)
+        this["paused_operators"] = [f"{ns}/{name}" for ns, name, _ in others.paused]
+        await run.api.post("/api/v1/namespaces", content=json.dumps(namespace_manifest(CEILING_NS)))
+        if "ceiling_one_write" in order:
+            await run.one_write_crd(install=True)
+        this["nodes_created_s"] = await run.make_nodes()
+        this["before_the_first_sample"] = await run.settle()
+        for name in order:
+            t0 = time.monotonic()
+            print(f"round {this['round']}: {name}", file=sys.stderr)
+            this[name] = {}
+            if name in CEILINGS:
+                levels = args.levels if name == "ceiling" else args.lever_levels
+                await run.run_ceiling(CEILINGS[name], levels, this[name])
+            else:
+                await run.run_broker(sides[name], this[name])
+            this[name]["seconds"] = round(time.monotonic() - t0, 1)
+    finally:
+        for shape in CEILINGS.values():
+            with contextlib.suppress(Exception):
+                if shape.name in order and (shape.name == "ceiling" or not shape.one_write):
+                    await run.clear(shape.plural_path)
+        with contextlib.suppress(Exception):
+            await run.one_write_crd(install=False)
+        run.kubectl.run(
+            "delete", "namespace", CEILING_NS, "--ignore-not-found", "--timeout=180s", check=False
+        )
+        await run.delete_nodes()
+        # the CRDs this checkout's tests and operators expect (main's were applied last, maybe)
+        crds = str(REPO / "charts" / "execution-broker" / "crds")
+        run.kubectl.run("apply", "--server-side", "--force-conflicts", "-f", crds, check=False)
+        await asyncio.to_thread(others.restore_other_brokers)
 
 
 if __name__ == "__main__":
