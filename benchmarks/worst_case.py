@@ -27,11 +27,11 @@ Reported, as p50/p99/max in ms over the samples:
     one :func:`plan_offers` (one search, its NO reason included);
 ``operator_decision_ms``
     what the operator runs under its decision lock for an OfferSet today
-    (``eb_operator.operator.core.Operator._make_offers``): ``find_offers`` then, for a NO,
-    ``explain_no_offers``, a second full search;
+    (``eb_operator.operator.answering.OfferSetAnswers._decide``): ``find_offers`` then, for a
+    NO, ``explain_no_offers``, a second full search;
 ``event_loop_blocked_ms``
     the longest the operator's event loop went without running another task while
-    ``_make_offers`` decided one such request, on an operator whose in-memory state holds
+    ``OfferSetAnswers._decide`` decided one such request, on an operator whose in-memory state holds
     these nodes, Pods and reservations: a ticker task on the same loop measures the gap.
     Watch events, the REST-facing status writes and every other OfferSet wait that long.
 """
@@ -189,7 +189,7 @@ def pod_object(i: int, node: str, req: Resources) -> dict[str, Any]:
 def loaded_operator(platform: Platform) -> Operator:
     """An operator (no API server: nothing here writes) whose state holds the platform."""
     op = Operator(cast(Any, None), OperatorConfig(clock=lambda: NOW))
-    op.policy = POLICY
+    op.ctx.policy = POLICY
     for node, alloc in zip(platform.nodes, platform.allocatable, strict=True):
         op.state.on_node(node_object(node, alloc))
     for i, (node_name, req) in enumerate(platform.pods):
@@ -206,7 +206,7 @@ def loaded_operator(platform: Platform) -> Operator:
 
 async def blocked_ms(op: Operator, demand: Demand) -> tuple[float, float]:
     """(the longest gap of a 1 ms ticker on the loop, the decision's wall time) in ms while
-    ``_make_offers`` decides ``demand``."""
+    the operator's answering part decides ``demand``."""
     loop = asyncio.get_running_loop()
     gaps: list[float] = []
     ticked = asyncio.Event()
@@ -225,7 +225,7 @@ async def blocked_ms(op: Operator, demand: Demand) -> tuple[float, float]:
     await ticked.wait()  # the ticker runs before the decision starts
     obj = {"metadata": {"name": "worst", "namespace": "ns", "uid": "u"}}
     t0 = time.perf_counter()
-    made, _, reason = await op._make_offers(obj, Interpretation(demand), NOW)
+    made, _, reason = await op.answers._decide(obj, Interpretation(demand), NOW)
     took = time.perf_counter() - t0
     assert not made, "the worst-case request must get a NO"
     assert reason
