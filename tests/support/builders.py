@@ -206,3 +206,21 @@ def in_phase(r: Reservation, phase: Phase) -> Reservation:
 def starts(offers: Iterable[Offer]) -> list[str]:
     """The offers' start times as clock strings, in order."""
     return [clock(o.start) for o in offers]
+
+
+def tiled(nodes: int, now: int, gap: int = 40 * MIN) -> tuple[list[NodeCapacity], list[Reservation]]:
+    """A platform where a request of 2 cores or more for 2 hours fits nowhere: ``nodes`` nodes of
+    8 to 15 cores, each held but for 1 core from 1 h before ``now`` to 31 h after, in pieces of
+    50 to 140 minutes with ``gap`` between them."""
+    out_nodes, held = [], []
+    for i in range(nodes):
+        cores = 8 + i % 8
+        out_nodes.append(node(f"n{i:03d}", cores=cores, memory_gib=64 + i))
+        t = now - H
+        for k in itertools.count():
+            if t >= now + 31 * H:
+                break
+            length = (50 + (i * 7 + k * 13) % 91) * MIN
+            held.append(reservation(f"n{i:03d}", t, t + length, cores=cores - 1))
+            t += length + gap
+    return out_nodes, held

@@ -11,6 +11,7 @@ from eb_operator.engine.calendar import NodeUsage
 from eb_operator.engine.ledger import Ledger, LedgerSnapshot
 from eb_operator.engine.nodes import NodeTable
 from eb_operator.engine.plan import OfferPlan, explain_no_offers, find_offers, offer_expiry, plan_offers
+from eb_operator.engine.search import SearchOverrun
 
 __all__ = [
     "Ledger",
@@ -18,6 +19,7 @@ __all__ = [
     "NodeTable",
     "NodeUsage",
     "OfferPlan",
+    "SearchOverrun",
     "check_accept",
     "explain_no_offers",
     "find_offers",

@@ -62,6 +62,9 @@ class NodeUsage:
     peak_mem: int = 0
     peak_eph: int = 0
     peak_gpus: Mapping[str, int] = field(default_factory=dict)
+    # Each column's FreeRuns, built the first time a search asks (keyed by the column's id: the
+    # columns live as long as this calendar, which is never changed).
+    _runs: dict[int, FreeRuns] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, reservations: Iterable[Reservation]) -> NodeUsage:
@@ -203,6 +206,25 @@ class NodeUsage:
         """A time after which nothing is held on the node (``-NEVER`` if never anything)."""
         return self.times[-1] if self.times else -NEVER
 
+    def runs(self, column: Sequence[int]) -> FreeRuns:
+        """The :class:`FreeRuns` of ``column``, one of this calendar's columns (built once)."""
+        found = self._runs.get(id(column))
+        if found is None:
+            found = self._runs[id(column)] = FreeRuns.build(self.times, column)
+        return found
+
+    def may_hold(self, checks: Sequence[Check], length: int, start: int, end: int) -> bool:
+        """False when no ``length`` seconds of ``[start, end)`` pass every check: a necessary
+        condition for a fit, ``O(log m)`` per check once the columns' :class:`FreeRuns` exist."""
+        runs = self._runs
+        for col, limit in checks:
+            found = runs.get(id(col))
+            if found is None:
+                found = runs[id(col)] = FreeRuns.build(self.times, col)
+            if not found.may_hold(limit, length, start, end):
+                return False
+        return True
+
     def peak(self, start: int, end: int) -> Resources:
         """The most held at any instant of ``[start, end)``, per resource."""
         if end <= start or not self.times:
@@ -214,6 +236,95 @@ class NodeUsage:
             ephemeral_bytes=max(self.eph[j0:j1]),
             gpus={name: max(col[j0:j1]) for name, col in self.gpus.items()},
         )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FreeRuns:
+    """How long one column of a calendar stays at or under a limit, for every limit at once.
+
+    A search that finds no fit at the first start would otherwise jump through the node's
+    whole calendar over the look-ahead (``O(j * (log m + w))``); with this it can first ask
+    whether any stretch of the needed length stays under the limit at all, in ``O(log m)``.
+    The answer is a necessary condition (a stretch between two breakpoints is counted wherever
+    it lies), so a node it keeps is still searched exactly; a node it drops cannot fit.
+
+    Segment ``j`` spans ``[edges[j], edges[j + 1])``, ``edges`` being the calendar's breakpoints
+    between ``-NEVER`` and ``NEVER``. For a limit ``x``, the maximal runs of segments at most
+    ``x`` are a *leading* run (from ``-NEVER``), a *trailing* run (to ``NEVER``) and *bounded*
+    runs between two segments above ``x``. A bounded run's highest segment ``j`` has it as its
+    run at the limit ``values[j]`` (the segments next to it are higher), so the longest bounded
+    run at ``x`` is the longest of those runs with ``values[j] <= x``: a sorted table and a
+    running maximum, built in ``O(m log m)`` with a stack of the segments not yet closed.
+    """
+
+    edges: tuple[int, ...]
+    rising: tuple[int, ...]  # rising[j]: the most held in segments 0..j
+    falling: tuple[int, ...]  # falling[i]: the most held in the last i + 1 segments
+    levels: tuple[int, ...]  # sorted limits at which the longest bounded run grows ...
+    longest: tuple[int, ...]  # ... and the longest bounded run at each of those limits
+
+    @classmethod
+    def build(cls, times: Sequence[int], column: Sequence[int]) -> FreeRuns:
+        edges = (-NEVER, *times, NEVER)
+        n = len(column)
+        # For each segment, the nearest segment on each side that holds more (-1 and n: none).
+        left = [-1] * n
+        right = [n] * n
+        stack: list[int] = []
+        for j, v in enumerate(column):
+            while stack and column[stack[-1]] <= v:
+                stack.pop()
+            if stack:
+                left[j] = stack[-1]
+            stack.append(j)
+        stack = []
+        for j in range(n - 1, -1, -1):
+            v = column[j]
+            while stack and column[stack[-1]] <= v:
+                stack.pop()
+            if stack:
+                right[j] = stack[-1]
+            stack.append(j)
+        pairs = sorted(
+            (column[j], edges[right[j]] - edges[left[j] + 1])
+            for j in range(n)
+            if left[j] >= 0 and right[j] < n
+        )
+        levels: list[int] = []
+        longest: list[int] = []
+        best = 0
+        for level, run in pairs:
+            if run > best:
+                best = run
+                if levels and levels[-1] == level:
+                    longest[-1] = best
+                else:
+                    levels.append(level)
+                    longest.append(best)
+        return cls(
+            edges=edges,
+            rising=tuple(accumulate(column, max)),
+            falling=tuple(accumulate(reversed(column), max)),
+            levels=tuple(levels),
+            longest=tuple(longest),
+        )
+
+    def may_hold(self, limit: int, length: int, start: int, end: int) -> bool:
+        """False when no ``length`` seconds of ``[start, end)`` stay at or under ``limit``."""
+        if end - start < length:
+            return False
+        rising, edges = self.rising, self.edges
+        j = bisect_right(rising, limit)  # the first segment above the limit
+        if j == len(rising):
+            return True  # never above it
+        if (edges[j] if edges[j] < end else end) - start >= length:  # the leading run
+            return True
+        falling = self.falling
+        k = len(falling) - bisect_right(falling, limit)  # the last segment above it
+        if end - (edges[k] if edges[k] > start else start) >= length:  # the trailing run, from k's end
+            return True
+        i = bisect_right(self.levels, limit)
+        return i > 0 and self.longest[i - 1] >= length
 
 
 EMPTY_USAGE = NodeUsage.build(())

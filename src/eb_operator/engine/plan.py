@@ -207,6 +207,7 @@ def plan_offers(
     now: int,
     *,
     timer: Timer | None = None,
+    deadline: float | None = None,
 ) -> OfferPlan:
     """One offer cycle: the offers for ``demand`` and, when there are none, the reason.
 
@@ -214,13 +215,19 @@ def plan_offers(
     :class:`~eb_operator.engine.nodes.NodeTable` and a
     :class:`~eb_operator.engine.ledger.LedgerSnapshot` to skip the ``index`` phase. Only
     reservations in ``HOLDING_PHASES`` count. ``timer`` (e.g. ``time.perf_counter``) only
-    measures the phases; the engine never reads a clock otherwise.
+    measures the phases and, with a ``deadline`` (an instant of ``timer``), bounds the search:
+    :class:`~eb_operator.engine.search.SearchOverrun` once it passes it (looked at every 64 node
+    visits), so a caller can stop a long search and run it again elsewhere. The engine never
+    reads a clock otherwise, and never for ``now``.
     """
+    if deadline is not None and timer is None:
+        raise ValueError("a deadline needs the timer it is an instant of")
     phases = _Phases(timer)
     table = NodeTable.of(nodes)
     book = LedgerSnapshot.of(reservations)
     phases.mark("index")
-    return _Cycle(demand, policy, table, book, now).run(phases)
+    bound = (timer, deadline) if timer is not None and deadline is not None else None
+    return _Cycle(demand, policy, table, book, now, bound).run(phases)
 
 
 def find_offers(

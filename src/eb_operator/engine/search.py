@@ -7,7 +7,7 @@ searches see them. See :mod:`eb_operator.engine.plan` for the cycle and the cost
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from eb_operator.engine.calendar import Check, NodeUsage, iter_free_runs, last_violation, run_end, span_fits
@@ -19,6 +19,12 @@ from eb_operator.model.platform import PlatformPolicy
 
 # Nodes taken from each shape per round of a search (see Search._pass_order).
 ROUND = 32
+# Node visits between two looks at the clock of a search with a deadline (a power of two, minus 1).
+TICK = 63
+
+
+class SearchOverrun(Exception):
+    """A search with a deadline ran past it (the caller runs it again where time is cheaper)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +45,11 @@ class Search:
         table: NodeTable,
         book: LedgerSnapshot,
         now: int,
+        deadline: tuple[Callable[[], float], float] | None = None,
     ) -> None:
         self.demand = demand
+        #: (timer, instant): raise SearchOverrun once ``timer()`` passes ``instant``
+        self.deadline = deadline
         self.policy = policy
         self.table = table
         self.book = book
@@ -71,6 +80,14 @@ class Search:
         self._overlay: dict[str, NodeUsage] = {}
         self._held: dict[int, Reservation] = {}
 
+    def overrun(self) -> None:
+        """Raise :class:`SearchOverrun` if the deadline has passed (called every ``TICK + 1``
+        node visits, so that the clock costs nothing against a visit)."""
+        if self.deadline is not None:
+            timer, instant = self.deadline
+            if timer() > instant:
+                raise SearchOverrun(f"the search passed its deadline after {self.visited} node visits")
+
     def whole_minutes(self, run: int) -> int:
         """Run times beyond the minimum are whole minutes (never below the minimum)."""
         return max(self.dmin, run - run % 60) if run > self.dmin else run
@@ -82,7 +99,8 @@ class Search:
         if self.gpu_name and gpu is not None and gpu.product:
             selector[gpu.product_label] = gpu.product
         self.selected = self.table.selected(selector)
-        self.shapes = [s for s in self.table.shapes if self._shape_fits(s, Level(self.cmin, self.mmin))]
+        minimum = Level(self.cmin, self.mmin)
+        self.shapes = [s for s in self.table.shapes if self._shape_fits(s, minimum)]
 
     def _shape_fits(self, shape: Shape, level: Level) -> bool:
         return (
@@ -167,7 +185,10 @@ class Search:
         small shapes are preferred (packing), but when the small nodes are busy the search
         reaches a bigger shape after ``ROUND`` nodes instead of after all the small ones.
         """
-        shapes = [shape for shape in self.shapes if self._shape_fits(shape, level)]
+        if level.cores == self.cmin and level.memory_gib == self.mmin:
+            shapes = self.shapes  # pruned for the minimum already
+        else:
+            shapes = [shape for shape in self.shapes if self._shape_fits(shape, level)]
         if not shapes:
             return
         selected = self.selected
@@ -196,18 +217,34 @@ class Search:
         first = starts.first
         latest = starts.last
         lo, hi = first - prep, first + tail
+        span, end = prep + tail, latest + tail
         later: list[tuple[NodeCapacity, NodeUsage, list[Check]]] = []
         visits = 0
+        overlay, book = self._overlay, self.book
+        need_cpu = level.cores * 1000
         for node in self._pass_order(level):
             visits += 1
             if budget and visits > budget:
                 self.visited += visits - 1
                 return None
-            usage = self.usage(node.name)
+            if not visits & TICK:
+                self.overrun()
+            usage = overlay.get(node.name) if overlay else None
+            if usage is None:
+                usage = book.usage(node.name)
+            # cpu alone drops most nodes of a busy platform: ask it before building every check
+            cpu_limit = node.free.cpu_millis - need_cpu
+            if cpu_limit < usage.peak_cpu and not usage.runs(usage.cpu).may_hold(cpu_limit, span, lo, end):
+                continue
             checks = self.checks(node, usage, level)
             if checks is None:
                 continue
-            if not checks or usage.busy_until <= lo or span_fits(usage.times, checks, lo, hi):
+            if not checks or usage.busy_until <= lo:
+                self.visited += visits
+                return (node, first)
+            if not usage.may_hold(checks, span, lo, end):
+                continue  # no start fits on this node
+            if span_fits(usage.times, checks, lo, hi):
                 self.visited += visits
                 return (node, first)
             later.append((node, usage, checks))
@@ -219,6 +256,8 @@ class Search:
                 if visits > budget:
                     break
             self.visited += 1
+            if not self.visited & TICK:
+                self.overrun()
             # Jump past the last failing segment of the current window until one passes: in a
             # busy calendar each jump skips about a window's length.
             t: int | None = starts.earliest_in(first + 1, latest)
@@ -244,14 +283,17 @@ class Search:
             return None
         prep, rel, dmin, dmax = self.prep, self.rel, self.dmin, self.dmax
         first, latest = starts.first, starts.last
+        end = latest + dmax + rel
         best: tuple[NodeCapacity, int, int] | None = None
         for node in self._nodes(level):
             self.visited += 1
+            if not self.visited & TICK:
+                self.overrun()
             usage = self.usage(node.name)
             checks = self.checks(node, usage, level)
-            if checks is None:
-                continue
-            for a, b in iter_free_runs(usage.times, checks, first - prep, latest + dmax + rel):
+            if checks is None or not usage.may_hold(checks, prep + dmin + rel, first - prep, end):
+                continue  # no run of the minimum length anywhere in the windows
+            for a, b in iter_free_runs(usage.times, checks, first - prep, end):
                 t = starts.earliest_in(a + prep, min(b - dmin - rel, latest))
                 if t is None:
                     continue
