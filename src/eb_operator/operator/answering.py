@@ -1,5 +1,8 @@
 """Offer-set answering: probe, interpret, decide the offers under the lock, write one answer.
 
+A decision is one search (its NO reason comes with it), moved off the event loop when it is long
+(``eb_operator.operator.planning``).
+
 An answer is one status write holding every offer's reservation (``eb_operator.cluster.
 offer_status``). The offers go into the ledger while the lock is held, so the next decision
 counts them, and are taken out again if the answer cannot be written: the API server must have a
@@ -15,12 +18,13 @@ from typing import Any
 from eb_operator.cluster.convert import object_uuid, reservation_from_spec, reservation_spec
 from eb_operator.cluster.crs import OFFERSETS, NotFound
 from eb_operator.cluster.offer_status import offer_name
-from eb_operator.engine import explain_no_offers, find_offers, offer_expiry
+from eb_operator.engine import offer_expiry
 from eb_operator.engine.types import Phase
 from eb_operator.operator import children
 from eb_operator.operator.builders.status import message_item, offerset_status
 from eb_operator.operator.context import OperatorContext
 from eb_operator.operator.events import kv
+from eb_operator.operator.planning import plan
 from eb_operator.operator.requests import Interpretation, interpret, unknown_requirements
 from eb_operator.operator.state import key_of
 
@@ -68,8 +72,8 @@ class OfferSetAnswers:
         try:
             with ctx.timed("decide"):
                 table, book = ctx.capacity(now)
-                offers = find_offers(interp.demand, ctx.policy, table, book, now)
-                reason = None if offers else explain_no_offers(interp.demand, ctx.policy, table, book, now)
+                found = await plan(ctx, interp.demand, table, book, now)  # one search, NO reason included
+                offers, reason = found.offers, found.reason
                 expires = offer_expiry(offers, ctx.policy, now)
                 made = []
                 for i, offer in enumerate(offers):

@@ -23,3 +23,5 @@ class OperatorConfig:
     pod: PodSettings = field(default_factory=PodSettings)
     clock: Callable[[], float] = time.time
     node_lost_grace: float = NODE_LOST_GRACE  # seconds NotReady before a node's sessions fail
+    # seconds a search may hold the event loop before it moves to a worker thread (planning.py)
+    decide_inline_seconds: float = 0.005

@@ -12,13 +12,14 @@ from typing import Any
 
 from eb_operator.cluster.convert import reservation_from_spec, reservation_spec
 from eb_operator.cluster.crs import EXECUTIONS
-from eb_operator.engine import check_accept, explain_no_offers, find_offers
-from eb_operator.engine.types import Offer, Phase
+from eb_operator.engine import check_accept
+from eb_operator.engine.types import Phase
 from eb_operator.operator import children
 from eb_operator.operator.builders.status import message_item
 from eb_operator.operator.context import OperatorContext
 from eb_operator.operator.lifecycle import Step
 from eb_operator.operator.lookup import execution_request
+from eb_operator.operator.planning import plan
 from eb_operator.operator.requests import Interpretation, interpret, unknown_requirements
 from eb_operator.operator.state import ExecutionView, execution_view
 from eb_operator.operator.status import StatusWriter
@@ -51,7 +52,7 @@ class DirectRequests:
             return
         async with ctx.lock:
             view = ctx.state.executions[key]
-            spec, why = self._slot(view, interp, validate, now)
+            spec, why = await self._slot(view, interp, validate, now)
             if spec is None:
                 await self.status.fail(view, "NoCapacity", why or "no slot fits", interp)
                 return
@@ -84,7 +85,7 @@ class DirectRequests:
             ),
         )
 
-    def _slot(
+    async def _slot(
         self, view: ExecutionView, interp: Interpretation, validate: bool, now: int
     ) -> tuple[dict[str, Any] | None, str | None]:
         """The reservation to hold (or None and why not): the one named, if still free, else the
@@ -98,8 +99,8 @@ class DirectRequests:
             return (spec, None) if why is None else (None, why)
         assert interp.demand is not None
         demand = dataclasses.replace(interp.demand, max_offers=1)
-        offers: list[Offer] = find_offers(demand, ctx.policy, table, book, now)
-        if not offers:
-            return None, explain_no_offers(demand, ctx.policy, table, book, now)
-        best = min(offers, key=lambda o: (o.start, o.node))
+        found = await plan(ctx, demand, table, book, now)  # one search, NO reason included
+        if not found.offers:
+            return None, found.reason
+        best = min(found.offers, key=lambda o: (o.start, o.node))
         return reservation_spec(best, None, interp.node_selector), None
