@@ -23,8 +23,10 @@ Prints one JSON document. For each (nodes, reservations) configuration:
     the real worst case, from ``benchmarks/worst_case.py``: a request that fits nowhere, on
     10,000 nodes whose free capacity is fragmented by Pods of many shapes, with 100,000
     reservations: every node is visited and its calendar scanned over the whole look-ahead.
-    p50/p99 of one search and of what the operator runs for it today, and how long that holds
-    the operator's event loop. ``--quick``: 100 nodes, 1,000 reservations.
+    p50/p99 of one search, of the two searches the operator used to run for a NO, of the
+    operator's decision, and how long that holds the operator's event loop. ``--quick``: 100
+    nodes, 1,000 reservations. ``--baseline DIR`` also measures it with ``DIR/src`` (a checkout
+    of main) in a subprocess, and gives the ratios ours / its.
 ``snapshot``
     the ledger: building it from all reservations (operator start-up), then the steady state:
     upserting one offer set (4 reservations) and taking a snapshot, and a snapshot with no
@@ -460,6 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--only", default=None, help="one configuration, NODES,RESERVATIONS")
     parser.add_argument("--skip-worst-case", action="store_true", help="leave out the worst case")
+    parser.add_argument("--baseline", default=None, help="a checkout to measure the worst case with too")
     args = parser.parse_args(argv)
     grid = QUICK_GRID if args.quick else FULL_GRID
     if args.only:
@@ -475,13 +478,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         results.append(run_config(Config(n, r), requests, budget, naive_requests, args.seed))
         print(f"{n} nodes, {r} reservations: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     t0 = time.perf_counter()
-    worst = (
-        None
-        if args.skip_worst_case
-        else worst_case.measure(100, 1_000, 5, args.seed)
-        if args.quick
-        else worst_case.measure(10_000, 100_000, 25, args.seed)
-    )
+    nodes, reservations, samples = (100, 1_000, 5) if args.quick else (10_000, 100_000, 25)
+    worst = None if args.skip_worst_case else worst_case.measure(nodes, reservations, samples, args.seed)
+    if worst is not None and args.baseline:
+        same = ["--nodes", str(nodes), "--reservations", str(reservations)]
+        same += ["--samples", str(samples), "--seed", str(args.seed)]
+        worst["baseline"] = {"checkout": args.baseline, **worst_case.baseline(args.baseline, same)}
+        worst["ratios_ours_to_baseline"] = worst_case.ratios(worst, worst["baseline"])
     print(f"worst case: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     doc = {
         "benchmark": "engine",

@@ -43,9 +43,10 @@ def test_the_quick_benchmark_prints_json_with_every_expected_key() -> None:
     # fragmented: (nearly) every node has a free capacity of its own, and every node is visited
     assert worst["node_shapes"] > 90
     assert worst["mean_visited_nodes"] >= worst["nodes"]
-    for figure in ("plan_ms", "operator_decision_ms", "event_loop_blocked_ms"):
+    for figure in ("plan_ms", "find_then_explain_ms", "operator_decision_ms", "event_loop_blocked_ms"):
         assert worst[figure]["n"] >= 5
         assert 0 < worst[figure]["p50"] <= worst[figure]["p99"]
+    assert worst["cold_plan_ms"] > 0
     assert [(c["nodes"], c["reservations"]) for c in doc["configs"]] == [
         (10, 0),
         (10, 1000),
