@@ -41,6 +41,11 @@ from eb_operator.engine.types import Reservation, Resources
 # A time later than any real one: "the calendar never ends".
 NEVER = 1 << 62
 
+# Calendars with more breakpoints than this are not summarised (FreeRuns): a summary costs
+# O(m log m) Python work to build and is built again whenever the node's calendar changes, which
+# on a node holding thousands of reservations costs more than the searches it would shorten.
+SUMMARY_MAX_BREAKPOINTS = 512
+
 # One resource check of a query: the column of held amounts and the most that may be held
 # (``free - need``) in any segment for the request to fit.
 Check = tuple[Sequence[int], int]
@@ -206,6 +211,12 @@ class NodeUsage:
         """A time after which nothing is held on the node (``-NEVER`` if never anything)."""
         return self.times[-1] if self.times else -NEVER
 
+    def cpu_may_hold(self, limit: int, length: int, start: int, end: int) -> bool:
+        """:meth:`may_hold` for the cpu column alone (the one that rules most nodes out)."""
+        if limit >= self.peak_cpu or len(self.times) > SUMMARY_MAX_BREAKPOINTS:
+            return True
+        return self.runs(self.cpu).may_hold(limit, length, start, end)
+
     def runs(self, column: Sequence[int]) -> FreeRuns:
         """The :class:`FreeRuns` of ``column``, one of this calendar's columns (built once)."""
         found = self._runs.get(id(column))
@@ -215,7 +226,10 @@ class NodeUsage:
 
     def may_hold(self, checks: Sequence[Check], length: int, start: int, end: int) -> bool:
         """False when no ``length`` seconds of ``[start, end)`` pass every check: a necessary
-        condition for a fit, ``O(log m)`` per check once the columns' :class:`FreeRuns` exist."""
+        condition for a fit, ``O(log m)`` per check once the columns' :class:`FreeRuns` exist.
+        Always True (no opinion) on a calendar too long to summarise."""
+        if len(self.times) > SUMMARY_MAX_BREAKPOINTS:
+            return True
         runs = self._runs
         for col, limit in checks:
             found = runs.get(id(col))

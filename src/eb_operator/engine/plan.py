@@ -39,8 +39,11 @@ exact and costs ``O(v * (log m + w))`` for the ``v`` nodes visited, a handful wh
 has room. Only if no node fits at the first start, pass 2 gives each node its earliest start by
 jumping past the last failing segment of the current window (each jump skips about a window in
 a busy calendar), bounded by the best start found so far: ``O(n * j * (log m + w))`` for ``j``
-jumps per node. The horizon and the slot size never cost by themselves: there is no per-slot
-loop. See ``docs/engine.md`` for the table and the measurements.
+jumps per node. A node that does not fit at the first start is first asked its calendar's
+:class:`~eb_operator.engine.calendar.FreeRuns` (``O(log m)``): one with no stretch of the needed
+length under the limits anywhere in the span is dropped before pass 2. The horizon and the slot
+size never cost by themselves: there is no per-slot loop. See ``docs/engine.md`` for the table
+and the measurements.
 """
 
 from __future__ import annotations

@@ -233,8 +233,7 @@ class Search:
             if usage is None:
                 usage = book.usage(node.name)
             # cpu alone drops most nodes of a busy platform: ask it before building every check
-            cpu_limit = node.free.cpu_millis - need_cpu
-            if cpu_limit < usage.peak_cpu and not usage.runs(usage.cpu).may_hold(cpu_limit, span, lo, end):
+            if not usage.cpu_may_hold(node.free.cpu_millis - need_cpu, span, lo, end):
                 continue
             checks = self.checks(node, usage, level)
             if checks is None:

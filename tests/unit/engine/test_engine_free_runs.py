@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.support.builders import reservation
 
-from eb_operator.engine.calendar import NEVER, FreeRuns, NodeUsage, span_fits
+from eb_operator.engine.calendar import NEVER, SUMMARY_MAX_BREAKPOINTS, FreeRuns, NodeUsage, span_fits
 
 pytestmark = pytest.mark.unit
 
@@ -121,3 +121,16 @@ def test_the_summary_is_built_once_per_calendar_and_column() -> None:
     usage = NodeUsage.build([reservation("n", 10, 20, cores=3)])
     assert usage.runs(usage.cpu) is usage.runs(usage.cpu)
     assert usage.runs(usage.mem) is not usage.runs(usage.cpu)
+
+
+def test_a_calendar_too_long_to_summarise_has_no_opinion() -> None:
+    pieces = SUMMARY_MAX_BREAKPOINTS // 2 + 1  # two breakpoints each
+    usage = NodeUsage.build(reservation("n", 10 * i, 10 * i + 9, cores=3) for i in range(pieces))
+    assert len(usage.times) > SUMMARY_MAX_BREAKPOINTS
+    checks = [(usage.cpu, 2000)]
+    assert usage.may_hold(checks, 5, 0, 10 * pieces)  # it is searched through instead
+    assert usage.cpu_may_hold(2000, 5, 0, 10 * pieces)
+    short = NodeUsage.build(reservation("n", 10 * i, 10 * i + 9, cores=3) for i in range(10))
+    assert not short.may_hold([(short.cpu, 2000)], 5, 0, 100)
+    assert not short.cpu_may_hold(2000, 5, 0, 100)
+    assert short.cpu_may_hold(3000, 5, 0, 100)  # under the peak: nothing to check
