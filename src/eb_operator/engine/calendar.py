@@ -215,7 +215,10 @@ class NodeUsage:
         """:meth:`may_hold` for the cpu column alone (the one that rules most nodes out)."""
         if limit >= self.peak_cpu or len(self.times) > SUMMARY_MAX_BREAKPOINTS:
             return True
-        return self.runs(self.cpu).may_hold(limit, length, start, end)
+        found = self._runs.get(id(self.cpu))
+        if found is None:
+            found = self._runs[id(self.cpu)] = FreeRuns.build(self.times, self.cpu)
+        return found.may_hold(limit, length, start, end)
 
     def runs(self, column: Sequence[int]) -> FreeRuns:
         """The :class:`FreeRuns` of ``column``, one of this calendar's columns (built once)."""

@@ -65,6 +65,11 @@ class LedgerSnapshot(Sequence[Reservation]):
         """The calendar of ``node`` (an empty one when nothing is held there)."""
         return self._usage.get(node, EMPTY_USAGE)
 
+    @property
+    def calendars(self) -> Mapping[str, NodeUsage]:
+        """Node -> calendar, for nodes holding something (a hot loop's ``.get(node, EMPTY_USAGE)``)."""
+        return self._usage
+
     def has_usage(self, node: str) -> bool:
         return node in self._usage
 

@@ -10,7 +10,15 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from eb_operator.engine.calendar import Check, NodeUsage, iter_free_runs, last_violation, run_end, span_fits
+from eb_operator.engine.calendar import (
+    EMPTY_USAGE,
+    Check,
+    NodeUsage,
+    iter_free_runs,
+    last_violation,
+    run_end,
+    span_fits,
+)
 from eb_operator.engine.ledger import LedgerSnapshot
 from eb_operator.engine.nodes import NodeTable, Shape
 from eb_operator.engine.starts import StartGrid
@@ -220,7 +228,7 @@ class Search:
         span, end = prep + tail, latest + tail
         later: list[tuple[NodeCapacity, NodeUsage, list[Check]]] = []
         visits = 0
-        overlay, book = self._overlay, self.book
+        overlay, calendar = self._overlay, self.book.calendars.get
         need_cpu = level.cores * 1000
         for node in self._pass_order(level):
             visits += 1
@@ -231,7 +239,7 @@ class Search:
                 self.overrun()
             usage = overlay.get(node.name) if overlay else None
             if usage is None:
-                usage = book.usage(node.name)
+                usage = calendar(node.name, EMPTY_USAGE)
             # cpu alone drops most nodes of a busy platform: ask it before building every check
             if not usage.cpu_may_hold(node.free.cpu_millis - need_cpu, span, lo, end):
                 continue
