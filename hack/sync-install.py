@@ -3,7 +3,8 @@
 
 * ``crds/*.yaml`` (generated from the models) -> ``manifests/crds/`` and ``charts/execution-broker/crds/``
 * ``manifests/crds/kopf-peering.yaml`` (kopf's peering CRD, hand-written) -> the chart's ``crds/``
-* ``manifests/rbac.yaml`` (the operator's RBAC) and ``manifests/api-rbac.yaml`` (the API's)
+* ``manifests/rbac.yaml`` (the operator's RBAC), ``manifests/peers-rbac.yaml`` (the operator's
+  for peer brokers) and ``manifests/api-rbac.yaml`` (the API's)
   -> ``charts/execution-broker/files/``, which the chart's templates read and re-home into the
   release's namespace and names (so the rules themselves exist once)
 * ``manifests/crds/kustomization.yaml`` listing those CRDs
@@ -31,7 +32,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "charts" / "execution-broker"
 PEERING = "kopf-peering.yaml"
-RBAC_FILES = ("rbac.yaml", "api-rbac.yaml")
+RBAC_FILES = ("rbac.yaml", "api-rbac.yaml", "peers-rbac.yaml")
 
 
 # The plain install: release "execution-broker" in namespace "execution-broker" (so the names

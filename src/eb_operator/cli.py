@@ -11,6 +11,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from eb_operator.model.federation import DEFAULT_MAX_HOPS
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="eb-operator", description="IVOA ExecutionBroker on Kubernetes")
@@ -37,6 +39,30 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds a node may be NotReady before the sessions on it fail (default 60)",
     )
 
+    op.add_argument(
+        "--peers-namespace",
+        default=os.environ.get("EB_PEERS_NAMESPACE") or None,
+        help="ask the BrokerPeers of this namespace for offers too (docs/federation.md); default: none",
+    )
+    op.add_argument(
+        "--broker-id",
+        default=os.environ.get("EB_BROKER_ID", "execution-broker"),
+        help="this broker's id in the EB-Via header of forwarded requests (the API's EB_API_BROKER_ID)",
+    )
+    op.add_argument(
+        "--max-hops",
+        type=int,
+        default=int(os.environ.get("EB_MAX_HOPS", str(DEFAULT_MAX_HOPS))),
+        help="forward a request to peers only while it has been forwarded fewer times "
+        f"(default {DEFAULT_MAX_HOPS})",
+    )
+    op.add_argument(
+        "--peer-lost-seconds",
+        type=float,
+        default=float(os.environ.get("EB_PEER_LOST_SECONDS", "300")),
+        help="seconds a peer may not answer about a session it holds before it is FAILED (default 300)",
+    )
+
     api = sub.add_parser("api", help="serve the IVOA REST interface over the custom resources")
     api.add_argument("--host", default=os.environ.get("EB_API_HOST", "0.0.0.0"))
     api.add_argument("--port", type=int, default=int(os.environ.get("EB_API_PORT", "8080")))
@@ -57,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             peering=not args.no_peering,
             liveness=args.liveness or None,
             node_lost_grace=args.node_lost_grace,
+            peer_namespace=args.peers_namespace,
+            broker_id=args.broker_id,
+            max_hops=args.max_hops,
+            peer_lost_seconds=args.peer_lost_seconds,
         )
         return 0
     if args.command == "api":

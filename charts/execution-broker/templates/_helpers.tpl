@@ -28,6 +28,11 @@
 {{- .Values.api.sessionsNamespace | default .Release.Namespace }}
 {{- end }}
 
+{{/* This broker's id among its peers (EB-Via): the value, else <fullname>.<namespace>. */}}
+{{- define "eb.brokerId" -}}
+{{- .Values.federation.brokerId | default (printf "%s.%s" (include "eb.fullname" .) .Release.Namespace) }}
+{{- end }}
+
 {{- define "eb.image" -}}
 {{- $tag := .Values.image.tag | default .Chart.AppVersion }}
 {{- if .Values.image.digest }}

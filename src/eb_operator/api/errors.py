@@ -117,6 +117,13 @@ class ServiceUnavailable(ApiError):
         super().__init__(template, values, headers={"Retry-After": str(retry_after)})
 
 
+class LoopDetected(ApiError):
+    """A request forwarded back to a broker it passed through, or past the hop limit (EB-Via)."""
+
+    status = 508
+    type_uri = _URN + "forwarding-loop"
+
+
 class InternalError(ApiError):
     status = 500
 

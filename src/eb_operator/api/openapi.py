@@ -207,6 +207,7 @@ def errors(*codes: int) -> Responses:
         413: "The body is larger than the configured limit",
         415: "The body is neither YAML nor JSON",
         503: "The operator did not answer in time (Retry-After), or the API server is unreachable",
+        508: "A peer broker forwarded the request back to this broker, or past its hop limit (EB-Via)",
     }
     return {c: {"description": text[c], "content": content("ErrorDocument")} for c in codes}
 

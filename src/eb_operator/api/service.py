@@ -11,18 +11,18 @@ import json
 import logging
 import time
 import uuid as uuidlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from eb_operator.api import views
 from eb_operator.api.auth import Caller
-from eb_operator.api.errors import Conflict, NotFound, ServiceUnavailable
+from eb_operator.api.errors import Conflict, LoopDetected, NotFound, ServiceUnavailable
 from eb_operator.api.metrics import Metrics
 from eb_operator.api.settings import ApiSettings
 from eb_operator.api.wire import Dialect, Kind, ReadRequest, read_request, read_update, to_dialect
-from eb_operator.cluster.convert import UNKNOWN_REQUIREMENTS_ANNOTATION, recorded_phase
+from eb_operator.cluster.convert import UNKNOWN_REQUIREMENTS_ANNOTATION, VIA_ANNOTATION, recorded_phase
 from eb_operator.cluster.offer_status import (
     find_offer,
     new_offerset_name,
@@ -33,6 +33,7 @@ from eb_operator.cluster.offer_status import (
 from eb_operator.cluster.rest_store import ConflictError, Obj, RestStore
 from eb_operator.engine.types import Phase
 from eb_operator.model import ACCEPTED_PHASES, FINAL_PHASES
+from eb_operator.model.federation import format_via, loop_refusal, parse_via
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +104,17 @@ class BrokerService:
     # --- offer sets ---------------------------------------------------------------------------
 
     async def create_offerset(
-        self, caller: Caller, doc: Mapping[str, Any], hint: Dialect | None, base_url: str
+        self,
+        caller: Caller,
+        doc: Mapping[str, Any],
+        hint: Dialect | None,
+        base_url: str,
+        via_header: str | None = None,
     ) -> Answer:
+        via = parse_via(via_header)  # a forwarded request: refused here if it loops (508)
+        refusal = loop_refusal(via, self.settings.broker_id, self.settings.max_hops)
+        if refusal is not None:
+            raise LoopDetected("Refused: {reason}", {"reason": refusal})
         read = read_request(doc, hint)
         dialect = read.dialect
         deadline = time.monotonic() + self.settings.answer_timeout_seconds
@@ -112,7 +122,7 @@ class BrokerService:
         started = time.perf_counter()
         async with self.store.watch_offerset(name, views.is_answered) as wait:
             await self.store.create_offerset(
-                name=name, owner=caller.username, request=read.request, annotations=_annotations(read)
+                name=name, owner=caller.username, request=read.request, annotations=_annotations(read, via)
             )
             answered = await wait.result(deadline - time.monotonic())
         self.metrics.wait.labels("offerset").observe(time.perf_counter() - started)
@@ -322,12 +332,15 @@ class BrokerService:
         return answer, answer.document["phase"] != "FAILED"
 
 
-def _annotations(read: ReadRequest) -> dict[str, str]:
+def _annotations(read: ReadRequest, via: Sequence[str] = ()) -> dict[str, str]:
     """The dialect to answer in and, when there are any, the unknown requirement-like fields the
-    stored request cannot hold (the operator answers NO naming them)."""
+    stored request cannot hold (the operator answers NO naming them) and the brokers a forwarded
+    request passed through (the operator extends the list when it forwards the request on)."""
     out = {views.DIALECT_ANNOTATION: read.dialect.value}
     if read.unknown:
         out[UNKNOWN_REQUIREMENTS_ANNOTATION] = json.dumps(list(read.unknown))
+    if via:
+        out[VIA_ANNOTATION] = format_via(via)
     return out
 
 

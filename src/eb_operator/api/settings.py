@@ -11,6 +11,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from eb_operator.api.documents import DEFAULT_LIMITS, Limits
+from eb_operator.model.federation import DEFAULT_MAX_HOPS, MAX_VIA_IDS
 
 
 class ApiSettings(BaseSettings):
@@ -39,6 +40,17 @@ class ApiSettings(BaseSettings):
         "before giving 503 with Retry-After.",
     )
     retry_after_seconds: int = Field(default=2, ge=1, description="Retry-After sent with a 503.")
+    broker_id: str = Field(
+        default="execution-broker",
+        description="This broker's id in the EB-Via header of requests peer brokers forward "
+        "(the operator's EB_BROKER_ID): a request that already passed through it is refused (508).",
+    )
+    max_hops: int = Field(
+        default=DEFAULT_MAX_HOPS,
+        ge=0,
+        le=MAX_VIA_IDS,
+        description="A forwarded request that has passed through more brokers than this is refused (508).",
+    )
     create_status: int = Field(
         default=303, description="Status of a successful POST /offersets: 303 (with body) or 200."
     )

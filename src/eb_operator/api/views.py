@@ -14,8 +14,16 @@ from datetime import datetime
 from typing import Any
 
 from eb_operator.cluster.convert import object_uuid, recorded_phase
+from eb_operator.cluster.offer_status import find_offer
 from eb_operator.engine.types import Phase
-from eb_operator.model import ACCEPTED_PHASES, OFFERSET_TYPE, SESSION_TYPE, phase_options, render
+from eb_operator.model import (
+    ACCEPTED_PHASES,
+    FINAL_PHASES,
+    OFFERSET_TYPE,
+    SESSION_TYPE,
+    phase_options,
+    render,
+)
 from eb_operator.model.times import (
     Iso8601Error,
     IsoInterval,
@@ -68,8 +76,9 @@ def _spec(obj: Obj) -> Mapping[str, Any]:
 
 
 def expires_of(execution: Obj) -> int | None:
-    reservation = _spec(execution).get("reservation") or {}
-    return _instant(_status(execution).get("expires") or reservation.get("expires"))
+    spec = _spec(execution)
+    held = spec.get("reservation") or spec.get("peer") or {}
+    return _instant(_status(execution).get("expires") or held.get("expires"))
 
 
 def shown_phase(execution: Obj, now: datetime) -> Phase | None:
@@ -163,6 +172,13 @@ def request_of(execution: Obj, offerset: Obj | None) -> Mapping[str, Any]:
     return {}
 
 
+def peer_offered(execution: Obj, offerset: Obj | None) -> Mapping[str, Any]:
+    """What a peer offered for a session it holds (the set keeps it), or nothing when the set is
+    gone."""
+    ref = find_offer(offerset, str(execution.get("metadata", {}).get("name"))) if offerset else None
+    return (ref or {}).get("offered") or {}
+
+
 def session_document(
     execution: Obj,
     offerset: Obj | None,
@@ -192,22 +208,30 @@ def session_document(
     expires = expires_of(execution)
     if expires is not None:
         doc["expires"] = format_instant(expires)
-    executable = request.get("executable")
+    if spec.get("peer"):  # held at a peer broker: what that peer offered, kept in the set
+        offered = peer_offered(execution, offerset)
+        executable = offered.get("executable")
+        resources = copy.deepcopy(dict(offered.get("resources") or {}))
+        schedule = copy.deepcopy(dict(offered.get("schedule") or {}))
+    else:
+        executable = request.get("executable")
+        resources = _offered_resources(request, reservation)
+        schedule = _offered_schedule(request, reservation)
     if executable:
         doc["executable"] = copy.deepcopy(dict(executable))
         access = st.get("access")
         if access:
             doc["executable"]["access"] = copy.deepcopy(list(access))
-    resources = _offered_resources(request, reservation)
     if resources:
         doc["resources"] = resources
-    schedule = _offered_schedule(request, reservation)
     if schedule:
         doc["schedule"] = schedule
     doc["options"] = phase_option_documents(phase)
     messages = list(st.get("messages") or [])
     if st.get("message") and phase == Phase.FAILED and not messages:
         messages.append({"type": "urn:ivoa:eb:failed", "level": "ERROR", "message": st["message"]})
+    if (st.get("remote") or {}).get("unreachableSince") and st.get("message") and phase not in FINAL_PHASES:
+        messages.append({"type": "urn:ivoa:eb:peer-unreachable", "level": "WARN", "message": st["message"]})
     if messages:
         doc["messages"] = copy.deepcopy(messages)
     return {k: v for k, v in doc.items() if v is not None}

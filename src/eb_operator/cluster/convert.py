@@ -189,6 +189,10 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 #: structural schema prunes such fields, so without it the operator would never see them and would
 #: offer as if they were not there (digest §9 item 26: answer NO naming the path).
 UNKNOWN_REQUIREMENTS_ANNOTATION = "executionbroker.ivoa.net/unknown-requirements"
+#: Annotation on an OfferSet the REST service made for a request another broker forwarded: the
+#: ``EB-Via`` list it came with (``eb_operator.model.federation``), which the operator extends when
+#: it forwards the request to its own peers.
+VIA_ANNOTATION = "executionbroker.ivoa.net/via"
 MANAGER = "eb-operator"
 
 
@@ -221,14 +225,14 @@ def object_uuid(obj: Obj) -> str:
 
 def recorded_phase(obj: Obj) -> Phase | None:
     """The phase an Execution records: ``status.phase``, and OFFERED for an offer whose status is
-    not written yet (``spec.offerSet`` and ``spec.reservation`` set: how an accepted or rejected
-    offer is first written, and how an offer held only in its set's status is shown). Without
+    not written yet (``spec.offerSet``, and ``spec.reservation`` or ``spec.peer``: how an accepted
+    or rejected offer is first written, and how an offer held only in its set's status is shown). Without
     lazy expiry: that is ``eb_operator.api.views.shown_phase``."""
     phase = (obj.get("status") or {}).get("phase")
     if phase:
         return Phase(phase)
     spec = obj.get("spec") or {}
-    if spec.get("reservation") and spec.get("offerSet"):
+    if (spec.get("reservation") or spec.get("peer")) and spec.get("offerSet"):
         return Phase.OFFERED
     return None
 

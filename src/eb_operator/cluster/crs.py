@@ -32,6 +32,7 @@ EXECUTIONS = "executions"
 OFFERSETS = "offersets"
 EXECUTABLES = "executables"
 PLATFORMS = "executionplatforms"
+BROKERPEERS = "brokerpeers"
 
 
 class ApiError(Exception):
@@ -140,6 +141,25 @@ class Cluster:
                 )
             return await self.custom.list_namespaced_custom_object(  # type: ignore[no-any-return]
                 GROUP, VERSION, namespace, plural, **kw
+            )
+        except ApiException as e:
+            raise _wrap(e) from None
+
+    async def list_in(self, plural: str, namespace: str) -> Obj:
+        """Every object of a namespaced kind in one namespace (for callers granted no more)."""
+        try:
+            return await self.custom.list_namespaced_custom_object(  # type: ignore[no-any-return]
+                GROUP, VERSION, namespace, plural, _request_timeout=self._t
+            )
+        except ApiException as e:
+            raise _wrap(e) from None
+
+    async def patch_status_in(self, plural: str, namespace: str, name: str, patch: Mapping[str, Any]) -> Obj:
+        """A JSON merge patch of a namespaced object's status (for callers granted no more)."""
+        kw: dict[str, Any] = {"_request_timeout": self._t, "_content_type": MERGE}
+        try:
+            return await self.custom.patch_namespaced_custom_object_status(  # type: ignore[no-any-return]
+                GROUP, VERSION, namespace, plural, name, dict(patch), **kw
             )
         except ApiException as e:
             raise _wrap(e) from None

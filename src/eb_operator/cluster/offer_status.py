@@ -71,7 +71,8 @@ def find_offer(offerset: Obj, name: str) -> Mapping[str, Any] | None:
 def offer_execution(offerset: Obj, ref: Mapping[str, Any], desired: str | None = None) -> dict[str, Any]:
     """The Execution of one offer: what a client's accept or reject creates (``desired``), and how
     an offer not yet written as an Execution is shown (phase OFFERED from its reservation, or
-    EXPIRED past ``reservation.expires``). Its request is the set's: it is not copied."""
+    EXPIRED past ``reservation.expires``). Its request is the set's: it is not copied; nor is
+    what a peer offered (``ref.offered``), which stays in the set: ``spec.peer`` says where."""
     meta = offerset["metadata"]
     spec: dict[str, Any] = {"offerSet": meta["name"]}
     owner = (offerset.get("spec") or {}).get("owner")
@@ -79,7 +80,10 @@ def offer_execution(offerset: Obj, ref: Mapping[str, Any], desired: str | None =
         spec["owner"] = owner
     if desired is not None:
         spec["desiredPhase"] = desired
-    spec["reservation"] = dict(ref.get("reservation") or {})  # the operator checks it is the offer's
+    if ref.get("peer"):  # held at a peer broker (docs/federation.md)
+        spec["peer"] = dict(ref["peer"])
+    else:
+        spec["reservation"] = dict(ref.get("reservation") or {})  # the operator checks it is the offer's
     body: dict[str, Any] = {
         "apiVersion": API_VERSION,
         "kind": "Execution",

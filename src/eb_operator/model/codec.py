@@ -52,6 +52,12 @@ def _check_plain(doc: object) -> None:
             raise RequestError(path, f"{type(value).__name__} is not a JSON value")
 
 
+def check_plain(doc: object) -> None:
+    """Raise :class:`RequestError` unless ``doc`` is plain JSON-like data within the model's bounds
+    (depth, size): for documents read from elsewhere than a client (a peer broker's answers)."""
+    _check_plain(doc)
+
+
 def _reason(error: Any) -> str:
     kind = error.get("type", "")
     if kind == "missing":

@@ -241,6 +241,7 @@ KINDS: tuple[Kind, ...] = (
             {"name": "GPUs", "type": "integer", "jsonPath": ".spec.reservation.gpus"},
             {"name": "Node", "type": "string", "jsonPath": ".spec.reservation.node"},
             {"name": "OfferSet", "type": "string", "jsonPath": ".spec.offerSet", "priority": 1},
+            {"name": "Peer", "type": "string", "jsonPath": ".spec.peer.name", "priority": 1},
             {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
             _age(),
         ],
@@ -262,6 +263,25 @@ KINDS: tuple[Kind, ...] = (
             _age(),
         ],
         description="The broker's policy: nodes it may use, slots, horizon, offer TTL, limits, GPU flavours.",
+    ),
+    Kind(
+        kind="BrokerPeer",
+        plural="brokerpeers",
+        short_names=["ebpeer"],
+        scope="Namespaced",
+        spec=m.BrokerPeerSpec,
+        status=m.BrokerPeerStatus,
+        columns=[
+            {"name": "URL", "type": "string", "jsonPath": ".spec.url"},
+            {"name": "Dialect", "type": "string", "jsonPath": ".spec.dialect"},
+            {"name": "Reachable", "type": "boolean", "jsonPath": ".status.reachable"},
+            {"name": "Latency(ms)", "type": "integer", "jsonPath": ".status.latencyMs"},
+            {"name": "Preference", "type": "integer", "jsonPath": ".spec.preference", "priority": 1},
+            {"name": "Last Error", "type": "string", "jsonPath": ".status.lastError", "priority": 1},
+            _age(),
+        ],
+        description="Another IVOA ExecutionBroker whose offers this broker merges into its own "
+        "answers (stacked brokers; docs/federation.md).",
     ),
 )
 

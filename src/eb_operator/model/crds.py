@@ -23,8 +23,9 @@ from pydantic.alias_generators import to_camel
 
 from eb_operator.model.common import MessageItem
 from eb_operator.model.executables import AccessMethod, Executable
-from eb_operator.model.offerset import OfferSetRequest
+from eb_operator.model.offerset import OfferSetRequest, SessionSchedule
 from eb_operator.model.platform import PlatformPolicy
+from eb_operator.model.resources import ExecutionResourceList
 
 GROUP = "executionbroker.ivoa.net"
 VERSION = "v1alpha1"
@@ -96,13 +97,38 @@ class ReservationSpec(CrModel):
     )
 
 
+class PeerRef(CrModel):
+    """A session held at a peer broker (docs/federation.md): which ``BrokerPeer``, the session's
+    uuid and URL there. Written by the operator only."""
+
+    name: str = Field(description="The BrokerPeer (same namespace as the broker's own peers).")
+    session: str = Field(description="The session's uuid at the peer.")
+    href: str = Field(description="The session's URL at the peer (same origin as the peer's url).")
+    expires: str | None = Field(default=None, description="RFC 3339; the offer lapses then.")
+    start: str | None = Field(default=None, description="RFC 3339; the offered start of execution.")
+
+
+class PeerOffer(CrModel):
+    """What a peer offered, validated by the operator like client input and re-rendered in the
+    ivoa-std shape (``eb_operator.peers.documents``)."""
+
+    name: str | None = None
+    executable: Executable | None = None
+    resources: ExecutionResourceList | None = None
+    schedule: SessionSchedule | None = None
+    messages: list[MessageItem] | None = None
+
+
 class OfferRef(CrModel):
-    """One offer: its session's name and uuid, and the capacity it holds until it expires, a
-    sibling is accepted or the set is deleted (``eb_operator.cluster.offer_status``)."""
+    """One offer: its session's name and uuid, and either the capacity it holds here until it
+    expires, a sibling is accepted or the set is deleted (``eb_operator.cluster.offer_status``),
+    or the peer broker that holds it and what that peer offered."""
 
     name: str
     uuid: str
     reservation: ReservationSpec | None = None
+    peer: PeerRef | None = None
+    offered: PeerOffer | None = None
 
 
 class OfferSetStatus(CrModel):
@@ -154,6 +180,10 @@ class ExecutionSpec(CrModel):
                     "message": "spec.reservation is immutable once set",
                 },
                 {
+                    "rule": "!has(oldSelf.peer) || (has(self.peer) && self.peer == oldSelf.peer)",
+                    "message": "spec.peer is immutable once set",
+                },
+                {
                     "rule": "has(oldSelf.offerSet) == has(self.offerSet) && "
                     "(!has(self.offerSet) || self.offerSet == oldSelf.offerSet)",
                     "message": "spec.offerSet is immutable",
@@ -177,6 +207,19 @@ class ExecutionSpec(CrModel):
         description="Name of an Executable in this namespace, used when request.executable is absent.",
     )
     reservation: ReservationSpec | None = None
+    peer: PeerRef | None = Field(
+        default=None, description="For an offer held at a peer broker: where the session runs."
+    )
+
+
+class RemoteStatus(CrModel):
+    """A session held at a peer broker, as this broker last saw it there."""
+
+    phase: ExecutionPhase | None = Field(default=None, description="The session's phase at the peer.")
+    unreachable_since: str | None = Field(
+        default=None, description="RFC 3339; the peer has not answered about the session since then."
+    )
+    error: str | None = Field(default=None, description="Why the peer's last answer could not be used.")
 
 
 class ExecutionStatus(CrModel):
@@ -197,6 +240,7 @@ class ExecutionStatus(CrModel):
     messages: list[MessageItem] | None = None
     conditions: list[Condition] | None = None
     observed_generation: int | None = None
+    remote: RemoteStatus | None = None
 
 
 # --- ExecutionPlatform (cluster-scoped; spec = PlatformPolicy) --------------------------------------
@@ -210,10 +254,61 @@ class ExecutionPlatformStatus(CrModel):
     conditions: list[Condition] | None = None
 
 
+# --- BrokerPeer --------------------------------------------------------------------------------
+
+
+class PeerDialect(StrEnum):
+    IVOA_STD = "ivoa-std"
+    C26 = "c26"
+
+
+class PeerCredentials(CrModel):
+    """A bearer token in a Secret of the BrokerPeer's namespace (never copied out of it)."""
+
+    secret_name: str = Field(description="The Secret holding the token.")
+    key: str = Field(default="token", description="The Secret's key whose value is the token.")
+
+
+class BrokerPeerSpec(CrModel):
+    """Another IVOA ExecutionBroker this broker asks for offers and runs sessions at."""
+
+    url: str = Field(
+        description="The peer's base URL (http or https, no credentials, query or fragment): "
+        "POST <url>/offersets (ivoa-std) or <url>/requests (c26) reaches it."
+    )
+    dialect: PeerDialect = Field(default=PeerDialect.IVOA_STD, description="What the peer speaks.")
+    credentials: PeerCredentials | None = Field(
+        default=None, description="The bearer token this broker presents to the peer."
+    )
+    deadline_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="How long an offer request (or a phase change) at the peer may take.",
+    )
+    preference: int = Field(
+        default=0,
+        ge=-1000,
+        le=1000,
+        description="Among offers starting at the same time, higher first (this broker's own: 0).",
+    )
+    max_offers: int = Field(default=4, ge=1, le=32, description="At most this many of its offers per set.")
+
+
+class BrokerPeerStatus(CrModel):
+    reachable: bool | None = Field(default=None, description="The last probe found the peer usable.")
+    latency_ms: int | None = Field(default=None, description="The last probe's answer time.")
+    last_probe: str | None = Field(default=None, description="RFC 3339; when it was probed last.")
+    last_error: str | None = Field(default=None, description="Why the last probe (or spec) failed.")
+    observed_generation: int | None = None
+
+
 __all__ = [
     "API_VERSION",
     "GROUP",
     "VERSION",
+    "BrokerPeerSpec",
+    "BrokerPeerStatus",
     "Condition",
     "DesiredPhase",
     "ExecutableSpec",
@@ -227,7 +322,12 @@ __all__ = [
     "OfferRef",
     "OfferSetSpec",
     "OfferSetStatus",
+    "PeerCredentials",
+    "PeerDialect",
+    "PeerOffer",
+    "PeerRef",
     "PlatformPolicy",
+    "RemoteStatus",
     "ReservationSpec",
 ]
 

@@ -10,6 +10,10 @@ the client's own fields. Nothing here raises on unexpected *types*: it leaves th
 pydantic to report at the right path. It raises only for contradictions (``type`` and ``kind`` that
 differ, a field given both flat and in ``meta``).
 
+Responses are read back the same way (:func:`normalise_response`), for a broker that reads its
+peers' offer sets and sessions (stacked brokers, digest §1): there, flat quantities are the
+*offered* values, the C26 ``available`` block is ``executing``, connectors are access methods.
+
 Writing (:func:`render_calycopis`) turns the ivoa-std JSON of a model into C26 or C105:
 READY<->AVAILABLE, PROPOSED<->INITIAL, ``href``<->``meta.url``, session ``options`` ->
 ``meta.options``, executable ``access`` -> session ``connectors``, ``executing`` <-> ``available``,
@@ -50,7 +54,13 @@ from eb_operator.model.types import Dialect, Group, Kind, family_of, kind_of, tr
 
 Json = dict[str, Any]
 
-__all__ = ["Dialect", "detect_request_dialect", "normalise_request", "render_calycopis"]
+__all__ = [
+    "Dialect",
+    "detect_request_dialect",
+    "normalise_request",
+    "normalise_response",
+    "render_calycopis",
+]
 
 
 # --- detection -------------------------------------------------------------------------------
@@ -296,6 +306,100 @@ def normalise_request(doc: Mapping[str, Any], prefix: Path = ()) -> tuple[Json, 
                     resources_value[key] = reader.resource_list(value, ("resources", key), (key,), group)
                     paths.add(("resources", key), (key,))
     return out, paths
+
+
+# --- reading responses -----------------------------------------------------------------------
+
+_CONNECTOR_STATUS = {"AVAILABLE": "ACTIVE"}
+
+
+class _ResponseReader(_Reader):
+    """A peer's session or offer set (C26 or C105) in the ivoa-std shape. Paths are not kept: a
+    peer's document is checked by the broker reading it, and its errors name the peer's fields."""
+
+    def __init__(self) -> None:
+        super().__init__(PathMap())
+
+    def quantity(self, value: Any, new: Path, old: Path) -> Any:
+        """In a response, flat ``{min, max}`` are what the peer offers."""
+        flat = isinstance(value, dict) and "requested" not in value and "offered" not in value
+        if flat and any(k in value for k in _COUNT_KEYS):
+            return {"offered": value}
+        return value
+
+    def gpus(self, value: Any, new: Path, old: Path) -> Any:
+        if not isinstance(value, dict) or "requested" in value or "offered" in value:
+            return value
+        out: Json = {k: v for k, v in value.items() if k not in ("min", "max")}
+        counts = {k: value[k] for k in ("min", "max") if k in value}
+        if "memory" in out:
+            out["memory"] = self.quantity(out["memory"], new, old)
+        if counts:
+            out["offered"] = counts
+        return out
+
+    def session(self, doc: Mapping[str, Any]) -> Json:
+        out: Json = self.component(dict(doc), (), (), Group.SESSION)
+        if "executable" in out:
+            out["executable"] = self.component(out["executable"], ("executable",), (), Group.EXECUTABLE)
+        resources: Json = {}
+        if isinstance(out.get("resources"), dict):
+            resources = dict(out["resources"])
+        for key, group in _GROUP_OF_LIST.items():
+            if key not in out:
+                continue
+            value = out.pop(key)
+            if key == "compute" and isinstance(value, dict):
+                value = [value]
+            resources[key] = self.resource_list(value, ("resources", key), (key,), group)
+        if resources:
+            out["resources"] = resources
+        schedule = out.get("schedule")
+        if isinstance(schedule, dict) and "available" in schedule and "executing" not in schedule:
+            schedule = dict(schedule)
+            schedule["executing"] = schedule.pop("available")
+            out["schedule"] = schedule
+        connectors = out.pop("connectors", None)
+        executable = out.get("executable")
+        if isinstance(connectors, list) and isinstance(executable, dict) and "access" not in executable:
+            access = [self.access(c) for c in connectors if isinstance(c, dict)]
+            out["executable"] = {**executable, "access": access}
+        return out
+
+    @staticmethod
+    def access(connector: Mapping[str, Any]) -> Json:
+        out = {k: v for k, v in connector.items() if k not in ("kind", "type", "location", "status")}
+        if "status" in connector:
+            status = connector["status"]
+            out["status"] = _CONNECTOR_STATUS.get(status, status) if isinstance(status, str) else status
+        if "location" in connector:
+            out["locations"] = [connector["location"]]
+        return out
+
+    def offerset(self, doc: Mapping[str, Any]) -> Json:
+        out: Json = self.component(dict(doc), (), (), Group.OFFERSET)
+        if isinstance(out.get("offers"), list):
+            out["offers"] = [self._offer(o) for o in out["offers"]]
+        return out
+
+    def _offer(self, offer: Any) -> Any:
+        """One offer in the ivoa-std shape; as sent when it cannot be read (validating it then
+        says why), so that one bad offer is not the whole set's failure."""
+        if not isinstance(offer, dict):
+            return offer
+        try:
+            return self.session(offer)
+        except RequestError:
+            return offer
+
+
+def normalise_response(doc: Mapping[str, Any], kind: str = "session") -> Json:
+    """A peer's ``ExecutionSessionResponse`` (``kind="session"``) or ``OfferSetResponse``
+    (``kind="offerset"``), in C26, C105 or ivoa-std, as an ivoa-std shaped dict (not validated:
+    the caller validates it). Raises :class:`RequestError` only for contradictions (``type`` and
+    ``kind`` that differ, a field given both flat and in ``meta``)."""
+    reader = _ResponseReader()
+    return reader.offerset(doc) if kind == "offerset" else reader.session(doc)
 
 
 # --- writing ---------------------------------------------------------------------------------

@@ -6,19 +6,29 @@ the status write is resourceVersion-guarded, so a change meanwhile retries the w
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from eb_operator.cluster.convert import reservation_from_spec
 from eb_operator.engine import check_accept
 from eb_operator.engine.types import Phase
 from eb_operator.operator.context import OperatorContext
 from eb_operator.operator.facts import facts_of
 from eb_operator.operator.lifecycle import Action, Step, decide
+from eb_operator.operator.state import ExecutionView
 from eb_operator.operator.status import StatusWriter
+from eb_operator.operator.workqueue import Retry
 
 
 class Accepts:
-    def __init__(self, ctx: OperatorContext, status: StatusWriter) -> None:
+    def __init__(
+        self,
+        ctx: OperatorContext,
+        status: StatusWriter,
+        release_remote: Callable[[ExecutionView], None] = lambda _: None,
+    ) -> None:
         self.ctx = ctx
         self.status = status
+        self.release_remote = release_remote  # reject the set's offers held at peer brokers
 
     async def accept(self, key: str) -> None:
         """Accept offer ``key`` if its capacity is still free, atomically with respect to every
@@ -31,6 +41,9 @@ class Accepts:
             step = decide(facts_of(ctx, view))
             if step.action is not Action.ACCEPT:
                 return  # something changed while we waited for the lock: the loop re-decides
+            holder = ctx.accepting.get(view.group)
+            if holder is not None and holder != key:  # a peer is being asked to accept a sibling
+                raise Retry(0.5, f"the accept of {holder} is under way")
             now = ctx.now()
             table, book = ctx.capacity(now)
             cand = ctx.state.ledger.get(key) or reservation_from_spec(
@@ -50,5 +63,6 @@ class Accepts:
                     ctx.state.ledger.remove(s.key)
                     ctx.executions.add(s.key)
         ctx.stats["accepts"] += 1
+        self.release_remote(view)
         accepted = Step(phase=Phase.ACCEPTED, reason="Accepted", message="accepted by the client")
         self.status.announce(view, accepted)

@@ -7,6 +7,10 @@ An answer is one status write holding every offer's reservation (``eb_operator.c
 offer_status``). The offers go into the ledger while the lock is held, so the next decision
 counts them, and are taken out again if the answer cannot be written: the API server must have a
 reservation before a client sees it (docs/operator.md, "No double booking").
+
+With peer brokers (docs/federation.md) the peers are asked as the answer begins, so they work
+while this broker decides; their offers join the answer in one step of its own
+(:func:`~eb_operator.operator.builders.merge.merge_answers`) just before the write.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from eb_operator.cluster.offer_status import offer_name
 from eb_operator.engine import offer_expiry
 from eb_operator.engine.types import Phase
 from eb_operator.operator import children
+from eb_operator.operator.builders.merge import merge_answers
 from eb_operator.operator.builders.status import message_item, offerset_status
 from eb_operator.operator.context import OperatorContext
 from eb_operator.operator.events import kv
+from eb_operator.operator.forwarding import Forwarding
 from eb_operator.operator.planning import plan
 from eb_operator.operator.requests import Interpretation, interpret, unknown_requirements
 from eb_operator.operator.state import key_of
@@ -33,8 +39,9 @@ Obj = Mapping[str, Any]
 
 
 class OfferSetAnswers:
-    def __init__(self, ctx: OperatorContext) -> None:
+    def __init__(self, ctx: OperatorContext, forwarding: Forwarding) -> None:
         self.ctx = ctx
+        self.forwarding = forwarding
 
     async def answer(self, key: str) -> None:
         """Answer the unanswered OfferSet ``key``: YES with offers, or NO with the reasons."""
@@ -43,6 +50,22 @@ class OfferSetAnswers:
         obj = ctx.pending_offersets.get(key)
         if obj is None:
             return
+        asking = self.forwarding.start(obj, ctx.now())
+        try:
+            made, expires, messages, request, now = await self._local(obj)
+            with ctx.timed("peers"):
+                peers = await asking.answers()
+        except BaseException:
+            asking.cancel()
+            raise
+        merged = merge_answers(obj["metadata"], made, expires, messages, peers, now)
+        with ctx.timed("answer"):
+            await self._write(obj, merged.offers, merged.expires, merged.messages, now, request)
+
+    async def _local(self, obj: Obj) -> tuple[list[dict[str, Any]], int | None, list[Any], Obj | None, int]:
+        """This broker's own offers (held in the ledger), their expiry, the messages, the request
+        as offered, and the time they were decided at."""
+        ctx = self.ctx
         request = obj.get("spec", {}).get("request")
         with ctx.timed("probe"):
             found = await children.probe(ctx.cluster, obj["metadata"]["namespace"], request, ctx.policy)
@@ -50,14 +73,12 @@ class OfferSetAnswers:
         with ctx.timed("interpret"):
             interp = interpret(request, ctx.policy, now, found, unknown_requirements(obj))
         if interp.demand is None:
-            await self._write(obj, [], None, interp.messages, now)
-            return
+            return [], None, list(interp.messages), None, now
         made, expires, reason = await self._decide(obj, interp, now)
         messages = list(interp.messages)
         if not made:
             messages.append(message_item("INFO", "urn:no-capacity", reason or "no offers", now))
-        with ctx.timed("answer"):
-            await self._write(obj, made, expires, messages, now, interp.request)
+        return made, expires, messages, interp.request, now
 
     async def _decide(
         self, obj: Obj, interp: Interpretation, now: int

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from eb_operator.model.federation import DEFAULT_MAX_HOPS
 from eb_operator.operator.builders.pod import PodSettings
 
 #: A node NotReady for longer than this is lost for the Executions that hold it (the default of
@@ -25,3 +26,15 @@ class OperatorConfig:
     node_lost_grace: float = NODE_LOST_GRACE  # seconds NotReady before a node's sessions fail
     # seconds a search may hold the event loop before it moves to a worker thread (planning.py)
     decide_inline_seconds: float = 0.005
+    # Peer brokers (docs/federation.md): the BrokerPeers of ``peer_namespace`` are asked for
+    # offers; None: no peers. ``broker_id`` names this broker in the EB-Via header (the API must
+    # be given the same id), ``max_hops`` bounds how far a request is forwarded.
+    peer_namespace: str | None = None
+    broker_id: str = "execution-broker"
+    max_hops: int = DEFAULT_MAX_HOPS
+    peer_refresh_seconds: float = 5.0  # how often the BrokerPeers are listed
+    peer_probe_seconds: float = 30.0  # how often each is probed (and a changed one at once)
+    peer_poll_seconds: float = 2.0  # the first wait between two reads of a remote session ...
+    peer_poll_max_seconds: float = 30.0  # ... doubled while nothing changes, up to this
+    peer_lost_seconds: float = 300.0  # a remote session without an answer this long is FAILED
+    peer_offer_ttl: int = 3600  # a peer's offer is shown for at most this long

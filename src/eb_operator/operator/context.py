@@ -36,6 +36,9 @@ class OperatorContext:
         self.ready = asyncio.Event()
         self.events = EventPoster(cluster)
         self.pending_offersets: dict[str, dict[str, Any]] = {}  # key -> the unanswered OfferSet
+        #: "ns/offerset" -> the offer whose accept a peer is being asked for (under the lock):
+        #: its siblings' accepts wait, as they would for the lock.
+        self.accepting: dict[str, str] = {}
         self.not_ready_since: dict[str, float] = {}  # node -> when it was first seen NotReady
         self.last_sweep = time.monotonic()
         self.active = False  # kopf delivered an Execution event: peering made this replica active

@@ -18,6 +18,9 @@ part                   job
 ``direct``             reserve a slot for direct requests
 ``pods``               create and delete session Pods
 ``status``             write, announce Execution status changes
+``directory``          know, probe and report peer brokers
+``forwarding``         ask the peer brokers for offers
+``remote``             accept at peers, mirror their sessions
 =====================  =====================================================================
 
 No double booking (see docs/operator.md):
@@ -47,9 +50,12 @@ from eb_operator.operator.answering import OfferSetAnswers
 from eb_operator.operator.config import NODE_LOST_GRACE, OperatorConfig
 from eb_operator.operator.context import OperatorContext
 from eb_operator.operator.direct import DirectRequests
+from eb_operator.operator.directory import PeerDirectory
 from eb_operator.operator.events import kv
+from eb_operator.operator.forwarding import Forwarding
 from eb_operator.operator.pods import Pods
 from eb_operator.operator.reconcile import Reconciler
+from eb_operator.operator.remote import RemoteSessions
 from eb_operator.operator.startup import load_state
 from eb_operator.operator.state import ClusterState
 from eb_operator.operator.status import StatusWriter
@@ -67,10 +73,13 @@ class Operator:
         ctx = self.ctx = OperatorContext(cluster, config)
         self.watch = WatchEvents(ctx)
         self.sweeper = Sweeper(ctx)
-        self.answers = OfferSetAnswers(ctx)
+        self.peers = PeerDirectory(ctx)
+        self.answers = OfferSetAnswers(ctx, Forwarding(ctx, self.peers))
         status = StatusWriter(ctx)
+        self.remote = RemoteSessions(ctx, status, self.peers)
+        accepts = Accepts(ctx, status, self.remote.release_siblings)
         self.reconciler = Reconciler(
-            ctx, status, Accepts(ctx, status), DirectRequests(ctx, status), Pods(ctx)
+            ctx, status, accepts, DirectRequests(ctx, status), Pods(ctx), self.remote
         )
         ctx.executions = WorkQueue("executions", self.reconciler.reconcile, config.workers)
         ctx.offersets = WorkQueue("offersets", self.answers.answer, config.offer_workers)
@@ -99,6 +108,7 @@ class Operator:
         ctx.offersets.start()
         ctx.events.start()
         self.sweeper.start()
+        self.peers.start()
         log.info(
             "%s",
             kv(
@@ -112,6 +122,8 @@ class Operator:
 
     async def stop(self) -> None:
         await self.sweeper.stop()
+        await self.peers.stop()
+        await self.remote.stop()
         await self.ctx.executions.stop()
         await self.ctx.offersets.stop()
         await self.ctx.events.stop()

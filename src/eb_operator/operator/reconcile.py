@@ -7,6 +7,8 @@ so a key processed twice, or after a restart, does no harm. Immediate steps are 
 
 from __future__ import annotations
 
+from typing import Any
+
 from eb_operator.cluster.crs import EXECUTIONS, Conflict, NotFound
 from eb_operator.engine.types import Phase
 from eb_operator.operator.accepting import Accepts
@@ -15,6 +17,7 @@ from eb_operator.operator.direct import DirectRequests
 from eb_operator.operator.facts import facts_of
 from eb_operator.operator.lifecycle import Action, Step, decide
 from eb_operator.operator.pods import Pods
+from eb_operator.operator.remote import RemoteSessions
 from eb_operator.operator.requests import Interpretation
 from eb_operator.operator.state import ExecutionView, execution_view
 from eb_operator.operator.status import StatusWriter
@@ -29,12 +32,14 @@ class Reconciler:
         accepts: Accepts,
         direct: DirectRequests,
         pods: Pods,
+        remote: RemoteSessions,
     ) -> None:
         self.ctx = ctx
         self.status = status
         self.accepts = accepts
         self.direct = direct
         self.pods = pods
+        self.remote = remote
 
     async def reconcile(self, key: str) -> None:
         ctx = self.ctx
@@ -51,6 +56,10 @@ class Reconciler:
                 return
             try:
                 if view.offer_set and not view.status_written and await self._adopt_offer(view):
+                    continue
+                if view.peer is not None:  # held at a peer broker (eb_operator.operator.remote)
+                    if not await self.remote.reconcile(view):
+                        return
                     continue
                 step = decide(facts_of(ctx, view))
                 if step.action is Action.ACCEPT:
@@ -69,6 +78,9 @@ class Reconciler:
         the offer and the set only). True when this wrote something."""
         ctx = self.ctx
         offer = ctx.state.offer(view.group, view.name)
+        held_at = ctx.state.peer_offer(view.group, view.name)
+        if view.peer is not None or (view.reservation is None and offer is None and held_at is not None):
+            return await self._adopt_peer_offer(view, held_at)
         if view.reservation is not None and (offer is None or view.reservation == offer):
             return False  # as offered, or an offer no longer held (expiry and siblings judge it)
         nothing = Interpretation(None)
@@ -90,6 +102,28 @@ class Reconciler:
             except Conflict:
                 raise Retry(0.2, "changed meanwhile") from None
             ctx.state.put(execution_view(patched))
+        return True
+
+    async def _adopt_peer_offer(self, view: ExecutionView, held_at: dict[str, Any] | None) -> bool:
+        """As :meth:`_adopt_offer`, for an offer held at a peer broker: ``spec.peer`` must say where
+        the set's offer is held, and is copied in when left out."""
+        if view.peer is not None:
+            if held_at is None or view.peer == held_at:
+                return False
+            why = f"spec.peer is not where offer {view.name} of OfferSet {view.offer_set} is held"
+            await self.status.fail(view, "NotOffered", why, Interpretation(None))
+            return True
+        try:
+            patched = await self.ctx.cluster.patch(
+                EXECUTIONS,
+                view.namespace,
+                view.name,
+                {"spec": {"peer": held_at}},
+                resource_version=str(view.rv),
+            )
+        except Conflict:
+            raise Retry(0.2, "changed meanwhile") from None
+        self.ctx.state.put(execution_view(patched))
         return True
 
     async def apply(self, view: ExecutionView, step: Step) -> bool:

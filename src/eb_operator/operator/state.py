@@ -98,6 +98,9 @@ class ExecutionView:
     conditions: list[dict[str, Any]] = field(default_factory=list)
     uuid: str | None = None
     created: str | None = None  # metadata.creationTimestamp
+    peer: dict[str, Any] | None = None  # spec.peer: the session is held at a peer broker
+    remote: dict[str, Any] = field(default_factory=dict)  # status.remote: how the peer last showed it
+    access: list[dict[str, Any]] | None = None  # status.access
 
     @property
     def group(self) -> str:
@@ -117,7 +120,8 @@ def execution_view(obj: Obj) -> ExecutionView:
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     reservation = spec.get("reservation")
-    expires = reservation.get("expires") if reservation else None
+    peer = spec.get("peer")
+    expires = (reservation or peer or {}).get("expires")
     return ExecutionView(
         key=key_of(obj),
         namespace=str(meta.get("namespace")),
@@ -136,6 +140,9 @@ def execution_view(obj: Obj) -> ExecutionView:
         conditions=list(status.get("conditions") or []),
         uuid=status.get("uuid"),
         created=meta.get("creationTimestamp"),
+        peer=dict(peer) if peer else None,
+        remote=dict(status.get("remote") or {}),
+        access=list(status["access"]) if status.get("access") else None,
     )
 
 
@@ -153,6 +160,8 @@ class ClusterState:
         self.by_uid: dict[str, str] = {}  # execution uid -> key
         self.groups: dict[str, set[str]] = {}  # "ns/offerset" -> execution keys
         self.offers: dict[str, dict[str, dict[str, Any]]] = {}  # "ns/offerset" -> offer name -> reservation
+        # "ns/offerset" -> offer name -> where a peer broker holds it (spec.peer)
+        self.peer_offers: dict[str, dict[str, dict[str, Any]]] = {}
         self._offer_expiry: list[tuple[int, str, str]] = []  # heap of (expires, group, offer name)
         self._offer_forget: list[tuple[int, str, str]] = []  # heap of (when to forget, group, name)
         self.ledger = Ledger()
@@ -347,9 +356,17 @@ class ClusterState:
         if deleted:
             self._release_offers(group)
             self.offers.pop(group, None)
+            self.peer_offers.pop(group, None)
             return
-        if group in self.offers:
+        if group in self.offers or group in self.peer_offers:
             return  # an answer is written once: later events of the set change nothing here
+        remote = {str(r["name"]): dict(r["peer"]) for r in offer_refs(obj) if r.get("peer")}
+        if remote:  # held at peers: known (to accept, reject and release them), holding nothing here
+            self.peer_offers[group] = remote
+            for name, ref in remote.items():
+                if ref.get("expires"):
+                    forget = parse_instant(ref["expires"]) + FORGET_OFFERS_AFTER
+                    heapq.heappush(self._offer_forget, (forget, group, name))
         refs = [r for r in offer_refs(obj) if r.get("reservation")]
         if not refs:
             return
@@ -370,6 +387,10 @@ class ClusterState:
     def offer(self, group: str, name: str) -> dict[str, Any] | None:
         """The reservation of offer ``name`` of an answered OfferSet, while that offer is live."""
         return (self.offers.get(group) or {}).get(name)
+
+    def peer_offer(self, group: str, name: str) -> dict[str, Any] | None:
+        """Where offer ``name`` of an answered OfferSet is held, if a peer broker holds it."""
+        return (self.peer_offers.get(group) or {}).get(name)
 
     def accepted(self, group: str) -> bool:
         return any(self.executions[k].phase not in NOT_ACCEPTED for k in self.groups.get(group, ()))
@@ -392,11 +413,12 @@ class ClusterState:
                 purged += 1
         while self._offer_forget and self._offer_forget[0][0] <= now:
             _, group, name = heapq.heappop(self._offer_forget)
-            offers = self.offers.get(group)
-            if offers is not None:  # so memory stays bounded by the recent offers
-                offers.pop(name, None)
-                if not offers:
-                    del self.offers[group]
+            for held in (self.offers, self.peer_offers):
+                offers = held.get(group)
+                if offers is not None:  # so memory stays bounded by the recent offers
+                    offers.pop(name, None)
+                    if not offers:
+                        del held[group]
         return purged
 
     def load(

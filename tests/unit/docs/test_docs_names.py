@@ -50,7 +50,7 @@ def _rows(text: str) -> list[tuple[list[str], list[str]]]:
 
 
 def test_every_crd_is_read() -> None:
-    assert set(BY_KIND) == {"Executable", "Execution", "ExecutionPlatform", "OfferSet"}
+    assert set(BY_KIND) == {"BrokerPeer", "Executable", "Execution", "ExecutionPlatform", "OfferSet"}
 
 
 @pytest.mark.parametrize("doc", [REPO / "README.md", REPO / "docs" / "operator.md"], ids=_ids)

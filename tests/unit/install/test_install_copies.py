@@ -45,7 +45,7 @@ def test_a_changed_source_is_reported(tmp_path: Path) -> None:
         (tmp_path / d).mkdir(parents=True)
     (tmp_path / "crds" / "a.yaml").write_text("kind: CustomResourceDefinition\n")
     (tmp_path / "manifests" / "crds" / "kopf-peering.yaml").write_text("kind: CustomResourceDefinition\n")
-    for name in ("rbac.yaml", "api-rbac.yaml"):
+    for name in ("rbac.yaml", "api-rbac.yaml", "peers-rbac.yaml"):
         (tmp_path / "manifests" / name).write_text("kind: ServiceAccount\n")
     assert sync.sync(tmp_path)
     assert sync.differences(tmp_path) == []

@@ -338,15 +338,22 @@ def unused(needed: set[Need], granted: set[Need]) -> list[Need]:
 
 
 OPERATOR_RBAC = REPO / "manifests" / "rbac.yaml"
+PEERS_RBAC = REPO / "manifests" / "peers-rbac.yaml"  # the operator's, for peer brokers
 API_RBAC = REPO / "manifests" / "api-rbac.yaml"
 
 
+def operator_grants(directory: Path = REPO / "manifests") -> set[Need]:
+    return grants(directory / OPERATOR_RBAC.name, "eb-operator") | grants(
+        directory / PEERS_RBAC.name, "eb-operator"
+    )
+
+
 def test_the_operator_is_granted_every_call_it_makes() -> None:
-    assert missing(operator_needs(), grants(OPERATOR_RBAC, "eb-operator")) == []
+    assert missing(operator_needs(), operator_grants()) == []
 
 
 def test_the_operator_is_granted_nothing_it_does_not_use() -> None:
-    assert unused(operator_needs(), grants(OPERATOR_RBAC, "eb-operator")) == []
+    assert unused(operator_needs(), operator_grants()) == []
 
 
 def test_the_api_is_granted_every_call_it_makes_and_nothing_more() -> None:
@@ -368,6 +375,8 @@ def test_the_analysis_sees_the_calls_it_must() -> None:
         (GROUP, "executions/status", "patch", "namespace"),
         (GROUP, "executions", "watch", "cluster"),
         ("", "events", "create", "namespace"),
+        (GROUP, "brokerpeers", "list", "namespace"),
+        (GROUP, "brokerpeers/status", "patch", "namespace"),
     ]:
         assert expected in needs, expected
     assert ("authentication.k8s.io", "tokenreviews", "create", "cluster") in api_needs()
@@ -388,8 +397,9 @@ def test_the_chart_grants_what_the_manifests_grant() -> None:
     """The chart's templates re-home charts/execution-broker/files/*.yaml (names, namespaces),
     never their rules: the same grants as manifests/ (the files themselves: test_install_copies)."""
     chart = REPO / "charts" / "execution-broker" / "files"
-    assert grants(chart / "rbac.yaml", "eb-operator") == grants(OPERATOR_RBAC, "eb-operator")
+    assert operator_grants(chart) == operator_grants()
     assert grants(chart / "api-rbac.yaml", "eb-api") == grants(API_RBAC, "eb-api")
     template = (REPO / "charts" / "execution-broker" / "templates" / "rbac.yaml").read_text()
     assert '"file" "files/rbac.yaml"' in template
     assert '"file" "files/api-rbac.yaml"' in template
+    assert '"file" "files/peers-rbac.yaml"' in template

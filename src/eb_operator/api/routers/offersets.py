@@ -17,6 +17,7 @@ from eb_operator.api.deps import (
     set_dialect,
 )
 from eb_operator.api.wire import Dialect, guess_dialect
+from eb_operator.model.federation import VIA_HEADER
 
 router = APIRouter(tags=["offer sets"])
 
@@ -45,7 +46,8 @@ async def _create(
     hint: Dialect | None,
 ) -> Response:
     set_dialect(request, hint or guess_dialect(body))
-    answer = await service.create_offerset(caller, body, hint, base)
+    via = request.headers.get(VIA_HEADER)
+    answer = await service.create_offerset(caller, body, hint, base, via)
     set_dialect(request, answer.dialect)
     headers = {"Location": answer.href} if settings.create_status == 303 else None
     return ivoa_response(answer.rendered(), media, settings.create_status, headers)
@@ -56,7 +58,7 @@ async def _create(
     operation_id="OfferSetPost",
     summary="Ask when and where a request can run; the answer is an offer set",
     status_code=303,
-    responses={**_CREATED, **openapi.errors(400, 401, 406, 413, 415, 503)},
+    responses={**_CREATED, **openapi.errors(400, 401, 406, 413, 415, 503, 508)},
     openapi_extra=openapi.request_body("OfferSetRequest"),
 )
 async def post_offerset(
@@ -76,7 +78,7 @@ async def post_offerset(
     operation_id="ExecutionRequest",
     summary="The Calycopis 2026 name of POST /offersets (body: ExecutionRequest)",
     status_code=303,
-    responses={**_CREATED, **openapi.errors(400, 401, 406, 413, 415, 503)},
+    responses={**_CREATED, **openapi.errors(400, 401, 406, 413, 415, 503, 508)},
     openapi_extra=openapi.request_body("ExecutionRequest"),
 )
 async def post_request(
