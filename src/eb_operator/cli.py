@@ -62,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
         default=float(os.environ.get("EB_PEER_LOST_SECONDS", "300")),
         help="seconds a peer may not answer about a session it holds before it is FAILED (default 300)",
     )
+    op.add_argument(
+        "--peer-poll-max-seconds",
+        type=float,
+        default=float(os.environ.get("EB_PEER_POLL_MAX_SECONDS", "30")),
+        help="longest wait between two reads of a session held at a peer (default 30)",
+    )
 
     api = sub.add_parser("api", help="serve the IVOA REST interface over the custom resources")
     api.add_argument("--host", default=os.environ.get("EB_API_HOST", "0.0.0.0"))
@@ -87,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             broker_id=args.broker_id,
             max_hops=args.max_hops,
             peer_lost_seconds=args.peer_lost_seconds,
+            peer_poll_max_seconds=args.peer_poll_max_seconds,
         )
         return 0
     if args.command == "api":
