@@ -204,3 +204,60 @@ def test_siblings_of_an_accepted_offer_read_as_rejected() -> None:
     doc = views.offerset_document(offerset(), [accepted, sibling], BASE, NOW)
     assert [o["phase"] for o in doc["offers"]] == ["ACCEPTED", "REJECTED"]
     assert doc["offers"][1]["options"] == []
+
+
+# --- sessions held at peer brokers (docs/federation.md) ----------------------------------------
+
+PEER_OFFERED = {
+    "executable": {"type": DOCKER, "image": {"locations": ["busybox:latest"]}},
+    "resources": {
+        "compute": [{"type": COMPUTE, "cores": {"requested": {"min": 4}, "offered": {"min": 6, "max": 6}}}]
+    },
+    "schedule": {"executing": {"start": "2026-08-14T09:30:00Z/PT0S", "duration": "PT2H"}},
+}
+
+
+def held_at_peer(status: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    ofs = offerset()
+    peer = {
+        "name": "site-b",
+        "session": "91d2c3a4-0000-4000-8000-000000000001",
+        "href": "https://b.example.org/sessions/91d2c3a4-0000-4000-8000-000000000001",
+        "expires": format_instant(to_epoch(NOW + timedelta(minutes=5))),
+    }
+    ofs["status"]["offers"] = [
+        {"name": OFFER_NAME, "uuid": OFFER_NAME, "peer": peer, "offered": PEER_OFFERED}
+    ]
+    obj: dict[str, Any] = {
+        "metadata": {"name": OFFER_NAME, "creationTimestamp": "2026-08-14T08:00:00Z"},
+        "spec": {"offerSet": OFFERSET_NAME, "owner": "alice", "peer": peer},
+    }
+    if status is not None:
+        obj["status"] = status
+    return obj, ofs
+
+
+def test_a_session_held_at_a_peer_shows_what_the_peer_offered_as_a_session_of_this_broker() -> None:
+    obj, ofs = held_at_peer()
+    doc = views.session_document(obj, ofs, BASE, NOW)
+    assert doc["href"] == f"{BASE}/sessions/{OFFER_NAME}"
+    assert doc["phase"] == "OFFERED"
+    assert doc["expires"] == "2026-08-14T08:05:00Z"
+    assert doc["resources"] == PEER_OFFERED["resources"]
+    assert doc["schedule"] == PEER_OFFERED["schedule"]
+    assert doc["executable"] == PEER_OFFERED["executable"]
+    assert "b.example.org" not in str(doc)  # where it is held is the broker's business
+
+
+def test_a_session_whose_peer_is_silent_carries_a_warning() -> None:
+    status = {
+        "phase": "RUNNING",
+        "message": "peer site-b does not answer about the session (ConnectError)",
+        "remote": {"phase": "RUNNING", "unreachableSince": "2026-08-14T07:59:00Z"},
+    }
+    obj, ofs = held_at_peer(status)
+    doc = views.session_document(obj, ofs, BASE, NOW)
+    assert doc["phase"] == "RUNNING"
+    assert doc["messages"] == [
+        {"type": "urn:ivoa:eb:peer-unreachable", "level": "WARN", "message": status["message"]}
+    ]

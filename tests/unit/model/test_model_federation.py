@@ -46,7 +46,7 @@ def test_a_via_header_reads_as_its_broker_ids(header: str | None, ids: tuple[str
         "not ascii",
         "too long an id",
         "too many",
-    ],  # noqa: E501
+    ],
 )
 def test_a_malformed_via_header_is_a_request_error_naming_it(header: str) -> None:
     with pytest.raises(RequestError) as caught:

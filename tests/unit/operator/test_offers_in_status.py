@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from eb_operator.cluster.convert import is_uuid
+from eb_operator.cluster.convert import is_uuid, recorded_phase
 from eb_operator.cluster.offer_status import (
     find_offer,
     new_offerset_name,
@@ -17,7 +17,7 @@ from eb_operator.cluster.offer_status import (
     offerset_of,
 )
 from eb_operator.model.times import format_instant, parse_instant
-from eb_operator.operator.state import FORGET_OFFERS_AFTER, ClusterState
+from eb_operator.operator.state import FORGET_OFFERS_AFTER, ClusterState, execution_view
 
 pytestmark = pytest.mark.unit
 
@@ -229,3 +229,66 @@ def test_offers_of_a_set_with_an_accepted_offer_are_forgotten_in_time_too() -> N
     assert state.offer("ns/set", second) == reservation("n1")
     state.purge_offers(T0 + 300 + FORGET_OFFERS_AFTER)
     assert state.offers == {}
+
+
+# --- offers held at peer brokers (docs/federation.md) ------------------------------------------
+
+
+def with_peer_offer(s: dict[str, Any], expires: int = T0 + 300) -> dict[str, Any]:
+    meta = s["metadata"]
+    name = offer_name(meta, len(s["status"]["offers"]))
+    s["status"]["offers"].append(
+        {
+            "name": name,
+            "uuid": name,
+            "peer": {
+                "name": "site-b",
+                "session": "91d2c3a4-0000-4000-8000-000000000001",
+                "href": "https://b.example.org/sessions/91d2c3a4-0000-4000-8000-000000000001",
+                "expires": format_instant(expires),
+                "start": format_instant(T0 + 60),
+            },
+            "offered": {"executable": {"type": "x"}},
+        }
+    )
+    return s
+
+
+def test_an_offer_held_at_a_peer_is_known_but_holds_no_capacity_here() -> None:
+    state = ClusterState()
+    s = with_peer_offer(offerset(n=1))
+    state.on_offerset(s)
+    remote = offer_refs(s)[1]["name"]
+    assert state.peer_offer("ns/set", remote) == s["status"]["offers"][1]["peer"]
+    assert f"ns/{remote}" not in state.ledger
+    assert f"ns/{offer_refs(s)[0]['name']}" in state.ledger  # its local sibling holds its own
+    state.purge_offers(T0 + 300 + FORGET_OFFERS_AFTER)
+    assert state.peer_offer("ns/set", remote) is None  # forgotten in time, as local offers are
+
+
+def test_a_set_of_peer_offers_only_is_recorded_once_and_released_when_deleted() -> None:
+    state = ClusterState()
+    s = with_peer_offer(offerset(n=0))
+    state.on_offerset(s)
+    name = offer_refs(s)[0]["name"]
+    s["status"]["offers"][0]["peer"]["name"] = "changed"
+    state.on_offerset(s)  # a later event of an answered set changes nothing
+    assert state.peer_offer("ns/set", name)["name"] == "site-b"  # type: ignore[index]
+    state.on_offerset(s, deleted=True)
+    assert state.peer_offer("ns/set", name) is None
+
+
+def test_a_clients_word_on_a_peer_offer_writes_where_it_is_held_not_a_reservation() -> None:
+    s = with_peer_offer(offerset(n=1))
+    ref = offer_refs(s)[1]
+    body = offer_execution(s, ref, "ACCEPTED")
+    assert body["spec"] == {
+        "offerSet": "set",
+        "owner": "alice",
+        "desiredPhase": "ACCEPTED",
+        "peer": ref["peer"],
+    }
+    assert recorded_phase(body) == "OFFERED"
+    view = execution_view({**body, "metadata": {**body["metadata"], "uid": "u", "resourceVersion": "1"}})
+    assert view.peer == ref["peer"]
+    assert view.expires == T0 + 300
