@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,14 +171,22 @@ def _settings_env(settings: ApiSettings) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def api_process(settings: ApiSettings, log_path: Path) -> Iterator[str]:
-    """``eb-operator api`` on a free 127.0.0.1 port as a process of its own (a benchmark's clients
-    then do not share the service's interpreter lock); yields its URL."""
-    port = free_port()
+def api_process(
+    settings: ApiSettings,
+    log_path: Path,
+    port: int | None = None,
+    started: list[subprocess.Popen[bytes]] | None = None,
+) -> Iterator[str]:
+    """``eb-operator api`` on 127.0.0.1 (``port``, else a free one) as a process of its own (a
+    benchmark's clients then do not share the service's interpreter lock); yields its URL.
+    ``started``: the process is appended there (a test that kills it)."""
+    port = port or free_port()
     env = {**os.environ, **_settings_env(settings)}
     argv = [sys.executable, "-m", "eb_operator.cli", "api", "--host", "127.0.0.1", "--port", str(port)]
-    with log_path.open("w") as log:
+    with log_path.open("a") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+    if started is not None:
+        started.append(proc)
     url = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
@@ -197,16 +205,17 @@ def api_process(settings: ApiSettings, log_path: Path) -> Iterator[str]:
 
 @contextlib.contextmanager
 def operator_process(
-    kube: Kubectl, namespace: str, platform: str, log_path: Path
+    kube: Kubectl, namespace: str, platform: str, log_path: Path, extra: Sequence[str] = ()
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """``eb-operator operator`` for one namespace and platform, stopped (SIGTERM) when the block ends."""
+    """``eb-operator operator`` for one namespace and platform (``extra``: more of its flags),
+    stopped (SIGTERM) when the block ends."""
     env = {
         **os.environ,
         "KUBECONFIG": kube.kubeconfig,
         "EB_LOG_LEVEL": os.environ.get("EB_LOG_LEVEL", "INFO"),
     }
     argv = [sys.executable, "-m", "eb_operator.cli", "operator", "--namespace", namespace]
-    argv += ["--platform", platform, "--no-peering", "--liveness", ""]
+    argv += ["--platform", platform, "--no-peering", "--liveness", "", *extra]
     with log_path.open("w") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
     try:
