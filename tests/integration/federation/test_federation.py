@@ -310,6 +310,30 @@ def test_a_peer_killed_mid_request_costs_its_offers_and_a_warning_not_the_set(fe
     )
 
 
+def test_with_every_peer_down_the_answer_is_this_brokers_own_offers_and_a_warning_per_peer(
+    fed: dict[str, Site],
+) -> None:
+    a, b, c = fed["a"], fed["b"], fed["c"]
+    b.kill_api()
+    c.kill_api()
+    try:
+        answer = ask(a, ivoa_request(cores=1, duration="PT1M"))
+        assert answer["result"] == "YES", answer
+        assert set(where(a, answer).values()) == {"local"}
+        for name in ("b", "c"):  # asked and refused, or already found down by a probe: named either way
+            (warned,) = [m for m in answer["messages"] if f"peer {name}" in m["message"]]
+            assert warned["level"] == "WARN", warned
+    finally:
+        for site in (b, c):
+            site.start_api()
+    for name in ("b", "c"):
+        wait_for(
+            lambda name=name: a.get("brokerpeer", name)["status"].get("reachable") is True,
+            60,
+            f"{name} to be reachable again",
+        )
+
+
 def test_a_peer_lost_mid_session_leaves_a_message_then_fails_the_session(fed: dict[str, Site]) -> None:
     a, c = fed["a"], fed["c"]
     answer = ask(a, ivoa_request(cores=1, duration="PT10M"))
