@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import sys
 import threading
 import time
@@ -52,6 +53,7 @@ class HostilePeer:
     def __init__(self) -> None:
         self.mode = "good"
         self.seen: list[dict[str, str]] = []  # the headers of every request, in order
+        self.connections: set[socket.socket] = set()  # open ones: a stopped peer closes them too
         self.slow_seconds = 10.0
         server = _QuietServer(("127.0.0.1", 0), _handler(self))
         server.daemon_threads = True
@@ -111,6 +113,14 @@ def _handler(peer: HostilePeer) -> type[BaseHTTPRequestHandler]:
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self.wfile.write(body)
 
+        def setup(self) -> None:
+            super().setup()
+            peer.connections.add(self.connection)
+
+        def finish(self) -> None:
+            super().finish()
+            peer.connections.discard(self.connection)
+
         def do_GET(self) -> None:
             peer.seen.append(dict(self.headers.items()))
             if self.path == "/availability":
@@ -137,4 +147,7 @@ def hostile_peer() -> Iterator[HostilePeer]:
     finally:
         peer.server.shutdown()
         peer.server.server_close()
+        for conn in list(peer.connections):  # a kept-alive connection would go on answering
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
         thread.join(10)

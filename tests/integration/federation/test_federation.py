@@ -278,6 +278,16 @@ def test_whatever_a_hostile_peer_answers_the_merged_set_stands(fed: dict[str, Si
             assert all(h["EB-Via"] == a.broker_id for h in asked)
         finally:
             unpeer(a, "hostile")
+    wait_for(lambda: not _names_peer(a, "hostile"), 60, "a to stop asking the deleted peer", interval=1)
+
+
+def _names_peer(site: Site, name: str) -> bool:
+    """Whether an answer of ``site`` now holds an offer of peer ``name`` or a message naming it (its
+    directory lists the BrokerPeers every few seconds, so a deleted one is asked a little longer)."""
+    answer = ask(site, ivoa_request(cores=1, duration="PT1M"))
+    return name in where(site, answer).values() or any(
+        f"peer {name}" in m["message"] for m in answer["messages"]
+    )
 
 
 def test_a_peer_killed_mid_request_costs_its_offers_and_a_warning_not_the_set(fed: dict[str, Site]) -> None:
