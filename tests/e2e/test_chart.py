@@ -86,6 +86,14 @@ def test_the_defaults_render_the_whole_product(helm: Helm) -> None:
         "http://0.0.0.0:8081/healthz",
         "--node-lost-grace",
         "60",
+        "--peers-namespace",
+        "science",
+        "--broker-id",
+        "rel-execution-broker.science",
+        "--max-hops",
+        "3",
+        "--peer-lost-seconds",
+        "300",
     ]
     api = one(docs, "Deployment", "api")
     assert api["spec"]["replicas"] == 2
@@ -172,7 +180,7 @@ def test_watched_namespaces_always_include_the_sessions_namespace(helm: Helm) ->
     )
     args = one(docs, "Deployment", "operator")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert [args[i + 1] for i, a in enumerate(args) if a == "--namespace"] == ["team-a", "team-b", "rest"]
-    role = one(docs, "Role")
+    role = one(docs, "Role", "api")
     assert role["metadata"]["namespace"] == "rest", "the API's Role is where its sessions are"
     pods_where = sorted(
         d["metadata"]["namespace"]
@@ -191,7 +199,7 @@ def test_rbac_is_the_manifests_rbac_rehomed_into_the_release(helm: Helm) -> None
     docs = template(helm, namespace="science")
     source = [
         d
-        for f in ("rbac.yaml", "api-rbac.yaml")
+        for f in ("rbac.yaml", "api-rbac.yaml", "peers-rbac.yaml")
         for d in yaml.safe_load_all((REPO / "manifests" / f).read_text())
         if d
     ]
