@@ -38,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
         default=float(os.environ.get("EB_NODE_LOST_GRACE", "60")),
         help="seconds a node may be NotReady before the sessions on it fail (default 60)",
     )
+    op.add_argument(
+        "--session-key-file",
+        default=os.environ.get("EB_SESSION_KEY_FILE") or None,
+        help="the key shared with the REST API's gate (a mounted Secret); without it no routes are made",
+    )
 
     op.add_argument(
         "--peers-namespace",
@@ -81,8 +86,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "operator":
+        from eb_operator.model.session_keys import check_key
         from eb_operator.operator import run
 
+        key = None
+        if args.session_key_file:
+            with open(args.session_key_file, "rb") as f:
+                key = check_key(f.read().strip())
         run(
             namespaces=args.namespace,
             platform=args.platform,
@@ -94,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_hops=args.max_hops,
             peer_lost_seconds=args.peer_lost_seconds,
             peer_poll_max_seconds=args.peer_poll_max_seconds,
+            session_key=key,
         )
         return 0
     if args.command == "api":

@@ -34,6 +34,7 @@ from eb_operator.api.errors import (
     UnsupportedMediaType,
     error_document,
 )
+from eb_operator.api.gate import Gate
 from eb_operator.api.media import (
     JSON,
     YAML,
@@ -42,7 +43,7 @@ from eb_operator.api.media import (
     negotiate_response,
 )
 from eb_operator.api.metrics import Metrics, MetricsMiddleware
-from eb_operator.api.routers import offersets, ops, sessions, vosi
+from eb_operator.api.routers import gate, offersets, ops, sessions, vosi
 from eb_operator.api.service import BrokerService
 from eb_operator.api.settings import ApiSettings
 from eb_operator.api.wire import Dialect, RequestError
@@ -154,6 +155,7 @@ def create_app(settings: ApiSettings | None = None, store_factory: StoreFactory 
     settings = settings or ApiSettings()
     metrics = Metrics()
     static_tokens = parse_static_tokens(settings.token_lines())  # a broken Secret fails here, at start
+    session_key = settings.key()  # likewise a short or unreadable session key
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -169,7 +171,12 @@ def create_app(settings: ApiSettings | None = None, store_factory: StoreFactory 
             cache_size=settings.token_cache_size,
         )
         app.state.eb = AppState(
-            settings, metrics, store, BrokerService(store, settings, metrics), authenticator
+            settings,
+            metrics,
+            store,
+            BrokerService(store, settings, metrics),
+            authenticator,
+            Gate(store, authenticator, session_key, settings.login_seconds),
         )
         log.info("api ready namespace=%s anonymous=%s", settings.namespace, settings.allow_anonymous)
         try:
@@ -191,7 +198,7 @@ def create_app(settings: ApiSettings | None = None, store_factory: StoreFactory 
         static_url=DOCS_ASSETS,
         redirect_slashes=False,
     )
-    for router in (offersets.router, sessions.router, vosi.router, ops.router):
+    for router in (offersets.router, sessions.router, gate.router, vosi.router, ops.router):
         app.include_router(router)
     for exc_type in (
         ApiError,

@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from eb_operator.api.auth import Authenticator, Caller
 from eb_operator.api.documents import dump_document, parse_document, stored_size
 from eb_operator.api.errors import PayloadTooLarge
+from eb_operator.api.gate import Gate
 from eb_operator.api.media import Negotiated, negotiate_response, request_format
 from eb_operator.api.metrics import Metrics
 from eb_operator.api.service import BrokerService
@@ -34,6 +35,7 @@ class AppState:
     store: RestStore
     service: BrokerService
     authenticator: Authenticator
+    gate: Gate
 
 
 def _state(request: Request) -> AppState:
@@ -51,6 +53,10 @@ async def _service(request: Request) -> BrokerService:
 
 async def _store(request: Request) -> RestStore:
     return _state(request).store
+
+
+async def _gate(request: Request) -> Gate:
+    return _state(request).gate
 
 
 async def _metrics(request: Request) -> Metrics:
@@ -106,6 +112,7 @@ async def base_url(request: Request) -> str:
 SettingsDep = Annotated[ApiSettings, Depends(_settings)]
 ServiceDep = Annotated[BrokerService, Depends(_service)]
 StoreDep = Annotated[RestStore, Depends(_store)]
+GateDep = Annotated[Gate, Depends(_gate)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
 AcceptDep = Annotated[Negotiated, Depends(_negotiate)]
 CallerDep = Annotated[Caller, Depends(_caller)]

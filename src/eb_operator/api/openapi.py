@@ -167,6 +167,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "messages": _MESSAGES,
         },
     },
+    "LoginLink": {
+        "description": "A one-time login link to a session's URL: opening it sets an HttpOnly cookie "
+        "for the session's path (docs/data-and-notebooks.md, Opening a session).",
+        "type": "object",
+        "required": ["url", "expires"],
+        "properties": {"url": _STR, "expires": {"type": "string", "format": "date-time"}},
+    },
     "OfferSetResponse": {
         "description": "digest §3.8: uuid and href required (C26: under meta), result YES or NO, the offers.",
         "type": "object",

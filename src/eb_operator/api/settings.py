@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from eb_operator.api.documents import DEFAULT_LIMITS, Limits
 from eb_operator.model.federation import DEFAULT_MAX_HOPS, MAX_VIA_IDS
+from eb_operator.model.session_keys import check_key
 
 
 class ApiSettings(BaseSettings):
@@ -101,6 +102,15 @@ class ApiSettings(BaseSettings):
         default=None, description="The same CSV lines inline (newline- or semicolon-separated)."
     )
 
+    session_key_file: Path | None = Field(
+        default=None,
+        description="The session key shared with the operator (a mounted Secret): it signs the gate's "
+        "cookies and derives notebook servers' tokens. Unset (and no session_key): no login links, and "
+        "the gate refuses everything.",
+    )
+    session_key: SecretStr | None = Field(default=None, description="The same key inline (tests).")
+    login_seconds: int = Field(default=60, ge=5, le=3600, description="How long a login link may be used.")
+
     def body_limits(self) -> Limits:
         """The bounds on request bodies (413 for the size, 400 for the rest)."""
         return Limits(
@@ -111,6 +121,14 @@ class ApiSettings(BaseSettings):
             max_number_chars=self.max_number_chars,
             max_string_chars=self.max_string_chars,
         )
+
+    def key(self) -> bytes | None:
+        """The session key (at least 32 bytes; ValueError otherwise), or None."""
+        if self.session_key_file is not None:
+            return check_key(self.session_key_file.read_bytes().strip())
+        if self.session_key is not None:
+            return check_key(self.session_key.get_secret_value().encode())
+        return None
 
     def token_lines(self) -> str:
         """All static-token CSV text from the file and the inline setting."""

@@ -222,6 +222,8 @@ def session_document(
         access = st.get("access")
         if access:
             doc["executable"]["access"] = copy.deepcopy(list(access))
+        if st.get("ports"):
+            _fill_ports(doc["executable"], st["ports"])
     if resources:
         doc["resources"] = resources
     if schedule:
@@ -235,6 +237,18 @@ def session_document(
     if messages:
         doc["messages"] = copy.deepcopy(messages)
     return {k: v for k, v in doc.items() if v is not None}
+
+
+def _fill_ports(executable: dict[str, Any], filled: Sequence[Obj]) -> None:
+    """The request's ``network.ports`` with what the service filled in for the routed ones:
+    ``external`` (port, addresses) and ``path`` (digest §3.3, DockerNetworkPort)."""
+    by_port = {(p.get("internal") or {}).get("port"): p for p in filled}
+    for port in (executable.get("network") or {}).get("ports") or []:
+        done = by_port.get((port.get("internal") or {}).get("port"))
+        if done is not None:
+            port["external"] = copy.deepcopy(dict(done.get("external") or {}))
+            if done.get("path"):
+                port["path"] = done["path"]
 
 
 def offerset_document(

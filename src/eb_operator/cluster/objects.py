@@ -1,4 +1,5 @@
-"""Core objects a session needs besides its Pod: PersistentVolumeClaims, Secrets, Services.
+"""Objects a session needs besides its Pod: PersistentVolumeClaims, Secrets, Services, and the
+route objects that bring people to it (Ingresses, HTTPRoutes, Traefik Middlewares).
 
 Create-if-absent by deterministic name (409 = already there, the existing object is returned),
 NotFound on read is None, NotFound on delete is success: safe to run twice.
@@ -11,7 +12,7 @@ from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from eb_operator.cluster.crs import MERGE, Cluster, _wrap
+from eb_operator.cluster.crs import MERGE, ApiError, Cluster, NotFound, _wrap
 
 Obj = dict[str, Any]
 
@@ -107,3 +108,75 @@ async def read_secret_data(cluster: Cluster, namespace: str, name: str) -> Mappi
     """The ``data`` of a Secret (base64 values), None when it does not exist."""
     found = await get(cluster, "Secret", namespace, name)
     return None if found is None else dict(found.get("data") or {})
+
+
+# --- route objects ----------------------------------------------------------------------------
+
+#: (API group, version, plural) of the route objects, by kind. A kind whose API the cluster does not
+#: serve (no Gateway API, no Traefik CRDs) answers 404 like a missing object.
+ROUTE_KINDS = {
+    "Ingress": ("networking.k8s.io", "v1", "ingresses"),
+    "HTTPRoute": ("gateway.networking.k8s.io", "v1", "httproutes"),
+    "Middleware": ("traefik.io", "v1alpha1", "middlewares"),
+}
+
+
+async def _route_call(
+    cluster: Cluster, verb: str, kind: str, namespace: str, *args: Any, **kwargs: Any
+) -> Obj:
+    group, version, plural = ROUTE_KINDS[kind]
+    method = getattr(cluster.custom, f"{verb}_namespaced_custom_object")
+    try:
+        found: Obj = await method(
+            group,
+            version,
+            namespace,
+            plural,
+            *args,
+            _request_timeout=cluster.settings.request_timeout,
+            **kwargs,
+        )
+    except ApiException as e:
+        raise _wrap(e) from None
+    return found
+
+
+async def put_route(cluster: Cluster, body: Mapping[str, Any]) -> tuple[Obj, bool]:
+    """Create a route object, or adopt the one of that name: merge ``body``'s labels, annotations,
+    owner references and spec into it (an object left by an earlier attempt, or made by hand,
+    becomes exactly what the session needs). ``(object, created)``."""
+    kind, meta = str(body["kind"]), body["metadata"]
+    try:
+        return await _route_call(cluster, "create", kind, meta["namespace"], body), True
+    except ApiError as e:
+        if e.status != 409:
+            raise
+    patch = {
+        "metadata": {k: meta[k] for k in ("labels", "annotations", "ownerReferences") if k in meta},
+        "spec": body["spec"],
+    }
+    return await _route_call(
+        cluster, "patch", kind, meta["namespace"], meta["name"], patch, _content_type=MERGE
+    ), False
+
+
+async def delete_route(cluster: Cluster, kind: str, namespace: str, name: str) -> bool:
+    """Delete a route object; False when it was not there (or its kind is not served)."""
+    try:
+        await _route_call(cluster, "delete", kind, namespace, name)
+    except NotFound:
+        return False
+    return True
+
+
+async def delete_service(cluster: Cluster, namespace: str, name: str) -> bool:
+    """Delete a Service; False when it was already gone."""
+    try:
+        await cluster.core.delete_namespaced_service(
+            name, namespace, _request_timeout=cluster.settings.request_timeout
+        )
+    except ApiException as e:
+        if e.status == 404:
+            return False
+        raise _wrap(e) from None
+    return True

@@ -426,6 +426,42 @@ class RestStore:
             raise StoreError(f"patch execution {name}: {e}") from e
         return obj
 
+    async def set_execution_annotation(self, name: str, key: str, value: str) -> None:
+        """Merge-patch one annotation of an Execution (NotFoundError when it is gone)."""
+        await self._patch_execution(
+            name, {"metadata": {"annotations": {key: value}}}, _merge_patch["_content_type"]
+        )
+
+    async def take_execution_annotation(self, name: str, key: str, value: str) -> bool:
+        """Remove an annotation if it still has ``value``: True for the one caller that removed it
+        (a JSON patch that tests the value first), False when it changed or is gone."""
+        path = "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")
+        ops = [{"op": "test", "path": path, "value": value}, {"op": "remove", "path": path}]
+        try:
+            await self._patch_execution(name, ops, "application/json-patch+json")
+        except (NotFoundError, InvalidError):  # gone, or the test failed (422): not taken
+            return False
+        return True
+
+    async def _patch_execution(self, name: str, body: Any, content_type: str) -> Obj:
+        options: dict[str, Any] = {"_content_type": content_type}  # (not in the client's signature)
+        try:
+            obj: Obj = await self._co.patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                self.namespace,
+                EXECUTIONS,
+                name,
+                body,
+                **options,
+                _request_timeout=self.request_timeout,
+            )
+        except ApiException as e:
+            raise _store_error(e, f"patch execution {name}") from e
+        except (TimeoutError, OSError) as e:
+            raise StoreError(f"patch execution {name}: {e}") from e
+        return obj
+
     # --- waits --------------------------------------------------------------------------------
 
     def watch_offerset(self, name: str, predicate: Predicate) -> Wait:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from eb_operator.model.common import MessageItem
-from eb_operator.model.executables import AccessMethod, Executable
+from eb_operator.model.executables import AccessMethod, DockerNetworkPort, Executable
 from eb_operator.model.offerset import OfferSetRequest, SessionSchedule
 from eb_operator.model.platform import PlatformPolicy
 from eb_operator.model.resources import ExecutionResourceList
@@ -222,6 +222,14 @@ class RemoteStatus(CrModel):
     error: str | None = Field(default=None, description="Why the peer's last answer could not be used.")
 
 
+class RouteStatus(CrModel):
+    """Where a routed session is reached from outside (written by the operator, read by the gate)."""
+
+    kind: str = Field(description="notebook or container.")
+    path: str = Field(description="The session's path: every endpoint is below it (the gate's cookie path).")
+    url: str = Field(description="What a login link opens: the first endpoint's public URL.")
+
+
 class ExecutionStatus(CrModel):
     phase: ExecutionPhase | None = None
     uuid: str | None = None
@@ -233,8 +241,16 @@ class ExecutionStatus(CrModel):
     exit_code: int | None = None
     access: list[AccessMethod] | None = Field(
         default=None,
-        description="How to reach the running executable (IVOA ExecutableAccessMethod): a notebook's "
-        "URL with its token once READY.",
+        description="How to reach the running executable (IVOA ExecutableAccessMethod), one per "
+        "endpoint: its public URL first (a routed session), then in-cluster ones.",
+    )
+    route: RouteStatus | None = Field(
+        default=None, description="The session's route from outside the cluster, if it has one."
+    )
+    ports: list[DockerNetworkPort] | None = Field(
+        default=None,
+        description="A routed container's ports as the service fills them: external port and "
+        "addresses, and the path (the request's network.ports, shown in the session).",
     )
     message: str | None = None
     messages: list[MessageItem] | None = None
@@ -329,6 +345,7 @@ __all__ = [
     "PlatformPolicy",
     "RemoteStatus",
     "ReservationSpec",
+    "RouteStatus",
 ]
 
 

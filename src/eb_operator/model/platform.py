@@ -6,6 +6,7 @@ default so that an empty ExecutionPlatform is a working policy.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -100,6 +101,110 @@ class DataEndpoint(PolicyModel):
     )
 
 
+class GatewayRef(PolicyModel):
+    """The Gateway (Gateway API) session routes attach to."""
+
+    namespace: str
+    name: str
+    section_name: str | None = Field(default=None, description="The Gateway listener to attach to.")
+
+
+class ServiceRef(PolicyModel):
+    """A Service by name: the operator puts its ClusterIP into the gate's address, which works where
+    the ingress controller has no cluster DNS (a controller running on the host)."""
+
+    namespace: str
+    name: str
+    port: int = Field(default=80, ge=1, le=65535)
+
+
+class RouteGate(PolicyModel):
+    """Where the ingress controller asks the broker's REST API whether a request may pass (the gate,
+    GET <address>/gate/<session uuid>), and how the routes name it."""
+
+    url: str | None = Field(
+        default=None,
+        description="Base URL of the REST API as the ingress controller reaches it, e.g. "
+        "http://execution-broker.execution-broker.svc:80.",
+    )
+    service: ServiceRef | None = Field(
+        default=None, description="Or the REST API's Service: its ClusterIP and port make the address."
+    )
+    provider: Literal["traefik", "annotations"] = Field(
+        default="traefik",
+        description="traefik: a Traefik ForwardAuth Middleware per session, named by the Ingress's "
+        "annotation or the HTTPRoute's ExtensionRef filter. annotations: no Middleware; the route's "
+        "`annotations` configure the controller's own external auth, with {gate} standing for the "
+        "gate's URL (e.g. nginx's auth-url). Ingress only.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> RouteGate:
+        if (self.url is None) == (self.service is None):
+            raise ValueError("routes.gate needs exactly one of url and service")
+        if self.url is not None and urlsplit(self.url).scheme not in ("http", "https"):
+            raise ValueError("routes.gate.url must be an http(s) URL")
+        return self
+
+
+class SessionRoutes(PolicyModel):
+    """Routes from outside the cluster to interactive sessions (notebooks, web apps), through the
+    cluster's ingress: an Ingress of ``ingressClassName``, or an HTTPRoute on ``gateway``, per
+    session, under ``<pathPrefix><kind>/<uuid>/``, only for the session's owner (the gate)."""
+
+    public_url: str = Field(
+        description="Where users reach the ingress, e.g. https://sessions.example.org; the sessions' "
+        "URLs start with it."
+    )
+    host: str | None = Field(
+        default=None,
+        description="Host the routes match; default: publicUrl's host when it is a name (an address "
+        "matches any host).",
+    )
+    path_prefix: str = Field(default="/session/", description="Sessions' paths: <pathPrefix><kind>/<uuid>/.")
+    ingress_class_name: str | None = Field(default=None, description="The Ingress class (no gateway).")
+    gateway: GatewayRef | None = Field(default=None, description="Make HTTPRoutes on this Gateway instead.")
+    tls_secret_name: str | None = Field(
+        default=None, description="TLS Secret of the Ingress (in the session's namespace); needs a host."
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict, description="Extra annotations of every route ({gate}: the gate's URL)."
+    )
+    gate: RouteGate = Field(
+        description="Where the ingress controller asks the broker's REST API whether a request may pass "
+        "(GET <address>/gate/<session uuid>), and how the routes name that check."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> SessionRoutes:
+        url = urlsplit(self.public_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError("routes.publicUrl must be an absolute http(s) URL")
+        if url.path not in ("", "/") or url.query or url.fragment:
+            raise ValueError("routes.publicUrl is a scheme, host and port only (the path is pathPrefix)")
+        if not (self.path_prefix.startswith("/") and self.path_prefix.endswith("/")):
+            raise ValueError("routes.pathPrefix must start and end with /")
+        if self.tls_secret_name and not self.match_host:
+            raise ValueError("routes.tlsSecretName needs a host name (routes.host, or publicUrl's host)")
+        if self.gateway is not None and self.gate.provider != "traefik":
+            raise ValueError(
+                "HTTPRoutes have no standard external-auth filter: routes.gateway needs gate.provider traefik"
+            )
+        return self
+
+    @property
+    def match_host(self) -> str | None:
+        """The host the routes match: ``host``, else publicUrl's when it is a name, not an address."""
+        if self.host:
+            return self.host
+        name = urlsplit(self.public_url).hostname or ""
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return name
+        return None
+
+
 class PlatformPolicy(PolicyModel):
     node_selector: dict[str, str] = Field(default_factory=dict, description="Labels a node must carry.")
     toleration: Toleration | None = None
@@ -124,6 +229,11 @@ class PlatformPolicy(PolicyModel):
         "a lifetime); none means the platform offers no persistent storage.",
     )
     data_endpoints: list[DataEndpoint] = Field(default_factory=list)
+    routes: SessionRoutes | None = Field(
+        default=None,
+        description="Routes from outside the cluster to notebooks and web apps, for their owners only; "
+        "none: sessions have in-cluster addresses only.",
+    )
 
     def data_endpoint(self, url: str) -> DataEndpoint | None:
         """The listed data endpoint ``url`` names (compared without case in scheme and host, and

@@ -1,5 +1,6 @@
-"""The I/O around a session's Pod: objects made before it, the notebook's access URL, the data
-probe at offer time, and the deletion of persistent storage whose lifetime has passed.
+"""The I/O around a session's Pod: objects made before it (and deleted at its end), its access
+URLs, the data probe at offer time, and the deletion of persistent storage whose lifetime has
+passed.
 
 Everything here is idempotent: children have deterministic names and are created if absent, so a
 reconcile that runs twice does no harm.
@@ -20,8 +21,10 @@ from eb_operator.cluster.probe import Probe, probe_request
 from eb_operator.engine.types import Phase
 from eb_operator.model.common import FINAL_PHASES
 from eb_operator.model.platform import PlatformPolicy
-from eb_operator.operator import storage
-from eb_operator.operator.builders import notebook, staging
+from eb_operator.model.session_keys import jupyter_token
+from eb_operator.operator import routes, storage
+from eb_operator.operator.builders import endpoints, notebook, staging
+from eb_operator.operator.builders.endpoints import Endpoint
 from eb_operator.operator.builders.pod import is_notebook, request_of, storage_plan
 from eb_operator.operator.builders.storage import ANN_POD, LABEL_STORAGE
 from eb_operator.operator.events import kv
@@ -42,9 +45,17 @@ async def probe(cluster: Cluster, namespace: str, request: Obj | None, policy: P
     return await probe_request(request, policy, read)
 
 
-async def prepare(cluster: Cluster, execution: Obj, executable: Obj, policy: PlatformPolicy) -> None:
-    """Create what the Pod refers to: PVCs, copies of endpoint Secrets, a notebook's token Secret
-    and Service."""
+async def prepare(
+    cluster: Cluster,
+    execution: Obj,
+    executable: Obj,
+    policy: PlatformPolicy,
+    session_key: bytes | None = None,
+) -> None:
+    """Create what the Pod refers to, and what brings people to it: PVCs, copies of endpoint
+    Secrets, a notebook's token Secret and Service, a routed session's route objects
+    (:mod:`eb_operator.operator.routes`; ``RouteFailed`` when they cannot be made). A routed
+    notebook's token derives from ``session_key`` (the gate passes it upstream); otherwise random."""
     request = request_of(execution)
     plan = storage_plan(execution, policy)
     for claim in plan.claims:
@@ -59,34 +70,92 @@ async def prepare(cluster: Cluster, execution: Obj, executable: Obj, policy: Pla
             log.warning("%s", kv(msg="endpoint secret not found", secret=endpoint.secret_name))
             continue
         await objects.create_if_absent(cluster, staging.build_credential_copy(execution, name, source))
+    reach = endpoints.plan(execution, executable, policy)
     if is_notebook(executable):
-        await objects.create_if_absent(cluster, notebook.build_token_secret(execution, secrets.token_hex(24)))
+        routed = reach.route is not None and session_key is not None
+        uid = str(execution["metadata"]["uid"])
+        token = jupyter_token(session_key, uid) if routed and session_key else secrets.token_hex(24)
+        secret = notebook.build_token_secret(execution, token)
+        await objects.create_if_absent(cluster, secret)
         await objects.create_if_absent(cluster, notebook.build_service(execution))
+    if reach.route is not None and policy.routes is not None:
+        await routes.ensure(cluster, execution, reach, policy.routes)
+
+
+async def release(cluster: Cluster, execution: Obj) -> None:
+    """At the session's end: delete its route objects and Services (:func:`routes.release`)."""
+    await routes.release(cluster, execution)
+
+
+def _method(status: str, locations: list[str], protocol: str) -> dict[str, Any]:
+    method: dict[str, Any] = {"status": status, "protocol": protocol}
+    if locations:
+        method["locations"] = locations
+    return method
+
+
+def _scheme(e: Endpoint) -> str:
+    return "https" if e.protocol == "HTTPS" else "http"
+
+
+def _in_cluster(e: Endpoint, address: str, token: str | None) -> str:
+    if e.notebook:
+        return notebook.access_url(address, token or "", e.base_path)
+    host = f"[{address}]" if ":" in address else address
+    return f"{_scheme(e)}://{host}:{e.port}{e.path}"
 
 
 async def access(
     cluster: Cluster, namespace: str, name: str, phase: Phase | None, pod: PodView | None
-) -> list[dict[str, Any]] | None:
-    """``status.access`` for a notebook session in ``phase``; None for other sessions."""
-    if pod is None or not pod.interactive or phase is None:
+) -> dict[str, Any] | None:
+    """The status fields of a session a person connects to, in ``phase`` (None for other
+    sessions): ``access``, one ExecutableAccessMethod per endpoint, PREPARING, ACTIVE with its
+    URLs (the external one first, then the Service's and the Pod's in-cluster ones), or FINISHED;
+    for a routed session its ``route`` (the gate reads it) and a container's ``ports`` as the
+    service fills them (DockerNetworkPort ``external`` and ``path``)."""
+    reach = pod.reach if pod is not None else None
+    if reach is None or phase is None:
         return None
-    if phase in FINAL_PHASES or phase == Phase.RELEASING:
-        return notebook.access_methods("FINISHED")
-    if phase not in (Phase.READY, Phase.RUNNING):
-        return notebook.access_methods("PREPARING")
-    service = await objects.get(cluster, "Service", namespace, notebook.service_name(name))
-    secret = await objects.get(cluster, "Secret", namespace, notebook.token_secret_name(name))
+    out: dict[str, Any] = {}
+    if reach.route is not None:
+        out["route"] = reach.route.status()
+        ports = endpoints.network_ports(reach.endpoints)
+        if ports:
+            out["ports"] = ports
+    ended = phase in FINAL_PHASES or phase == Phase.RELEASING
+    serving = phase == Phase.RUNNING or (phase == Phase.READY and bool(pod and pod.interactive))
+    if ended or not serving:
+        status = "FINISHED" if ended else "PREPARING"
+        out["access"] = [_method(status, [], _protocol(e)) for e in reach.endpoints]
+        return out
+    assert pod is not None
     try:
         pod_ip = ((await cluster.get_pod(namespace, pod.name)).get("status") or {}).get("podIP")
     except NotFound:
         pod_ip = None
-    service_ip = ((service or {}).get("spec") or {}).get("clusterIP")
-    token = ((secret or {}).get("data") or {}).get(notebook.TOKEN_KEY)
-    addresses = [ip for ip in (service_ip, pod_ip) if ip and ip != "None"]
-    if not addresses or not token:
-        return notebook.access_methods("PREPARING")
-    text = base64.b64decode(token).decode()
-    return notebook.access_methods("ACTIVE", *(notebook.access_url(ip, text) for ip in addresses))
+    token = None
+    if any(e.notebook for e in reach.endpoints):
+        secret = await objects.get(cluster, "Secret", namespace, notebook.token_secret_name(name))
+        data = ((secret or {}).get("data") or {}).get(notebook.TOKEN_KEY)
+        token = base64.b64decode(data).decode() if data else None
+    service_ips: dict[str, str | None] = {}
+    methods = []
+    for e in reach.endpoints:
+        if e.service not in service_ips:
+            service = await objects.get(cluster, "Service", namespace, e.service)
+            service_ips[e.service] = ((service or {}).get("spec") or {}).get("clusterIP")
+        addresses = [ip for ip in (service_ips[e.service], pod_ip) if ip and ip != "None"]
+        inside = [_in_cluster(e, ip, token) for ip in addresses] if not (e.notebook and not token) else []
+        locations = ([e.url] if e.url else []) + inside
+        ready = bool(inside)
+        methods.append(_method("ACTIVE" if ready else "PREPARING", locations if ready else [], _protocol(e)))
+    out["access"] = methods
+    return out
+
+
+def _protocol(e: Endpoint) -> str:
+    """The protocol of an endpoint's first location: the public URL's scheme when routed."""
+    return (e.url or _scheme(e)).split(":", 1)[0].upper()
 
 
 async def sweep_claims(

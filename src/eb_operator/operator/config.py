@@ -38,3 +38,6 @@ class OperatorConfig:
     peer_poll_max_seconds: float = 30.0  # ... doubled while nothing changes, up to this
     peer_lost_seconds: float = 300.0  # a remote session without an answer this long is FAILED
     peer_offer_ttl: int = 3600  # a peer's offer is shown for at most this long
+    # the key shared with the REST API's gate (eb_operator.model.session_keys); without it the
+    # platform's routes are not made (a routed notebook's token derives from it)
+    session_key: bytes | None = field(default=None, repr=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,9 +19,11 @@ from eb_operator.cluster.crs import Cluster
 from eb_operator.engine import LedgerSnapshot, NodeTable
 from eb_operator.model.platform import PlatformPolicy
 from eb_operator.operator.config import OperatorConfig
-from eb_operator.operator.events import EventPoster
+from eb_operator.operator.events import EventPoster, kv
 from eb_operator.operator.state import ClusterState
 from eb_operator.operator.workqueue import WorkQueue
+
+log = logging.getLogger("eb_operator.operator")
 
 
 class OperatorContext:
@@ -44,12 +47,27 @@ class OperatorContext:
         self.active = False  # kopf delivered an Execution event: peering made this replica active
         self.stats: dict[str, int] = {"offersets": 0, "offers": 0, "accepts": 0, "pods": 0}
         self.timings: dict[str, list[float]] = {}  # phase -> [count, seconds]
+        self._unkeyed_routes_told = False
         # The queues' handlers are parts made with this context: the coordinator sets them.
         self.executions: WorkQueue[str]
         self.offersets: WorkQueue[str]
 
     def now(self) -> int:
         return int(self.cfg.clock())
+
+    def routing_policy(self) -> PlatformPolicy:
+        """The policy sessions are prepared under: without the session key the gate could not let
+        anyone into a routed notebook, so then no routes are made (said once in the log)."""
+        policy = self.policy
+        if policy.routes is None or self.cfg.session_key is not None:
+            return policy
+        if not self._unkeyed_routes_told:
+            self._unkeyed_routes_told = True
+            fix = "give the operator the session key the REST API has (EB_SESSION_KEY_FILE)"
+            log.warning(
+                "%s", kv(msg="the platform has routes but there is no session key: none are made", fix=fix)
+            )
+        return policy.model_copy(update={"routes": None})
 
     def mine(self, namespace: str | None) -> bool:
         """Whether this operator reconciles objects of ``namespace``."""

@@ -17,6 +17,7 @@ from typing import Any
 from eb_operator.engine.types import Phase
 from eb_operator.model.common import ACCEPTED_PHASES, CANCELLABLE_PHASES, FINAL_PHASES
 from eb_operator.model.times import format_instant
+from eb_operator.operator.builders.endpoints import ANN_ENDPOINTS, Plan, decode
 from eb_operator.operator.builders.notebook import LABEL_INTERACTIVE
 from eb_operator.operator.builders.staging import WAIT_CONTAINER
 
@@ -57,6 +58,7 @@ class PodView:
     interactive: bool = False  # a notebook server: READY when it answers, its deadline a normal end
     init_failure: str | None = None  # an init container (data staging) that failed, and why
     awaiting_start: bool = False  # staging done; the last init container waits for the offered start
+    reach: Plan | None = None  # what a person connects to (a notebook server, web apps), and its route
 
     @property
     def finished_or_gone(self) -> bool:
@@ -102,7 +104,13 @@ def observe_pod(pod: Obj) -> PodView:
         interactive=(meta.get("labels") or {}).get(LABEL_INTERACTIVE) == "true",
         init_failure=_init_failure(status.get("initContainerStatuses") or []),
         awaiting_start=_awaiting_start(status.get("initContainerStatuses") or []),
+        reach=_reach((meta.get("annotations") or {}).get(ANN_ENDPOINTS)),
     )
+
+
+def _reach(annotation: str | None) -> Plan | None:
+    found = decode(annotation) if annotation else None
+    return found if found is not None and found.endpoints else None
 
 
 def _awaiting_start(statuses: list[Obj]) -> bool:

@@ -11,17 +11,22 @@ from typing import Any
 
 from eb_operator.cluster.crs import EXECUTIONS, Conflict, NotFound
 from eb_operator.engine.types import Phase
+from eb_operator.model.common import FINAL_PHASES
 from eb_operator.operator.accepting import Accepts
 from eb_operator.operator.context import OperatorContext
 from eb_operator.operator.direct import DirectRequests
 from eb_operator.operator.facts import facts_of
-from eb_operator.operator.lifecycle import Action, Step, decide
+from eb_operator.operator.lifecycle import POD_PHASES, Action, Step, decide
 from eb_operator.operator.pods import Pods
 from eb_operator.operator.remote import RemoteSessions
 from eb_operator.operator.requests import Interpretation
+from eb_operator.operator.routes import RouteFailed
 from eb_operator.operator.state import ExecutionView, execution_view
 from eb_operator.operator.status import StatusWriter
 from eb_operator.operator.workqueue import Retry
+
+#: Phases after which nobody connects to a session: its route and Services go.
+ENDED = FINAL_PHASES | {Phase.RELEASING}
 
 
 class Reconciler:
@@ -133,10 +138,30 @@ class Reconciler:
         if step.noop and not view.desired_new:
             return False
         if step.action is Action.CREATE_POD:
-            await self.pods.create(view)
+            try:
+                await self.pods.create(view)
+            except RouteFailed as e:
+                await self.pods.release(view)
+                await self.status.fail(view, "RouteFailed", str(e), Interpretation(None))
+                return True
         elif step.action is Action.DELETE_POD:
             await self.pods.delete(view)
+        if step.phase in ENDED and self._reachable(view):
+            # before the phase is written: a failed deletion is tried again with the whole step
+            await self.pods.release(view)
         if step.phase is None and not step.refused and not view.desired_new:
             return False
         await self.status.record(view, step)
         return step.phase is not None
+
+    def _reachable(self, view: ExecutionView) -> bool:
+        """The session may have a route or Services now: it has endpoints (its Pod says so, or its
+        status has a route) and has not ended yet."""
+        if view.phase in ENDED:
+            return False
+        pod = self.ctx.state.pod_of(view)
+        return (
+            view.routed
+            or (pod is not None and pod.reach is not None)
+            or (pod is None and view.phase in POD_PHASES)
+        )

@@ -101,6 +101,7 @@ class ExecutionView:
     peer: dict[str, Any] | None = None  # spec.peer: the session is held at a peer broker
     remote: dict[str, Any] = field(default_factory=dict)  # status.remote: how the peer last showed it
     access: list[dict[str, Any]] | None = None  # status.access
+    routed: bool = False  # status.route: the session was given a route
 
     @property
     def group(self) -> str:
@@ -143,6 +144,7 @@ def execution_view(obj: Obj) -> ExecutionView:
         peer=dict(peer) if peer else None,
         remote=dict(status.get("remote") or {}),
         access=list(status["access"]) if status.get("access") else None,
+        routed=bool(status.get("route")),
     )
 
 

@@ -1,5 +1,6 @@
-"""Status writes of Executions: a step's phase, conditions and messages (and a notebook's access
-URL), written resourceVersion-guarded, announced as an Event and a log line."""
+"""Status writes of Executions: a step's phase, conditions and messages (and the access URLs of a
+session a person connects to), written resourceVersion-guarded, announced as an Event and a log
+line."""
 
 from __future__ import annotations
 
@@ -35,9 +36,9 @@ class StatusWriter:
         phase = step.phase or view.phase
         status = self.status(view, phase, step.reason, step.message, step.refused)
         pod = ctx.state.pod_of(view)
-        access = await children.access(ctx.cluster, view.namespace, view.name, phase, pod)
-        if access is not None:  # a notebook: its URL once READY (eb_operator.operator.children)
-            status["access"] = access
+        reach = await children.access(ctx.cluster, view.namespace, view.name, phase, pod)
+        if reach is not None:  # access URLs, route, ports (eb_operator.operator.children.access)
+            status |= reach
         await self.patch(view, status)
         self.announce(view, step)
 

@@ -206,6 +206,14 @@ def needs_of(
             # a kind known only at run time (create_if_absent(body)): any kind the helper serves
             for k in [kind] if kind else list(objects._KINDS):
                 yield ("", resource_of(k), VERBS[verb], "namespace")
+        elif isinstance(f, ast.Name) and f.id == "_route_call":  # _route_call(cluster, verb, kind, ...)
+            verb = value(node.args[1], bound, module)
+            kind = value(node.args[2], bound, module)
+            assert verb is not None
+            # a kind known only at run time (put_route(body)): every route kind
+            for k in [kind] if kind else list(objects.ROUTE_KINDS):
+                group, _, plural = objects.ROUTE_KINDS[k]
+                yield (group, plural, VERBS[verb], "namespace")
         elif (callee := _same_module_callee(node, module)) is not None:
             yield from needs_of(callee, bind(callee, node, bound, module), module, depth + 1)
         elif is_client(node):
@@ -371,6 +379,10 @@ def test_the_analysis_sees_the_calls_it_must() -> None:
         ("", "persistentvolumeclaims", "delete", "namespace"),
         ("", "secrets", "create", "namespace"),
         ("", "services", "create", "namespace"),
+        ("", "services", "delete", "namespace"),
+        ("networking.k8s.io", "ingresses", "patch", "namespace"),
+        ("gateway.networking.k8s.io", "httproutes", "delete", "namespace"),
+        ("traefik.io", "middlewares", "create", "namespace"),
         ("", "nodes", "list", "cluster"),
         (GROUP, "executions/status", "patch", "namespace"),
         (GROUP, "executions", "watch", "cluster"),

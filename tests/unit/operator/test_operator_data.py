@@ -371,6 +371,7 @@ def test_a_notebook_pod_runs_jupyter_server_with_its_token_from_a_secret_and_the
                 "valueFrom": {"secretKeyRef": {"name": "eb-job-1-notebook", "key": "token"}},
             },
             {"name": "EB_NOTEBOOK_URL", "value": "http://files.example.org/nb/analysis.ipynb"},
+            {"name": "EB_BASE_PATH", "value": "/"},
         ],
         "ports": [{"name": "http", "containerPort": 8888, "protocol": "TCP"}],
         "readinessProbe": {
@@ -417,14 +418,14 @@ def test_a_notebook_has_a_token_secret_and_a_service_owned_by_its_execution() ->
     }
 
 
-def test_the_access_url_carries_the_token_and_the_status_follows_the_phase() -> None:
+def test_the_in_cluster_access_url_carries_the_token_under_the_servers_base_path() -> None:
     url = nb.access_url("10.215.0.9", "a b")
     assert url == "http://10.215.0.9:8888/?token=a%20b"
     assert nb.access_url("fd00::1", "t") == "http://[fd00::1]:8888/?token=t"
-    assert nb.access_methods("ACTIVE", url, "u2") == [
-        {"status": "ACTIVE", "protocol": "HTTP", "locations": [url, "u2"]}
-    ]
-    assert nb.access_methods("PREPARING") == [{"status": "PREPARING", "protocol": "HTTP"}]
+    assert (
+        nb.access_url("10.1.0.2", "t", "/session/notebook/u/")
+        == "http://10.1.0.2:8888/session/notebook/u/?token=t"
+    )
 
 
 # --- the phase machine's view of staging and notebooks ----------------------------------------------

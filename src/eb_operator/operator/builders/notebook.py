@@ -19,9 +19,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from eb_operator.cluster.convert import LABEL_EXECUTION_UID, LABEL_MANAGED_BY, MANAGER
-from eb_operator.cluster.owners import execution_owner
+from eb_operator.cluster.convert import LABEL_EXECUTION_UID
 from eb_operator.model.platform import PlatformPolicy
+from eb_operator.operator.builders.children import child_metadata
+from eb_operator.operator.builders.endpoints import ENV_BASE_PATH, NOTEBOOK_PORT
 from eb_operator.operator.builders.staging import stage_container
 from eb_operator.operator.builders.storage import child_name
 
@@ -30,7 +31,7 @@ Obj = Mapping[str, Any]
 #: Label of Pods whose main container is a server the user connects to (a notebook): the phase
 #: machine reads it back (``lifecycle.observe_pod``).
 LABEL_INTERACTIVE = "executionbroker.ivoa.net/interactive"
-PORT = 8888
+PORT = NOTEBOOK_PORT
 WORK_DIR = "/home/eb/work"
 WORK_VOLUME = "notebook-work"
 TOKEN_KEY = "token"
@@ -44,25 +45,11 @@ def service_name(execution_name: str) -> str:
     return child_name(execution_name, "notebook")
 
 
-def _labels(execution: Obj) -> dict[str, str]:
-    return {LABEL_MANAGED_BY: MANAGER, LABEL_EXECUTION_UID: execution["metadata"]["uid"]}
-
-
-def _metadata(execution: Obj, name: str) -> dict[str, Any]:
-    """A child of the Execution: in its namespace, labelled as its own, deleted with it."""
-    return {
-        "name": name,
-        "namespace": execution["metadata"]["namespace"],
-        "labels": _labels(execution),
-        "ownerReferences": [execution_owner(execution)],
-    }
-
-
 def build_token_secret(execution: Obj, token: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": _metadata(execution, token_secret_name(execution["metadata"]["name"])),
+        "metadata": child_metadata(execution, token_secret_name(execution["metadata"]["name"])),
         "type": "Opaque",
         "stringData": {TOKEN_KEY: token},
     }
@@ -74,7 +61,7 @@ def build_service(execution: Obj) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(execution, service_name(meta["name"])),
+        "metadata": child_metadata(execution, service_name(meta["name"])),
         "spec": {
             "type": "ClusterIP",
             "selector": {LABEL_EXECUTION_UID: meta["uid"]},
@@ -83,19 +70,24 @@ def build_service(execution: Obj) -> dict[str, Any]:
     }
 
 
-def server_process(executable: Obj, policy: PlatformPolicy, execution_name: str) -> dict[str, Any]:
-    """The main container's process: jupyter-server with its token from the Secret, answering
-    ``/api`` when ready."""
+def server_process(
+    executable: Obj, policy: PlatformPolicy, execution_name: str, base_path: str = "/"
+) -> dict[str, Any]:
+    """The main container's process: jupyter-server with its token from the Secret, serving under
+    ``base_path`` (its route's path; ``/`` without one) and answering ``<base_path>api`` when ready."""
+    args = [
+        "--ip=0.0.0.0",
+        f"--port={PORT}",
+        "--no-browser",
+        f"--ServerApp.root_dir={WORK_DIR}",
+        "--ServerApp.allow_remote_access=True",
+    ]
+    if base_path != "/":
+        args.append(f"--ServerApp.base_url={base_path}")
     return {
         "image": policy.images.notebook,
         "command": ["jupyter-server"],
-        "args": [
-            "--ip=0.0.0.0",
-            f"--port={PORT}",
-            "--no-browser",
-            f"--ServerApp.root_dir={WORK_DIR}",
-            "--ServerApp.allow_remote_access=True",
-        ],
+        "args": args,
         "workingDir": WORK_DIR,
         "env": [
             {
@@ -103,10 +95,11 @@ def server_process(executable: Obj, policy: PlatformPolicy, execution_name: str)
                 "valueFrom": {"secretKeyRef": {"name": token_secret_name(execution_name), "key": TOKEN_KEY}},
             },
             {"name": "EB_NOTEBOOK_URL", "value": str(executable.get("location") or "")},
+            {"name": ENV_BASE_PATH, "value": base_path},
         ],
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         "readinessProbe": {
-            "httpGet": {"path": "/api", "port": PORT},
+            "httpGet": {"path": f"{base_path}api", "port": PORT},
             "periodSeconds": 2,
             "timeoutSeconds": 2,
             "failureThreshold": 3,
@@ -139,17 +132,8 @@ def fetch_container(
     )
 
 
-def access_url(cluster_ip: str, token: str) -> str:
-    """The URL a user opens: the server with its token, as ``jupyter server list`` prints it (the
+def access_url(address: str, token: str, base_path: str = "/") -> str:
+    """An in-cluster URL of the server with its token, as ``jupyter server list`` prints it (the
     staged notebook is in the server's root directory)."""
-    host = f"[{cluster_ip}]" if ":" in cluster_ip else cluster_ip
-    return f"http://{host}:{PORT}/?token={quote(token)}"
-
-
-def access_methods(status: str, *urls: str) -> list[dict[str, Any]]:
-    """``executable.access``: PREPARING (no location yet), ACTIVE with the URLs (the Service's,
-    stable inside the cluster, then the Pod's own), or FINISHED."""
-    method: dict[str, Any] = {"status": status, "protocol": "HTTP"}
-    if urls:
-        method["locations"] = list(urls)
-    return [method]
+    host = f"[{address}]" if ":" in address else address
+    return f"http://{host}:{PORT}{base_path}?token={quote(token)}"

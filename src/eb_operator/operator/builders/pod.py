@@ -19,7 +19,7 @@ from eb_operator.cluster.convert import LABEL_EXECUTION, LABEL_EXECUTION_UID, LA
 from eb_operator.cluster.owners import owner_reference
 from eb_operator.model.platform import PlatformPolicy
 from eb_operator.model.times import parse_duration, parse_instant
-from eb_operator.operator.builders import notebook, staging, storage
+from eb_operator.operator.builders import endpoints, notebook, staging, storage
 
 Obj = Mapping[str, Any]
 
@@ -50,9 +50,13 @@ def pod_name(execution_name: str) -> str:
     return f"{name[:240]}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
 
 
-def _container_process(executable: Obj, policy: PlatformPolicy) -> dict[str, Any]:
+def _container_process(
+    executable: Obj, policy: PlatformPolicy, base_env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The main container's image, command and environment (``base_env``: the base paths of its
+    routed ports, which win over the request's own variables of those names), and its ports."""
     kind = executable_kind(str(executable.get("type", "")))
-    env = dict(executable.get("environment") or {})
+    env = dict(executable.get("environment") or {}) | dict(base_env or {})
     out: dict[str, Any] = {}
     if kind == DOCKER:
         locations = (executable.get("image") or {}).get("locations") or []
@@ -102,9 +106,11 @@ def build_pod(
     if r.get("gpus") and r.get("gpuResource"):
         limits[r["gpuResource"]] = str(r["gpus"])
     end = parse_instant(r["start"]) + parse_duration(r["duration"])
+    reach = endpoints.plan(execution, executable, policy)
+    base_env = endpoints.base_path_env(reach.endpoints) if not is_notebook(executable) else None
     container: dict[str, Any] = {
         "name": "main",
-        **_container_process(executable, policy),
+        **_container_process(executable, policy, base_env),
         "imagePullPolicy": settings.image_pull_policy,
         "resources": {"requests": dict(limits), "limits": dict(limits)},
         "securityContext": {
@@ -114,7 +120,7 @@ def build_pod(
         },
     }
     # volumes, staging init containers, notebook server
-    parts = pod_parts(execution, executable, policy, limits, settings.image_pull_policy, now)
+    parts = pod_parts(execution, executable, policy, limits, settings.image_pull_policy, now, reach)
     container.update(parts.process)
     if parts.mounts:
         container["volumeMounts"] = parts.mounts
@@ -157,17 +163,15 @@ def build_pod(
             {"operator": "Equal", "value": t.value} if t.value is not None else {"operator": "Exists"}
         )
         spec["tolerations"] = [toleration]
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": pod_name(meta["name"]),
-            "namespace": meta["namespace"],
-            "labels": labels,
-            "ownerReferences": [owner_reference(execution, "Execution")],
-        },
-        "spec": spec,
+    metadata: dict[str, Any] = {
+        "name": pod_name(meta["name"]),
+        "namespace": meta["namespace"],
+        "labels": labels,
     }
+    if reach.endpoints:  # what a person connects to: read back from the Pod (lifecycle.observe_pod)
+        metadata["annotations"] = {endpoints.ANN_ENDPOINTS: endpoints.encode(reach)}
+    metadata["ownerReferences"] = [owner_reference(execution, "Execution")]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
 
 
 # --- what the Pod needs beyond its main process --------------------------------------------------
@@ -215,6 +219,7 @@ def pod_parts(
     limits: Mapping[str, str],
     pull_policy: str,
     now: int | None = None,
+    reach: endpoints.Plan | None = None,
 ) -> PodParts:
     """See the module doc. ``limits``: the main container's; init containers get its cpu and
     memory (so the Pod keeps the Guaranteed QoS class and the reservation's size). ``now``
@@ -241,8 +246,10 @@ def pod_parts(
             )
         return PodParts(mounts=mounts, volumes=volumes, init_containers=inits, claims=plan.claims)
     fetch = notebook.fetch_container(executable, policy, resources, pull_policy)
+    reach = reach or endpoints.plan(execution, executable, policy)
+    base_path = reach.endpoints[0].base_path if reach.endpoints else "/"
     return PodParts(
-        process=notebook.server_process(executable, policy, execution["metadata"]["name"]),
+        process=notebook.server_process(executable, policy, execution["metadata"]["name"], base_path),
         mounts=[notebook.work_mount(), *mounts],
         volumes=[notebook.work_volume(), *volumes],
         init_containers=[*inits, *([fetch] if fetch else [])],
