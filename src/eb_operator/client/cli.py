@@ -4,6 +4,7 @@
     ebctl accept <session>          # or reject / cancel
     ebctl show <session|offerset>
     ebctl watch <session>           # one line per phase change, until a final phase
+    ebctl open <session>            # a one-time login link: open it in a browser (a notebook, a web app)
 
 ``--url``/``EB_URL`` names the broker, ``--token``/``EB_TOKEN`` the bearer token; ``-o`` chooses
 table (default), yaml or json. Exit status: 0 done, 1 the broker said no (result NO, a refused
@@ -98,6 +99,21 @@ def parser() -> argparse.ArgumentParser:
     watch.add_argument("session", help="session uuid or href")
     watch.add_argument("--interval", type=float, default=1.0, help="seconds between polls (default 1)")
     watch.add_argument("--for", dest="limit", type=float, default=None, help="give up after N seconds")
+
+    opener = sub.add_parser(
+        "open",
+        help="print a one-time login link that opens a session in a browser",
+        description="Print a one-time login link to a session's URL (a notebook's JupyterLab, a web app): "
+        "opening it sets a cookie for the session's path and goes to the session. Valid once, for a minute.",
+    )
+    _common(opener, top=False)
+    opener.add_argument("session", help="session uuid or href")
+    opener.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        help="first wait up to N seconds for the session to be READY or RUNNING",
+    )
     return p
 
 
@@ -176,6 +192,23 @@ class Cli:
     def watch(self) -> int:
         return self._watch(self.args.session, self.args.interval, self.args.limit)
 
+    def open(self) -> int:
+        a = self.args
+        if a.wait > 0:
+            for doc in self.eb.watch(a.session, interval=1.0, timeout=a.wait):
+                phase = phase_of(doc)
+                if phase in ("READY", "RUNNING"):
+                    break
+                if phase in FINAL_PHASES:
+                    print(f"ebctl: the session is {phase}", file=self.err)
+                    return EXIT_NO
+        link = self.eb.login(a.session)
+        if a.output == "table":
+            print(link.get("url"), file=self.out)
+        else:
+            self.emit(link)
+        return EXIT_OK
+
     def _watch(self, ref: str, interval: float, limit: float | None) -> int:
         last: Mapping[str, Any] = {}
         for doc in self.eb.watch(ref, interval=interval, timeout=limit):
@@ -223,6 +256,8 @@ def main(
                 return cli.update(phase)
             if args.command == "show":
                 return cli.show()
+            if args.command == "open":
+                return cli.open()
             return cli.watch()
     except BrokerError as e:
         print(f"ebctl: {e}", file=err)

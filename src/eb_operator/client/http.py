@@ -153,6 +153,12 @@ class BrokerClient:
     def cancel(self, ref: str) -> Document:
         return self.set_phase(ref, "CANCELLED")
 
+    def login(self, ref: str) -> Document:
+        """A one-time login link to the session's URL (``url``, ``expires``): opening it in a
+        browser sets a cookie for the session's path. 409 when the session has no route or is not
+        running."""
+        return self._document(self._send("POST", f"/sessions/{ident(ref, 'sessions')}/login"))
+
     def watch(
         self,
         ref: str,

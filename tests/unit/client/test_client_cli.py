@@ -76,6 +76,12 @@ class Peer:
                 ]
                 return httpx.Response(409, json=doc)
             return httpx.Response(200, json=session("s1", value))
+        if request.method == "POST" and path == "/sessions/s1/login":
+            phase = self.phases[0]
+            if phase not in ("PREPARING", "READY", "RUNNING"):
+                return self.error(409, f"Session s1 cannot be opened in a browser now: it has phase {phase}")
+            link = {"url": f"{URL}/session/notebook/s1/lab?eb-login=c0de", "expires": "2030-01-01T10:01:00Z"}
+            return httpx.Response(200, json=link)
         return self.error(404, "no such thing")
 
     @staticmethod
@@ -222,3 +228,25 @@ def test_an_error_carries_the_document() -> None:
         eb.session("nope")
     assert (e.value.status, e.value.message) == (404, "no such thing")
     assert e.value.document == {"messages": [{"level": "ERROR", "message": "no such thing"}]}
+
+
+def test_open_prints_the_login_link_once_the_session_is_ready(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("time.sleep", lambda _s: None)
+    p = Peer(phases=["PREPARING", "PREPARING", "READY"])
+    got, out, _ = run(p, "open", "s1", "--wait", "60")
+    assert (got, out) == (0, f"{URL}/session/notebook/s1/lab?eb-login=c0de\n")
+    assert [(r.method, r.url.path) for r in p.requests][-2:] == [
+        ("GET", "/sessions/s1"),
+        ("POST", "/sessions/s1/login"),
+    ]
+    got, out, _ = run(Peer(phases=["RUNNING"]), "-o", "json", "open", "s1")
+    assert json.loads(out)["expires"] == "2030-01-01T10:01:00Z"
+
+
+def test_open_says_why_a_session_cannot_be_opened(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("time.sleep", lambda _s: None)
+    got, _, err = run(Peer(phases=["WAITING"]), "open", "s1")
+    assert got == 3
+    assert "cannot be opened in a browser now: it has phase WAITING" in err
+    got, _, err = run(Peer(phases=["PREPARING", "COMPLETED"]), "open", "s1", "--wait", "60")
+    assert (got, err) == (1, "ebctl: the session is COMPLETED\n")
