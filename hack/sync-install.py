@@ -39,7 +39,9 @@ RBAC_FILES = ("rbac.yaml", "api-rbac.yaml", "peers-rbac.yaml")
 # match manifests/rbac.yaml and manifests/api-rbac.yaml, which kustomize applies as they are).
 MANIFEST_RELEASE = "execution-broker"
 MANIFEST_NAMESPACE = "execution-broker"
+# the session key is a Secret the user makes (docs/install.md): helm template would draw a new one each time
 MANIFEST_VALUES = ["--set", "rbac.create=false", "--set", "uninstall.deleteSessions=false"]
+MANIFEST_VALUES += ["--set", "sessionKey.existingSecret=eb-session-key"]
 _HELM_LABELS = ("helm.sh/chart", "app.kubernetes.io/managed-by")
 _HELM_ANNOTATIONS = ("helm.sh/resource-policy",)
 

@@ -11,10 +11,13 @@
 # source changed (hack/ensure-image.py; on another cluster the image must be pullable or loaded:
 # EB_IMAGE=registry/eb-operator:tag); installs the Helm chart charts/execution-broker as release
 # execution-broker in namespace execution-broker with a static token for user "demo"; waits for
-# the rollout; prints a working curl and ebctl example.
+# the rollout; prints a working curl and ebctl example. Where the cluster has an ingress (the local
+# cluster's Traefik, or EB_INGRESS_URL and EB_INGRESS_CLASS given), notebooks and web apps get
+# routes from outside the cluster, and it prints a notebook example to open in a browser.
 #
 # Environment: EB_NAMESPACE, EB_RELEASE, EB_IMAGE, EB_API_PORT (port-forward port, 8080),
-# EB_VALUES (an extra values file for helm).
+# EB_VALUES (an extra values file for helm), EB_INGRESS_URL and EB_INGRESS_CLASS (the ingress:
+# its URL from this machine and its IngressClass; default: the local cluster's Traefik).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO="$PWD"
@@ -135,6 +138,19 @@ YAML
 "$KUBECTL" apply --server-side --force-conflicts -f charts/execution-broker/crds >/dev/null
 "$KUBECTL" wait --for=condition=Established --timeout=60s -f charts/execution-broker/crds >/dev/null
 
+# The ingress sessions are opened through: the local cluster's Traefik says where it listens
+# (hack/cluster.sh writes ingress.env); elsewhere EB_INGRESS_URL and EB_INGRESS_CLASS name yours.
+INGRESS_URL="${EB_INGRESS_URL:-}"; INGRESS_CLASS="${EB_INGRESS_CLASS:-}"
+if [ -z "$INGRESS_URL" ] && local_kubeconfig && [ -f "$CLUSTER_STATE/ingress.env" ]; then
+  INGRESS_URL="$(sed -n 's/^EB_INGRESS_URL=//p' "$CLUSTER_STATE/ingress.env")"
+  INGRESS_CLASS="$(sed -n 's/^EB_INGRESS_CLASS=//p' "$CLUSTER_STATE/ingress.env")"
+fi
+# any HTTP answer will do (an unknown path is 404): a stale ingress.env without Traefik is not used
+if [ -n "$INGRESS_URL" ] && ! curl -sS -o /dev/null -m 5 "$INGRESS_URL/" 2>/dev/null; then
+  echo "up: note: no ingress answers at $INGRESS_URL: sessions get no routes from outside the cluster" >&2
+  INGRESS_URL=""
+fi
+
 [ -s "$STATE/demo-token" ] || "$PY" -c 'import secrets; print("demo-" + secrets.token_hex(16))' >"$STATE/demo-token"
 chmod 600 "$STATE/demo-token"
 TOKEN="$(cat "$STATE/demo-token")"
@@ -160,6 +176,11 @@ YAML
   # On the project's local cluster NodePorts answer on the node's address from this machine,
   # which gives a URL without a port-forward.
   if local_kubeconfig; then echo 'api: {service: {type: NodePort}}'; fi
+  # Notebooks and web apps reachable from outside the cluster, each for its owner only: a route
+  # per session through the ingress, its gate the REST API's Service (docs/data-and-notebooks.md)
+  if [ -n "$INGRESS_URL" ]; then
+    echo "routes: {enabled: true, publicUrl: \"$INGRESS_URL\", ingressClassName: \"${INGRESS_CLASS:-traefik}\"}"
+  fi
 } >"$values"
 
 say "helm upgrade --install $RELEASE charts/execution-broker -n $NS"
@@ -226,3 +247,17 @@ Or as a custom resource:
 
 Stop: bash hack/up.sh stop  (uninstall)    bash hack/up.sh down  (and stop the local cluster)
 MSG
+if [ -n "$INGRESS_URL" ]; then
+  build_images=""
+  local_kubeconfig && build_images="
+  bash hack/build-test-images.sh                # the notebook image eb-notebook:latest (once; ~5 min cold)"
+  cat <<MSG
+
+Open a notebook in your browser: JupyterLab through the ingress at $INGRESS_URL, for you only
+(ebctl open prints a one-time login link; it sets a cookie for the session's path):
+$build_images
+  NB=\$(ebctl offer -f manifests/examples/notebook-request.yaml --accept | awk 'NR == 2 {print \$1}')
+  ebctl open "\$NB" --wait 300                   # open the link it prints in a browser on this machine
+  ebctl cancel "\$NB"                            # when you are done: the URL answers 404 at once
+MSG
+fi

@@ -41,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     op.add_argument(
         "--session-key-file",
         default=os.environ.get("EB_SESSION_KEY_FILE") or None,
-        help="the key shared with the REST API's gate (a mounted Secret); without it no routes are made",
+        help="the key shared with the REST API's gate (a mounted Secret); without it (or the file) no "
+        "routes are made",
     )
 
     op.add_argument(
@@ -90,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from eb_operator.operator import run
 
         key = None
-        if args.session_key_file:
+        if args.session_key_file and os.path.exists(args.session_key_file):
             with open(args.session_key_file, "rb") as f:
                 key = check_key(f.read().strip())
         run(

@@ -29,7 +29,7 @@ import pytest
 import yaml
 from tests.e2e.install import INSTALLS, PAUSED, Installation
 from tests.e2e.readme import Block, Terminal, base_environment, blocks, shown
-from tests.support.kube import REPO, Kubectl, wait_for
+from tests.support.kube import REPO, Kubectl, cluster_state_dir, wait_for
 
 README = REPO / "README.md"
 INSTALL_MD = REPO / "docs" / "install.md"
@@ -57,6 +57,8 @@ EXPECT: list[tuple[str, str]] = [
     ("kubectl get execution hello-direct", r"hello-direct\s+COMPLETED"),
     ("kubectl logs eb-hello-direct", r"^hello$"),
     ("ebctl offer -f gpu-request.yaml", rf"{UUID}\s+OFFERED.*\s1 \(nvidia\)"),
+    ('echo "$LINK"', rf"^http://\S+/session/notebook/{UUID}/lab\?eb-login=\S+$"),
+    ("JupyterLab: HTTP", r"^login link: HTTP 302\nJupyterLab: HTTP 200\nwithout it: HTTP 401$"),
 ]
 
 
@@ -157,6 +159,8 @@ def test_up_sh_examples_work_as_printed(readme: Readme) -> None:
         ("ebctl offer", r"\bCOMPLETED\b"),
         ("kubectl apply", r"condition met[\s\S]*hello from[\s\S]*deleted"),
     ]
+    if (cluster_state_dir() / "ingress.env").is_file():  # the local cluster's Traefik: a notebook to open
+        expected.append(("ebctl open", rf"http://\S+/session/notebook/{UUID}/lab\?eb-login=\S+"))
     assert len(examples) == len(expected), examples
     for script, (marker, pattern) in zip(examples, expected, strict=True):
         assert marker in script, f"up.sh's examples changed: `{marker}` not in\n{script}"

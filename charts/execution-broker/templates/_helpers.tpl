@@ -195,3 +195,51 @@ Call with (dict "root" $ "file" "files/rbac.yaml" ["roleNamespaces" (toJson list
     - {protocol: TCP, port: 53}
 {{- end }}
 {{- end }}
+
+{{/* The session key's Secret and key (values.sessionKey). */}}
+{{- define "eb.sessionKey.secret" -}}
+{{- .Values.sessionKey.existingSecret | default (printf "%s-session-key" (include "eb.fullname" .)) }}
+{{- end }}
+
+{{/* The platform's spec.routes from values.routes: the gate is the API Service unless gate.url is given. */}}
+{{- define "eb.routes" -}}
+{{- $r := .Values.routes }}
+publicUrl: {{ required "routes.publicUrl is required when routes.enabled" $r.publicUrl | quote }}
+pathPrefix: {{ $r.pathPrefix | quote }}
+{{- with $r.host }}
+host: {{ . | quote }}
+{{- end }}
+{{- with $r.ingressClassName }}
+ingressClassName: {{ . | quote }}
+{{- end }}
+{{- with $r.gateway }}
+gateway:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $r.tlsSecretName }}
+tlsSecretName: {{ . | quote }}
+{{- end }}
+{{- with $r.annotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+gate:
+  provider: {{ $r.gate.provider | quote }}
+  {{- if $r.gate.url }}
+  url: {{ $r.gate.url | quote }}
+  {{- else }}
+  service: {namespace: {{ .Release.Namespace | quote }}, name: {{ include "eb.fullname" . | quote }}, port: {{ .Values.api.service.port }}}
+  {{- end }}
+{{- end }}
+
+{{/* The session key as a volume: optional, so a plain install without it starts (no routes, no logins). */}}
+{{- define "eb.sessionKey.volume" -}}
+- name: session-key
+  secret:
+    secretName: {{ include "eb.sessionKey.secret" . }}
+    optional: true
+    defaultMode: 0440
+    items:
+      - key: {{ .Values.sessionKey.existingSecretKey }}
+        path: key
+{{- end }}

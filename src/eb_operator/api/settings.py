@@ -105,8 +105,8 @@ class ApiSettings(BaseSettings):
     session_key_file: Path | None = Field(
         default=None,
         description="The session key shared with the operator (a mounted Secret): it signs the gate's "
-        "cookies and derives notebook servers' tokens. Unset (and no session_key): no login links, and "
-        "the gate refuses everything.",
+        "cookies and derives notebook servers' tokens. Unset or absent (an optional Secret not made), "
+        "and no session_key: no login links, and the gate lets nobody in.",
     )
     session_key: SecretStr | None = Field(default=None, description="The same key inline (tests).")
     login_seconds: int = Field(default=60, ge=5, le=3600, description="How long a login link may be used.")
@@ -124,7 +124,7 @@ class ApiSettings(BaseSettings):
 
     def key(self) -> bytes | None:
         """The session key (at least 32 bytes; ValueError otherwise), or None."""
-        if self.session_key_file is not None:
+        if self.session_key_file is not None and self.session_key_file.exists():
             return check_key(self.session_key_file.read_bytes().strip())
         if self.session_key is not None:
             return check_key(self.session_key.get_secret_value().encode())
