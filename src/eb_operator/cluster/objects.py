@@ -142,22 +142,19 @@ async def _route_call(
 
 
 async def put_route(cluster: Cluster, body: Mapping[str, Any]) -> tuple[Obj, bool]:
-    """Create a route object, or adopt the one of that name: merge ``body``'s labels, annotations,
-    owner references and spec into it (an object left by an earlier attempt, or made by hand,
-    becomes exactly what the session needs). ``(object, created)``."""
+    """Create a route object, or adopt the one of that name: replace it with ``body`` (an object
+    left by an earlier attempt, or made by hand, becomes exactly what the session needs, nothing
+    of it kept). ``(object, created)``; a change between the read and the replace is a Conflict."""
     kind, meta = str(body["kind"]), body["metadata"]
     try:
         return await _route_call(cluster, "create", kind, meta["namespace"], body), True
     except ApiError as e:
         if e.status != 409:
             raise
-    patch = {
-        "metadata": {k: meta[k] for k in ("labels", "annotations", "ownerReferences") if k in meta},
-        "spec": body["spec"],
-    }
-    return await _route_call(
-        cluster, "patch", kind, meta["namespace"], meta["name"], patch, _content_type=MERGE
-    ), False
+    found = await _route_call(cluster, "get", kind, meta["namespace"], meta["name"])
+    version = (found.get("metadata") or {}).get("resourceVersion")
+    adopted = {**body, "metadata": {**meta, "resourceVersion": version}}
+    return await _route_call(cluster, "replace", kind, meta["namespace"], meta["name"], adopted), False
 
 
 async def delete_route(cluster: Cluster, kind: str, namespace: str, name: str) -> bool:

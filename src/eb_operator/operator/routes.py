@@ -2,7 +2,7 @@
 prepares, deleted when it ends.
 
 Idempotent both ways: objects have deterministic names, a route object that is already there is
-adopted (patched to what the session needs), and deleting what is gone is success. A route the
+adopted (replaced by what the session needs), and deleting what is gone is success. A route the
 cluster cannot take (its kind not served, no right to make it, an invalid object) is a
 :class:`RouteFailed`, which fails the session with the cause instead of retrying for ever.
 """

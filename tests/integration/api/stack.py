@@ -6,7 +6,9 @@
 * the operator (``eb-operator operator``) as a subprocess watching one namespace;
 * the API (``create_app``) served by uvicorn on 127.0.0.1 in a thread (or, for benchmarks, as
   its own process, as it runs in production), with static tokens for alice and bob and
-  TokenReview on; anonymous access off.
+  TokenReview on; anonymous access off;
+* the session key operator and API share (the gate's; routes are tested in
+  tests/integration/sessions).
 
 Everything it creates it deletes again when the ``with`` block ends.
 """
@@ -27,6 +29,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from pydantic import SecretStr
 from tests.support.child_process import stop
 from tests.support.kube import (
     KWOK_TOLERATION,
@@ -50,6 +53,7 @@ BODY_LIMITS: dict[str, int] = {
     "max_string_chars": 8192,
     "yaml_max_nodes": 10_000,
 }
+SESSION_KEY = "api-integration-session-key-0123456789abcdef"
 
 
 @dataclass(frozen=True)
@@ -166,6 +170,8 @@ def _settings_env(settings: ApiSettings) -> dict[str, str]:
     """``settings`` as the ``EB_API_*`` variables ``eb-operator api`` reads."""
     out = {}
     for key, value in settings.model_dump(exclude_defaults=True).items():
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
         out[f"EB_API_{key.upper()}"] = json.dumps(value) if isinstance(value, list | dict) else str(value)
     return out
 
@@ -209,10 +215,13 @@ def operator_process(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """``eb-operator operator`` for one namespace and platform (``extra``: more of its flags),
     stopped (SIGTERM) when the block ends."""
+    key_file = log_path.with_name(f"{log_path.stem}-session-key")
+    key_file.write_text(SESSION_KEY)
     env = {
         **os.environ,
         "KUBECONFIG": kube.kubeconfig,
         "EB_LOG_LEVEL": os.environ.get("EB_LOG_LEVEL", "INFO"),
+        "EB_SESSION_KEY_FILE": str(key_file),
     }
     argv = [sys.executable, "-m", "eb_operator.cli", "operator", "--namespace", namespace]
     argv += ["--platform", platform, "--no-peering", "--liveness", "", *extra]
@@ -267,6 +276,7 @@ def broker_stack(
                 allow_anonymous=False,
                 answer_timeout_seconds=answer_timeout,
                 **BODY_LIMITS,
+                session_key=SESSION_KEY,
             )
             api_log = log_path.with_name(f"{log_path.stem}-api.log")
             serving = serve_api(settings) if api_in_process else api_process(settings, api_log)

@@ -40,9 +40,10 @@ VERBS = {
     "get": "get",
     "list": "list",
     "patch": "patch",
+    "replace": "update",
     "delete": "delete",
 }
-CUSTOM = re.compile(r"^(create|get|list|patch|delete)_(namespaced|cluster)_custom_object(_status)?$")
+CUSTOM = re.compile(r"^(create|get|list|patch|replace|delete)_(namespaced|cluster)_custom_object(_status)?$")
 CORE = re.compile(r"^(create|read|list|patch|delete)_(namespaced_)?([a-z_]+?)(_for_all_namespaces)?$")
 CORE_GROUPS = {"token_review": "authentication.k8s.io"}
 CLUSTER_SCOPED = {"nodes", "tokenreviews"}
@@ -380,7 +381,7 @@ def test_the_analysis_sees_the_calls_it_must() -> None:
         ("", "secrets", "create", "namespace"),
         ("", "services", "create", "namespace"),
         ("", "services", "delete", "namespace"),
-        ("networking.k8s.io", "ingresses", "patch", "namespace"),
+        ("networking.k8s.io", "ingresses", "update", "namespace"),
         ("gateway.networking.k8s.io", "httproutes", "delete", "namespace"),
         ("traefik.io", "middlewares", "create", "namespace"),
         ("", "nodes", "list", "cluster"),
