@@ -72,9 +72,9 @@ async def prepare(
         await objects.create_if_absent(cluster, staging.build_credential_copy(execution, name, source))
     reach = endpoints.plan(execution, executable, policy)
     if is_notebook(executable):
-        routed = reach.route is not None and session_key is not None
         uid = str(execution["metadata"]["uid"])
-        token = jupyter_token(session_key, uid) if routed and session_key else secrets.token_hex(24)
+        routed = reach.route is not None and session_key is not None
+        token = jupyter_token(session_key, uid) if session_key and routed else secrets.token_hex(24)
         secret = notebook.build_token_secret(execution, token)
         await objects.create_if_absent(cluster, secret)
         await objects.create_if_absent(cluster, notebook.build_service(execution))

@@ -102,6 +102,7 @@ class ExecutionView:
     remote: dict[str, Any] = field(default_factory=dict)  # status.remote: how the peer last showed it
     access: list[dict[str, Any]] | None = None  # status.access
     routed: bool = False  # status.route: the session was given a route
+    access_protocols: tuple[str, ...] = ()  # status.access: how it is reached, one per endpoint
 
     @property
     def group(self) -> str:
@@ -145,6 +146,7 @@ def execution_view(obj: Obj) -> ExecutionView:
         remote=dict(status.get("remote") or {}),
         access=list(status["access"]) if status.get("access") else None,
         routed=bool(status.get("route")),
+        access_protocols=tuple(str(a.get("protocol") or "HTTP") for a in status.get("access") or []),
     )
 
 

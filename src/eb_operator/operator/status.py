@@ -9,6 +9,7 @@ from typing import Any
 
 from eb_operator.cluster.crs import EXECUTIONS, Conflict, NotFound
 from eb_operator.engine.types import Phase
+from eb_operator.model.common import FINAL_PHASES
 from eb_operator.operator import children
 from eb_operator.operator.builders.status import execution_status
 from eb_operator.operator.context import OperatorContext
@@ -37,6 +38,9 @@ class StatusWriter:
         status = self.status(view, phase, step.reason, step.message, step.refused)
         pod = ctx.state.pod_of(view)
         reach = await children.access(ctx.cluster, view.namespace, view.name, phase, pod)
+        if reach is None and phase in FINAL_PHASES and view.access_protocols:
+            # its Pod is gone already (deleted at once on a kwok node, or lost): still FINISHED
+            reach = {"access": [{"status": "FINISHED", "protocol": p} for p in view.access_protocols]}
         if reach is not None:  # access URLs, route, ports (eb_operator.operator.children.access)
             status |= reach
         await self.patch(view, status)
