@@ -92,15 +92,15 @@ def port(number: int, protocol: str = "HTTP", access: bool = True, **extra: Any)
 def test_a_routed_notebook_opens_its_notebook_in_jupyterlab_under_the_sessions_path() -> None:
     exe = notebook("http://files.example.org/nb/My%20Analysis.ipynb")
     assert endpoints.plan(execution(request(exe)), exe, policy(LOCAL)) == Plan(
-        SessionRoute("notebook", NB_PATH, f"http://10.213.0.1:8088{NB_PATH}lab/tree/My%2520Analysis.ipynb"),
+        SessionRoute("notebook", NB_PATH, f"http://10.213.0.1:8088{NB_PATH}lab/tree/My%20Analysis.ipynb"),
         (
             Endpoint(
                 port=8888,
                 protocol="HTTP",
                 service=f"eb-{UUID}-notebook",
                 base_path=NB_PATH,
-                url=f"http://10.213.0.1:8088{NB_PATH}lab/tree/My%2520Analysis.ipynb",
-                open_path="lab/tree/My%2520Analysis.ipynb",
+                url=f"http://10.213.0.1:8088{NB_PATH}lab/tree/My%20Analysis.ipynb",
+                open_path="lab/tree/My%20Analysis.ipynb",
                 notebook=True,
             ),
         ),

@@ -22,7 +22,7 @@ import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from eb_operator.cluster.convert import object_uuid
 from eb_operator.model.platform import PlatformPolicy, SessionRoutes
@@ -85,9 +85,10 @@ def session_kind(executable: Obj) -> str | None:
 
 
 def notebook_file(executable: Obj) -> str | None:
-    """The file the notebook's ``location`` is staged as, when it names a notebook (``.ipynb``)."""
+    """The file the notebook's ``location`` is staged as (the stager's name for it: the URL path's
+    last part, unquoted), when it names a notebook (``.ipynb``)."""
     location = str(executable.get("location") or "")
-    name = posixpath.basename(urlsplit(location).path.rstrip("/"))
+    name = unquote(posixpath.basename(urlsplit(location).path.rstrip("/")))
     return name if name.endswith(".ipynb") else None
 
 
