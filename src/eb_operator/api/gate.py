@@ -6,7 +6,8 @@ client's ``Authorization``, ``Cookie`` and ``Accept`` and, in ``X-Forwarded-*``,
 for. The answer lets the request through (2xx) or is returned to the client as it is.
 
 * **Bearer token** (API clients): the same tokens as the REST API; the session's owner passes,
-  anyone else is 403, a bad token 401.
+  anyone else is 403, a bad token 401. An ``Authorization`` header of another scheme is not the
+  broker's (JupyterLab sends its server's token so) and is left to the cookie.
 * **Cookie** (browsers): ``eb_session``, HttpOnly, ``SameSite=Lax``, scoped to the session's path
   (``status.route.path``), ``Secure`` behind HTTPS; its value is the time it stops being valid (the
   session's reservation end) and a MAC over it, the session's uuid, its Execution's uid and its
@@ -119,6 +120,19 @@ def set_cookie(value: str, path: str, secure: bool, max_age: int | None = None) 
     return morsel
 
 
+def broker_credential(authorization: str | None) -> str | None:
+    """The ``Authorization`` header when it carries a broker credential (scheme Bearer), else None.
+
+    Other schemes are the session's own business: JupyterLab sends ``Authorization: token <its
+    server's token>`` (from its page config) on every API call, beside the gate's cookie; the gate
+    answers those by the cookie and the route replaces the header upstream with the token it
+    derives."""
+    if authorization is None:
+        return None
+    scheme, _, _ = authorization.strip().partition(" ")
+    return authorization if scheme.lower() == "bearer" else None
+
+
 def read_cookie(header: str | None) -> str | None:
     if not header:
         return None
@@ -208,9 +222,10 @@ class Gate:
         code = asked.login_code()
         if code is not None:
             return await self._redeem(execution, code, asked, path, owner, uid)
-        if headers.get("authorization"):
+        bearer = broker_credential(headers.get("authorization"))
+        if bearer is not None:
             try:
-                caller = await self.authenticator.authenticate(headers.get("authorization"))
+                caller = await self.authenticator.authenticate(bearer)
             except Unauthorized as e:
                 return Verdict(401, {"WWW-Authenticate": 'Bearer realm="execution-broker"'}, e.message)
             if caller.username != owner:

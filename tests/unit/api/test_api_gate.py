@@ -1,7 +1,8 @@
 """The gate's pure parts: its signed cookies, the URL a redeemed login link goes back to, the
 cookie it sets; and what it answers before it needs the cluster (the API server unreachable, no
 mocks). The gate's decisions about real sessions are tested on the cluster
-(tests/integration/api/test_api_gate.py, and through Traefik in tests/integration/sessions)."""
+(tests/integration/operator/test_operator_routes.py, and through Traefik in
+tests/integration/sessions)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from eb_operator.api import ApiSettings, create_app
 from eb_operator.api.gate import (
     COOKIE,
     Forwarded,
+    broker_credential,
     cookie_valid,
     cookie_value,
     login_link,
@@ -56,6 +58,15 @@ def test_a_redeemed_link_goes_back_to_its_url_without_the_code() -> None:
     assert Forwarded("http", "h:8088", "/s/").login_code() is None
     assert login_link("http://h/s/lab", "c0de") == "http://h/s/lab?eb-login=c0de"
     assert login_link("http://h/s/?a=1", "c+d") == "http://h/s/?a=1&eb-login=c%2Bd"
+
+
+def test_only_a_bearer_authorization_is_the_brokers_jupyterlabs_own_token_is_not() -> None:
+    assert broker_credential("Bearer t0k") == "Bearer t0k"
+    assert broker_credential("bearer t0k") == "bearer t0k"
+    assert broker_credential("Bearer") == "Bearer"  # malformed: the authenticator says why (401)
+    assert broker_credential("token 5ec7e7") is None  # JupyterLab's API calls
+    assert broker_credential("Basic YTpi") is None
+    assert broker_credential(None) is None
 
 
 def test_the_cookie_is_http_only_lax_scoped_to_the_session_and_secure_behind_https() -> None:
