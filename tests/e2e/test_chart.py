@@ -58,6 +58,11 @@ def env_of(deployment: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def tokens_secret(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    [secret] = [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"].endswith("-api-tokens")]
+    return secret
+
+
 def test_helm_lint_is_clean(helm: Helm) -> None:
     out = helm.run("lint", "--strict", str(CHART))
     assert "0 chart(s) failed" in out.stdout
@@ -72,8 +77,11 @@ def test_the_defaults_render_the_whole_product(helm: Helm) -> None:
             "ExecutionPlatform", "Job", "NetworkPolicy", "Pod", "PodDisruptionBudget", "Role",
             "RoleBinding", "Secret", "Service", "ServiceAccount",
         }
-        - {"Secret"}  # no static tokens by default
     )  # fmt: skip
+    secrets = [d["metadata"]["name"] for d in docs if d["kind"] == "Secret"]
+    assert secrets == ["rel-execution-broker-session-key"], (
+        "no static tokens by default, only the session key"
+    )
     operator = one(docs, "Deployment", "operator")
     assert operator["spec"]["replicas"] == 1
     assert operator["spec"]["strategy"] == {"type": "Recreate"}
@@ -143,7 +151,7 @@ def test_static_tokens_become_a_secret_mounted_into_the_api(helm: Helm) -> None:
         'auth.staticTokens=[{"user":"alice","token":"s3cret-token","groups":["astro","gpu"]}]',
     ]
     docs = template(helm, *values)
-    secret = one(docs, "Secret")
+    secret = tokens_secret(docs)
     assert secret["stringData"]["tokens.csv"].strip() == 's3cret-token,alice,alice,"astro,gpu"'
     api = one(docs, "Deployment", "api")
     assert env_of(api)["EB_API_STATIC_TOKENS_FILE"] == "/etc/eb-api/tokens/tokens.csv"
@@ -166,7 +174,7 @@ def test_an_existing_secret_and_anonymous_access(helm: Helm) -> None:
     docs = template(
         helm, "--set", "auth.existingSecret=mine,auth.existingSecretKey=csv,auth.allowAnonymous=true"
     )
-    assert not [d for d in docs if d["kind"] == "Secret"]
+    assert not [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"].endswith("-api-tokens")]
     api = one(docs, "Deployment", "api")
     assert env_of(api)["EB_API_ALLOW_ANONYMOUS"] == "true"
     tokens = next(v for v in api["spec"]["template"]["spec"]["volumes"] if v["name"] == "tokens")
