@@ -33,8 +33,13 @@ def edge() -> Ingress:
 
 @pytest.fixture(scope="module")
 def stack(
-    kube: Kubectl, edge: Ingress, notebook_image: str, tmp_path_factory: pytest.TempPathFactory
+    kube: Kubectl,
+    edge: Ingress,
+    notebook_image: str,
+    stager_image: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[SessionsStack]:
+    """The sessions' broker; a notebook's init container stages its file in ``stager_image``."""
     if not kube.exists("node", REAL_NODE):
         pytest.fail(f"these tests need the local cluster's real node {REAL_NODE}", pytrace=False)
     log = tmp_path_factory.mktemp("sessions") / "operator.log"
