@@ -13,6 +13,7 @@ end, no route objects and 404.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import threading
 import uuid as uuidlib
@@ -69,12 +70,15 @@ return out ? out.innerText.trim() : null;
 
 
 def notebook_ready(d: WebDriver) -> bool:
-    """The notebook is open and its kernel idle (JupyterLab's execution indicator)."""
-    found = d.execute_script(
-        "const i = document.querySelector('.jp-NotebookPanel .jp-Notebook-ExecutionIndicator');"
-        "return i ? i.getAttribute('data-status') : null;"
+    """The notebook is open and its kernel connected and idle: the status bar's kernel status
+    reads "<kernel> | Idle". The toolbar's execution indicator is no witness: it says idle while
+    the kernel is still "Initializing", and a cell run then is dropped (its prompt stays [ ])."""
+    status = d.execute_script(
+        "const open = document.querySelector('.jp-NotebookPanel .jp-Notebook-ExecutionIndicator');"
+        "const bar = document.querySelector('#jp-main-statusbar');"
+        "return open && bar ? bar.innerText : null;"
     )
-    return found == "idle"
+    return bool(status) and re.search(r"\| Idle\b", status) is not None
 
 
 def test_a_notebook_opens_in_jupyterlab_for_its_owner_only_and_its_url_is_gone_when_it_ends(
