@@ -4,12 +4,15 @@ own OpenAPI with schemathesis, and 100 parallel clients on a small platform."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import importlib
 import json
+import linecache
 import pkgutil
 import random
+import sys
 import uuid
 from types import ModuleType
 from typing import Any
@@ -20,6 +23,8 @@ import hypothesis.strategies
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.internal import lambda_sources
+from hypothesis.internal.cache import LRUCache
 from schemathesis.specs.openapi import checks as oas_checks
 from tests.integration.api.conftest import NODE_CORES, NODE_GPUS, NODE_MEMORY_GIB, TOKENS, Broker, serve_api
 from tests.integration.api.helpers import (
@@ -273,9 +278,28 @@ def _import_all(package: ModuleType) -> None:
             importlib.import_module(module.name)
 
 
+def _parse_lambdas_now(*packages: ModuleType) -> None:
+    """Hypothesis describes a lambda given to ``.map``/``.filter`` (schemathesis makes them while
+    generating a case) by parsing its module's source with ast.parse, once per file: the same
+    CPython bug struck there ("AST constructor recursion depth mismatch" in schemathesis' formats
+    module). Parse every such module here, into the cache hypothesis reads first, made large
+    enough to keep them all."""
+    lambda_sources.AST_LAMBDAS_CACHE = LRUCache(max_size=1000)
+    prefixes = tuple(f"{p.__name__}." for p in packages)
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if not (file and file.endswith(".py") and name.startswith(prefixes)):
+            continue
+        lines = linecache.getlines(file, module.__dict__)
+        if any("lambda" in line for line in lines):
+            tree = ast.parse("".join(lines))
+            lambda_sources.AST_LAMBDAS_CACHE[tuple(lines)] = lambda_sources.extract_all_lambdas(tree)
+
+
 _import_all(schemathesis)
 _import_all(hypothesis.strategies)
 _import_all(hypothesis.internal)
+_parse_lambdas_now(schemathesis, hypothesis)
 
 
 def test_schemathesis_no_server_errors_no_schema_violations(
