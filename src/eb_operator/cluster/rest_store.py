@@ -409,22 +409,7 @@ class RestStore:
         body: dict[str, Any] = {"spec": dict(spec)}
         if resource_version is not None:
             body["metadata"] = {"resourceVersion": resource_version}
-        try:
-            obj: Obj = await self._co.patch_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                self.namespace,
-                EXECUTIONS,
-                name,
-                body,
-                **_merge_patch,
-                _request_timeout=self.request_timeout,
-            )
-        except ApiException as e:
-            raise _store_error(e, f"patch execution {name}") from e
-        except (TimeoutError, OSError) as e:
-            raise StoreError(f"patch execution {name}: {e}") from e
-        return obj
+        return await self._patch_execution(name, body, _merge_patch["_content_type"])
 
     async def set_execution_annotation(self, name: str, key: str, value: str) -> None:
         """Merge-patch one annotation of an Execution (NotFoundError when it is gone)."""

@@ -3,7 +3,7 @@ module: sessions on the real node, opened from this machine as a user would, in 
 (``tests.support.browser``) and with plain HTTP.
 
 ``files`` (notebooks served to the staging init container), ``notebook_image`` and
-``no_installed_broker`` come from tests/integration/data."""
+``no_installed_broker`` come from tests/integration/data, ``edge`` from tests/integration/ingress."""
 
 from __future__ import annotations
 
@@ -11,24 +11,13 @@ from collections.abc import Generator, Iterator
 
 import pytest
 from tests.integration.data.conftest import files, no_installed_broker, notebook_image
+from tests.integration.ingress.conftest import edge
 from tests.support.browser import browser
-from tests.support.ingress import Ingress, ingress
+from tests.support.ingress import Ingress
 from tests.support.kube import REAL_NODE, Kubectl
 from tests.support.sessions import SessionsStack, sessions_stack
 
-__all__ = ["browser", "files", "no_installed_broker", "notebook_image"]
-
-
-@pytest.fixture(scope="module")
-def edge() -> Ingress:
-    found = ingress()
-    if found is None:
-        pytest.fail(
-            "no ingress: the local cluster's Traefik writes its URL to ingress.env on `hack/cluster.sh up` "
-            "(or set EB_INGRESS_URL)",
-            pytrace=False,
-        )
-    return found
+__all__ = ["browser", "edge", "files", "no_installed_broker", "notebook_image"]
 
 
 @pytest.fixture(scope="module")
