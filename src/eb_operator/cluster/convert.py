@@ -149,6 +149,17 @@ def pod_done(pod: Obj) -> bool:
     )
 
 
+def pod_scheduled(pod: Obj) -> bool:
+    """The scheduler counts the Pod's requests on its node: bound to one and not in a final phase
+    (a Pod being deleted still counts until it is gone; the scheduler's informer drops Pods in a
+    final phase). Stricter than ``not pod_done``: a Pod whose containers have all ended counts
+    until the kubelet writes its final phase."""
+    return bool((pod.get("spec") or {}).get("nodeName")) and (pod.get("status") or {}).get("phase") not in (
+        "Succeeded",
+        "Failed",
+    )
+
+
 def pod_requests(pod: Obj, extended: Iterable[str] | None = None) -> Resources:
     """What the scheduler counts for a Pod: max(sum of containers, largest init container) + overhead.
 

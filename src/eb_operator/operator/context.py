@@ -45,7 +45,7 @@ class OperatorContext:
         self.not_ready_since: dict[str, float] = {}  # node -> when it was first seen NotReady
         self.last_sweep = time.monotonic()
         self.active = False  # kopf delivered an Execution event: peering made this replica active
-        self.stats: dict[str, int] = {"offersets": 0, "offers": 0, "accepts": 0, "pods": 0}
+        self.stats: dict[str, int] = {"offersets": 0, "offers": 0, "accepts": 0, "pods": 0, "room_waits": 0}
         self.timings: dict[str, list[float]] = {}  # phase -> [count, seconds]
         self._unkeyed_routes_told = False
         # The queues' handlers are parts made with this context: the coordinator sets them.

@@ -2,31 +2,46 @@
 
 Idempotent: the Pod's name is deterministic, a create that finds it there is fine (its own events
 drive the next steps), and a delete of a Pod already gone is success.
+
+A Pod is created only once it fits beside the Pods the scheduler still counts on its node
+(:meth:`~eb_operator.operator.state.ClusterState.crowded`): the Pod of the session before may
+still be shutting down there (a container that ignores SIGTERM, a session that overran its
+reservation), and the scheduler would refuse the new one for "Insufficient cpu". The session
+waits for it (at most ``ROOM_WAIT`` past its preparation's start; then the scheduler decides).
 """
 
 from __future__ import annotations
 
 import logging
 
+from eb_operator.cluster.convert import reservation_from_spec
 from eb_operator.cluster.crs import EXECUTIONS, Conflict
+from eb_operator.engine.types import Phase
+from eb_operator.model.times import parse_instant
 from eb_operator.operator import children
 from eb_operator.operator.builders.pod import build_pod, pod_name
 from eb_operator.operator.context import OperatorContext
 from eb_operator.operator.events import kv
-from eb_operator.operator.lifecycle import observe_pod
+from eb_operator.operator.lifecycle import OVERRUN_GRACE, observe_pod
 from eb_operator.operator.lookup import execution_request
 from eb_operator.operator.state import ExecutionView
 from eb_operator.operator.workqueue import Retry
 
 log = logging.getLogger("eb_operator.operator")
 
+#: How long past its preparation's start a session waits for room on its node: long enough for
+#: the session before it to be failed for overrunning (``OVERRUN_GRACE``) and its Pod to stop.
+ROOM_WAIT = OVERRUN_GRACE + 30
+
 
 class Pods:
     def __init__(self, ctx: OperatorContext) -> None:
         self.ctx = ctx
+        self._waiting: set[str] = set()  # uids of sessions told to wait for room
 
     async def create(self, view: ExecutionView) -> None:
         ctx = self.ctx
+        self._wait_for_room(view)
         obj = await ctx.cluster.get(EXECUTIONS, view.namespace, view.name)
         request = await execution_request(ctx.cluster, obj)
         executable = (request or {}).get("executable")
@@ -51,6 +66,28 @@ class Pods:
     async def release(self, view: ExecutionView) -> None:
         """The session ended: its route objects and Services go at once (the Pod stays for its logs)."""
         await children.release(self.ctx.cluster, view.ref())
+
+    def _wait_for_room(self, view: ExecutionView) -> None:
+        """Retry soon (before any request to the API server) while the node is still too full for
+        the Pod: it requests what the reservation holds."""
+        ctx = self.ctx
+        r = view.reservation
+        if not r or ctx.state.broker_pods.get(view.uid) is not None:
+            return  # nothing to place, or made before (a create that finds it is fine)
+        needs = reservation_from_spec(view.key, r, Phase.PREPARING).resources
+        crowded = ctx.state.crowded(str(r["node"]), needs)
+        if crowded is None:
+            self._waiting.discard(view.uid)
+            return
+        if ctx.now() >= parse_instant(r["prepareStart"]) + ROOM_WAIT:
+            self._waiting.discard(view.uid)
+            log.warning("%s", kv(msg="creating the pod on a full node", execution=view.key, why=crowded))
+            return
+        if view.uid not in self._waiting:  # once per session, not per retry
+            self._waiting.add(view.uid)
+            ctx.stats["room_waits"] += 1
+            log.info("%s", kv(msg="waiting for room", execution=view.key, why=crowded))
+        raise Retry(1.0, crowded)
 
     async def delete(self, view: ExecutionView) -> None:
         if await self.ctx.cluster.delete_pod(view.namespace, pod_name(view.name), grace_seconds=5):

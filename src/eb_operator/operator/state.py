@@ -31,12 +31,13 @@ from eb_operator.cluster.convert import (
     node_ready,
     pod_done,
     pod_requests,
+    pod_scheduled,
     recorded_phase,
     reservation_from_spec,
 )
 from eb_operator.cluster.offer_status import offer_refs
 from eb_operator.engine import Ledger, NodeTable
-from eb_operator.engine.types import NodeCapacity, Phase, Resources
+from eb_operator.engine.types import HOLDING_PHASES, NodeCapacity, Phase, Resources
 from eb_operator.model.platform import PlatformPolicy
 from eb_operator.model.times import parse_instant
 from eb_operator.operator.lifecycle import PodView, observe_pod
@@ -160,6 +161,10 @@ class ClusterState:
             str, tuple[str, Resources]
         ] = {}  # execution uid -> (node, requests) of a live Pod
         self.foreign_broker: set[str] = set()  # broker Pods counted as foreign use (Execution not ours)
+        # What the scheduler counts on each node now: every Pod bound to it and not in a final
+        # phase (also one being deleted), by pod key. Pods the broker creates must fit beside these.
+        self.scheduled: dict[str, dict[str, Resources]] = {}  # node -> pod key -> requests
+        self._scheduled_on: dict[str, str] = {}  # pod key -> node
         self.executions: dict[str, ExecutionView] = {}
         self.by_uid: dict[str, str] = {}  # execution uid -> key
         self.groups: dict[str, set[str]] = {}  # "ns/offerset" -> execution keys
@@ -246,10 +251,13 @@ class ClusterState:
         exec_uid = labels.get(LABEL_EXECUTION_UID)
         node = (pod.get("spec") or {}).get("nodeName")
         live = not deleted and bool(node) and not pod_done(pod)
+        key = f"{meta.get('namespace')}/{meta['name']}"
+        self._schedule(key, str(node) if not deleted and pod_scheduled(pod) else None, pod)
         if exec_uid and labels.get(LABEL_MANAGED_BY) == MANAGER:
             # A broker Pod is covered by its Execution's reservation, unless that Execution is not
             # one of ours (another platform or namespace set): then it is foreign use like any Pod.
             self._unforeign(exec_uid)
+            was_live = exec_uid in self.broker_use
             if deleted:
                 self.broker_pods.pop(exec_uid, None)
                 self.broker_use.pop(exec_uid, None)
@@ -261,8 +269,10 @@ class ClusterState:
                     self.broker_use.pop(exec_uid, None)
                 if exec_uid not in self.by_uid:
                     self._foreign(exec_uid)
-            return self.by_uid.get(exec_uid)
-        key = f"{meta.get('namespace')}/{meta['name']}"
+            owner = self.by_uid.get(exec_uid)
+            if owner is not None and was_live != (exec_uid in self.broker_use):
+                self._reserve(self.executions[owner])  # an ended session holds until its Pod is gone
+            return owner
         old = self.pod_use.pop(key, None)
         if old is not None:
             self._use(old[0], old[1], -1)
@@ -271,6 +281,45 @@ class ClusterState:
             self.pod_use[key] = (str(node), req)
             self._use(str(node), req, +1)
         return None
+
+    def _schedule(self, key: str, node: str | None, pod: Obj) -> None:
+        old = self._scheduled_on.pop(key, None)
+        if old is not None:
+            on_node = self.scheduled[old]
+            on_node.pop(key, None)
+            if not on_node:
+                del self.scheduled[old]
+        if node is not None:
+            self._scheduled_on[key] = node
+            self.scheduled.setdefault(node, {})[key] = pod_requests(pod)
+
+    def crowded(self, node: str, requests: Resources) -> str | None:
+        """Why a Pod requesting ``requests`` would not fit on ``node`` beside the Pods the scheduler
+        counts there now (None: it fits, or the node is unknown). A broker Pod is created only once
+        this is None: the Pod of a session that just ended (or overran its reservation) may still be
+        shutting down on the node, and the scheduler would refuse the next one ("Insufficient cpu")."""
+        info = self.nodes.get(node)
+        if info is None:
+            return None
+        used = Resources()
+        for r in self.scheduled.get(node, {}).values():
+            used = add(used, r)
+        need = add(used, requests)
+        cap = info.allocatable
+        short = [
+            name
+            for name, want, have in (
+                ("cpu", need.cpu_millis, cap.cpu_millis),
+                ("memory", need.memory_bytes, cap.memory_bytes),
+                ("ephemeral-storage", need.ephemeral_bytes, cap.ephemeral_bytes),
+                *((g, n, cap.gpus.get(g, 0)) for g, n in need.gpus.items()),
+            )
+            if want > have
+        ]
+        if not short:
+            return None
+        pods = ", ".join(sorted(self.scheduled.get(node, {})))
+        return f"not enough {', '.join(short)} on {node} yet beside the Pods still there ({pods})"
 
     def _foreign(self, exec_uid: str) -> None:
         use = self.broker_use.get(exec_uid)
@@ -328,7 +377,11 @@ class ClusterState:
             # the operator copies that in (or fails it), as the offer did before
             spec = self.offer(view.group, view.name)
             phase = Phase.OFFERED if spec else None
-        if spec and phase is not None and not view.deleting:
+        if spec and phase is not None and (phase not in HOLDING_PHASES or view.deleting):
+            # Ended (or being deleted): free once its Pod is gone, not before. The scheduler still
+            # counts a Pod that is shutting down, and would refuse the next session placed there.
+            phase = Phase.RELEASING if view.uid in self.broker_use else None
+        if spec and phase is not None:
             self.ledger.upsert(reservation_from_spec(view.key, spec, phase, view.group))
         else:
             self.ledger.remove(view.key)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from eb_operator.cluster.convert import cpu_millis, pod_requests, whole
-from eb_operator.engine.types import GIB, Phase
+from eb_operator.engine.types import GIB, Phase, Resources
 from eb_operator.model.platform import PlatformPolicy, Toleration
 from eb_operator.model.times import format_duration, parse_duration
 from eb_operator.operator.state import ClusterState
@@ -229,3 +229,59 @@ async def test_a_retry_brings_the_key_back_later() -> None:
         await again.wait()
     await q.stop()
     assert calls[1] - calls[0] >= 0.04
+
+
+def test_an_ended_session_holds_its_reservation_until_its_pod_is_gone() -> None:
+    """Cancelled while running: its Pod shuts down for a while (the scheduler still counts it), so
+    its capacity is not given to the next session until the Pod has gone."""
+    s = ClusterState()
+    s.on_node(node("n1"))
+    s.on_execution(execution("x", 5, phase="RUNNING"))
+    running = pod("eb-x", "n1", "2", BROKER)
+    s.on_pod(running)
+    s.on_execution(execution("x", 6, phase="CANCELLED"))
+    held = s.ledger.get("ns/x")
+    assert held is not None
+    assert held.phase == Phase.RELEASING
+    deleting = pod("eb-x", "n1", "2", BROKER)
+    deleting["metadata"]["deletionTimestamp"] = "2030-01-01T00:10:00Z"
+    s.on_pod(deleting)
+    assert "ns/x" in s.ledger, "a Pod being deleted is still there"
+    s.on_pod(deleting, deleted=True)
+    assert "ns/x" not in s.ledger
+
+
+def test_an_ended_session_whose_pod_finished_holds_nothing() -> None:
+    s = ClusterState()
+    s.on_node(node("n1"))
+    s.on_pod(pod("eb-x", "n1", "2", BROKER, phase="Succeeded"))
+    s.on_execution(execution("x", 5, phase="COMPLETED"))
+    assert "ns/x" not in s.ledger
+    s.on_execution(execution("y", 5, uid="u2", phase="FAILED"))
+    assert "ns/y" not in s.ledger, "no Pod at all"
+
+
+def test_crowded_counts_what_the_scheduler_counts_on_the_node() -> None:
+    """Every Pod bound to the node and not in a final phase, also one being deleted or one whose
+    containers ended before the kubelet wrote its phase; not a Succeeded one, nor another node's."""
+    s = ClusterState()
+    s.on_node(node("n1", cpu="4"))
+    s.on_node(node("n2", cpu="4"))
+    s.on_pod(pod("web", "n1", "1"))
+    ending = pod("eb-x", "n1", "2", BROKER)
+    ending["metadata"]["deletionTimestamp"] = "2030-01-01T00:10:00Z"
+    ending["spec"]["restartPolicy"] = "Never"
+    ending["status"]["containerStatuses"] = [{"name": "main", "state": {"terminated": {"exitCode": 0}}}]
+    s.on_pod(ending)
+    s.on_pod(pod("done", "n1", "3", phase="Succeeded"))
+    s.on_pod(pod("other", "n2", "3"))
+    two = Resources(cpu_millis=2000)
+    one = Resources(cpu_millis=1000)
+    assert s.crowded("n1", one) is None
+    why = s.crowded("n1", two)
+    assert why is not None
+    assert "cpu" in why
+    assert "ns/eb-x" in why
+    s.on_pod(ending, deleted=True)
+    assert s.crowded("n1", two) is None
+    assert s.crowded("unknown", two) is None
