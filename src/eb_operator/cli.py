@@ -33,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     op.add_argument("--liveness", default=os.environ.get("EB_LIVENESS", "http://0.0.0.0:8081/healthz"))
     op.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("EB_METRICS_PORT", "0")),
+        help="serve Prometheus metrics on this port at /metrics (0, the default: not served)",
+    )
+    op.add_argument(
         "--node-lost-grace",
         type=float,
         default=float(os.environ.get("EB_NODE_LOST_GRACE", "60")),
@@ -106,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             peer_lost_seconds=args.peer_lost_seconds,
             peer_poll_max_seconds=args.peer_poll_max_seconds,
             session_key=key,
+            metrics_port=args.metrics_port or None,
         )
         return 0
     if args.command == "api":

@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
+import aiohttp
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -72,9 +73,6 @@ async def _json(resp: Any) -> Obj:
         return await resp.json()  # type: ignore[no-any-return]
     finally:
         resp.release()
-
-
-Page = list[Obj]  # one page of a paginated LIST
 
 
 def cr_path(plural: str) -> str:
@@ -190,15 +188,22 @@ class Cluster:
         except ApiException as e:
             raise _wrap(e) from None
 
-    async def delete(self, plural: str, namespace: str, name: str) -> None:
-        """Delete; a missing object counts as deleted."""
+    async def delete(self, plural: str, namespace: str, name: str, uid: str | None = None) -> bool:
+        """Delete (its dependents in the background, by their ownerReferences); False when it was
+        already gone. With ``uid``, only that very object: another made since under the same name
+        answers 409 Conflict."""
+        body: dict[str, Any] = {"propagationPolicy": "Background"}
+        if uid:
+            body["preconditions"] = {"uid": uid}
         try:
             await self.custom.delete_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, name, _request_timeout=self._t
+                GROUP, VERSION, namespace, plural, name, body=body, _request_timeout=self._t
             )
         except ApiException as e:
-            if e.status != 404:
-                raise _wrap(e) from None
+            if e.status == 404:
+                return False
+            raise _wrap(e) from None
+        return True
 
     # -- core objects ----------------------------------------------------------------------
 
@@ -247,18 +252,23 @@ class Cluster:
         except ApiException as e:
             raise _wrap(e) from None
 
-    async def pages(self, path: str, page_size: int = 500) -> AsyncIterator[Page]:
-        """Every object at a list path (``/api/v1/nodes``, ``cr_path(plural)``), a page at a time:
-        a client consuming each page before the next holds one page, not the whole list (50,000
-        Executions arrive as ~150 MB of JSON, several times that as Python objects)."""
-        token = ""
-        while True:
-            query = {"limit": str(page_size)} | ({"continue": token} if token else {})
-            page = await self.list_raw(path, **query)
-            yield [*(page.get("items") or [])]
-            token = (page.get("metadata") or {}).get("continue") or ""
-            if not token:
-                return
+    async def stream_raw(self, path: str, query: Mapping[str, str], total_seconds: float) -> Any:
+        """Start a streamed GET (a watch) at an API path; the caller reads ``.content`` and must
+        ``.release()`` the response. The whole request ends after ``total_seconds`` at most (a
+        watch whose server went silent is given up, never left deaf)."""
+        timeout = aiohttp.ClientTimeout(total=total_seconds, connect=10, sock_connect=10)
+        try:
+            resp = await self.api.call_api(
+                path,
+                "GET",
+                query_params=list(query.items()),
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=timeout,
+            )
+        except ApiException as e:
+            raise _wrap(e) from None
+        return resp[0] if isinstance(resp, tuple) else resp
 
     async def post_event(
         self,

@@ -210,6 +210,13 @@ class ExecutionSpec(CrModel):
     peer: PeerRef | None = Field(
         default=None, description="For an offer held at a peer broker: where the session runs."
     )
+    ttl_seconds_after_finished: int | None = Field(
+        default=None,
+        ge=0,
+        description="Seconds this Execution (with its Pod and the Pod's logs) is kept after it reached "
+        "a final phase; then the operator deletes it. Unset: the platform's "
+        "retention.ttlSecondsAfterFinished (default one day).",
+    )
 
 
 class RemoteStatus(CrModel):

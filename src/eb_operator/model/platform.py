@@ -205,6 +205,23 @@ class SessionRoutes(PolicyModel):
         return None
 
 
+class Retention(PolicyModel):
+    """How long objects are kept once done (then deleted with their children, a Pod's logs too)."""
+
+    ttl_seconds_after_finished: int = Field(
+        default=24 * 3600,
+        ge=0,
+        description="Seconds an Execution is kept after it reached a final phase (COMPLETED, FAILED, "
+        "CANCELLED, REJECTED, EXPIRED); an Execution's own spec.ttlSecondsAfterFinished wins.",
+    )
+    offer_set_ttl_seconds: int = Field(
+        default=24 * 3600,
+        ge=0,
+        description="Seconds an answered OfferSet is kept after its offers expired (a NO: after the "
+        "answer), once none of its offers is a session any more.",
+    )
+
+
 class PlatformPolicy(PolicyModel):
     node_selector: dict[str, str] = Field(default_factory=dict, description="Labels a node must carry.")
     toleration: Toleration | None = None
@@ -234,6 +251,7 @@ class PlatformPolicy(PolicyModel):
         description="Routes from outside the cluster to notebooks and web apps, for their owners only; "
         "none: sessions have in-cluster addresses only.",
     )
+    retention: Retention = Field(default_factory=Retention)
 
     def data_endpoint(self, url: str) -> DataEndpoint | None:
         """The listed data endpoint ``url`` names (compared without case in scheme and host, and

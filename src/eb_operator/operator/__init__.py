@@ -7,8 +7,11 @@ coroutine, for running the operator inside another event loop (the integration t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
+import secrets
+import socket
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +20,18 @@ import kopf
 
 from eb_operator.operator.core import Operator, OperatorConfig
 from eb_operator.operator.handlers import Runtime, make_registry
+
+PEERING = "eb-operator"
+
+
+def identity() -> str:
+    """This operator's name among its peers: the Pod's name where it runs in one (the chart sets
+    ``POD_ID``, as kopf reads it), else the host and process."""
+    return os.environ.get("POD_ID") or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def _with_peering(config: OperatorConfig, peering: bool) -> OperatorConfig:
+    return dataclasses.replace(config, peering=PEERING if peering else None, identity=identity())
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -40,14 +55,16 @@ async def serve(
     Give it an event loop of its own (``asyncio.run`` in a thread, with ``threading.Event``
     flags): when it stops, kopf cancels every task created in its loop while it ran.
     """
+    config = _with_peering(config, peering)
     registry, rt = make_registry(config)
     if runtime is not None:
         runtime.append(rt)
     await kopf.operator(
         registry=registry,
         clusterwide=True,
+        identity=config.identity,  # type: ignore[arg-type]  # kopf's Identity is a NewType of str
         standalone=not peering,
-        peering_name="eb-operator" if peering else None,
+        peering_name=config.peering,
         liveness_endpoint=liveness,
         stop_flag=stop_flag,
         ready_flag=ready_flag,
@@ -73,12 +90,14 @@ def run(
     config = OperatorConfig(
         platform=platform, namespaces=frozenset(namespaces) if namespaces else None, **overrides
     )
+    config = _with_peering(config, peering)
     registry, _ = make_registry(config)
     kopf.run(
         registry=registry,
         clusterwide=True,
+        identity=config.identity,  # type: ignore[arg-type]  # kopf's Identity is a NewType of str
         standalone=not peering,
-        peering_name="eb-operator" if peering else None,
+        peering_name=config.peering,
         liveness_endpoint=liveness,
     )
 

@@ -45,12 +45,14 @@ class Accepts:
             if holder is not None and holder != key:  # a peer is being asked to accept a sibling
                 raise Retry(0.5, f"the accept of {holder} is under way")
             now = ctx.now()
-            table, book = ctx.capacity(now)
-            cand = ctx.state.ledger.get(key) or reservation_from_spec(
-                key, view.reservation or {}, Phase.OFFERED, view.group
-            )
-            why = check_accept(cand, table, book, now, ignore_group=view.group)
+            with ctx.deciding("accept"):
+                table, book = ctx.capacity(now)
+                cand = ctx.state.ledger.get(key) or reservation_from_spec(
+                    key, view.reservation or {}, Phase.OFFERED, view.group
+                )
+                why = check_accept(cand, table, book, now, ignore_group=view.group)
             if why is not None:
+                ctx.metrics.accepts.labels("refused").inc()
                 await self.status.record(view, Step(reason="CapacityGone", message=why, refused=True))
                 return
             await self.status.patch(
@@ -64,5 +66,6 @@ class Accepts:
                     ctx.executions.add(s.key)
         ctx.stats["accepts"] += 1
         self.release_remote(view)
+        ctx.metrics.accepts.labels("accepted").inc()
         accepted = Step(phase=Phase.ACCEPTED, reason="Accepted", message="accepted by the client")
         self.status.announce(view, accepted)

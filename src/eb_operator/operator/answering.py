@@ -16,6 +16,7 @@ while this broker decides; their offers join the answer in one step of its own
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +31,7 @@ from eb_operator.operator.builders.status import message_item, offerset_status
 from eb_operator.operator.context import OperatorContext
 from eb_operator.operator.events import kv
 from eb_operator.operator.forwarding import Forwarding
+from eb_operator.operator.metrics import reason_label
 from eb_operator.operator.planning import plan
 from eb_operator.operator.requests import Interpretation, interpret, unknown_requirements
 from eb_operator.operator.state import key_of
@@ -91,7 +93,7 @@ class OfferSetAnswers:
         with ctx.timed("lock_wait"):
             await ctx.lock.acquire()
         try:
-            with ctx.timed("decide"):
+            with ctx.timed("decide"), ctx.deciding("offerset"):
                 table, book = ctx.capacity(now)
                 found = await plan(ctx, interp.demand, table, book, now)  # one search, NO reason included
                 offers, reason = found.offers, found.reason
@@ -134,8 +136,17 @@ class OfferSetAnswers:
         else:
             ctx.state.on_offerset(answered)
         ctx.pending_offersets.pop(key_of(obj), None)
+        seen = ctx.pending_since.pop(key_of(obj), None)
+        if seen is not None:
+            ctx.metrics.answer_seconds.observe(time.monotonic() - seen)
         ctx.stats["offersets"] += 1
         result = status["result"]
+        first = next(
+            (m for m in messages if m.get("level") in ("ERROR", "WARN")), messages[-1] if messages else None
+        )
+        reason = "offered" if offers else reason_label((first or {}).get("type"))
+        ctx.metrics.answered.labels(result, reason).inc()
+        ctx.metrics.offers.inc(len(offers))
         if not offers:  # a YES is in the status and the offers; an Event for it would cost a write each
             text = "; ".join(str(m.get("message")) for m in messages)[:500]
             ctx.events.post(obj, "OfferSet", "NoOffers", text, warning=True)

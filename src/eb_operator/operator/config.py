@@ -41,3 +41,9 @@ class OperatorConfig:
     # the key shared with the REST API's gate (eb_operator.model.session_keys); without it the
     # platform's routes are not made (a routed notebook's token derives from it)
     session_key: bytes | None = field(default=None, repr=False)
+    # kopf peering (``eb_operator.operator.leadership``): the ClusterKopfPeering's name (None:
+    # standalone, always leading), this operator's identity in it, and its priority
+    peering: str | None = None
+    identity: str = "eb-operator"
+    priority: int = 0
+    metrics_port: int | None = None  # serve /metrics here (None: not served)

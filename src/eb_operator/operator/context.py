@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from eb_operator.cluster.crs import Cluster
@@ -20,6 +20,7 @@ from eb_operator.engine import LedgerSnapshot, NodeTable
 from eb_operator.model.platform import PlatformPolicy
 from eb_operator.operator.config import OperatorConfig
 from eb_operator.operator.events import EventPoster, kv
+from eb_operator.operator.metrics import Metrics
 from eb_operator.operator.state import ClusterState
 from eb_operator.operator.workqueue import WorkQueue
 
@@ -30,7 +31,8 @@ class OperatorContext:
     def __init__(self, cluster: Cluster, config: OperatorConfig) -> None:
         self.cluster = cluster
         self.cfg = config
-        self.state = ClusterState()
+        self.state = ClusterState(config.clock)
+        self.metrics = Metrics()
         self.policy = PlatformPolicy()
         self.policy_generation: int | None = None
         #: Every decision that takes capacity (offers, accepts, direct requests) holds it.
@@ -42,9 +44,14 @@ class OperatorContext:
         #: "ns/offerset" -> the offer whose accept a peer is being asked for (under the lock):
         #: its siblings' accepts wait, as they would for the lock.
         self.accepting: dict[str, str] = {}
+        self.pending_since: dict[str, float] = {}  # key -> when it was first seen unanswered (monotonic)
         self.not_ready_since: dict[str, float] = {}  # node -> when it was first seen NotReady
         self.last_sweep = time.monotonic()
-        self.active = False  # kopf delivered an Execution event: peering made this replica active
+        #: Set while this operator leads (``eb_operator.operator.leadership``): only then does it
+        #: decide and write. A standby keeps its state current and its queues paused.
+        self.leading = asyncio.Event()
+        self.platform_report: tuple[str, dict[str, Any]] | None = None  # a status to write on it
+        self.report_platform: Callable[[], None] = lambda: None
         self.stats: dict[str, int] = {"offersets": 0, "offers": 0, "accepts": 0, "pods": 0, "room_waits": 0}
         self.timings: dict[str, list[float]] = {}  # phase -> [count, seconds]
         self._unkeyed_routes_told = False
@@ -83,6 +90,15 @@ class OperatorContext:
             entry = self.timings.setdefault(phase, [0, 0.0])
             entry[0] += 1
             entry[1] += time.perf_counter() - t
+
+    @contextlib.contextmanager
+    def deciding(self, kind: str) -> Iterator[None]:
+        """Time a decision held under the lock (``eb_operator_decision_seconds``)."""
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.metrics.decision_seconds.labels(kind).observe(time.perf_counter() - t)
 
     def capacity(self, now: int) -> tuple[NodeTable, LedgerSnapshot]:
         """What a decision taking capacity at ``now`` sees (under the lock): the nodes' free

@@ -1,16 +1,20 @@
 """The operator: the parts that make its decisions, composed around one shared context.
 
-kopf delivers watch events to ``eb_operator.operator.handlers``, which hand them to
+The operator's own feeds (``eb_operator.cluster.feeds``: a LIST at start, then a WATCH from
+that LIST's resourceVersion) deliver every change to
 :class:`~eb_operator.operator.watching.WatchEvents`: they only update the
 :class:`~eb_operator.operator.state.ClusterState` and queue keys. Workers then reconcile each key
 from the newest state (level-based): the same state always leads to the same step, so a key
-processed twice, or after a restart, does no harm.
+processed twice, or after a restart, does no harm. kopf runs the start-up and clean-up, the
+liveness endpoint and peering; ``eb_operator.operator.leadership`` reads the peering to decide
+whether this operator leads (decides and writes) or stands by.
 
 =====================  =====================================================================
 part                   job
 =====================  =====================================================================
 ``startup``            load the policy and every cache before deciding
 ``watching``           record watch events, queue affected keys
+``leadership``         lead or stand by, as kopf's peering says
 ``sweeper``            queue what is due, delete expired storage
 ``answering``          answer offer sets with held offers
 ``reconcile``          move one Execution to its next step
@@ -25,8 +29,8 @@ part                   job
 
 No double booking (see docs/operator.md):
 
-1. one active operator (kopf peering) holds the reservation ledger, rebuilt from a LIST of every
-   Execution before any offer is made and then kept current by watch events;
+1. one leading operator (kopf peering) decides from the reservation ledger, rebuilt from a LIST
+   of every Execution before any offer is made and then kept current by watch events;
 2. every decision that takes capacity (offers, accepts, direct requests) runs under one asyncio
    lock over a snapshot of that ledger, and puts its reservations into the ledger before the
    lock is released, so the next decision counts them;
@@ -39,12 +43,14 @@ an answer is one status write, and an offer nobody takes costs no write when it 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from eb_operator.cluster.crs import Cluster
+from eb_operator.cluster.crs import PLATFORMS, Cluster, NotFound
+from eb_operator.cluster.feeds import Feed
 from eb_operator.operator.accepting import Accepts
 from eb_operator.operator.answering import OfferSetAnswers
 from eb_operator.operator.config import NODE_LOST_GRACE, OperatorConfig
@@ -53,10 +59,12 @@ from eb_operator.operator.direct import DirectRequests
 from eb_operator.operator.directory import PeerDirectory
 from eb_operator.operator.events import kv
 from eb_operator.operator.forwarding import Forwarding
+from eb_operator.operator.leadership import PEERING_PATH, Leadership
+from eb_operator.operator.metrics import StateCollector, serve_metrics
 from eb_operator.operator.pods import Pods
 from eb_operator.operator.reconcile import Reconciler
 from eb_operator.operator.remote import RemoteSessions
-from eb_operator.operator.startup import load_state
+from eb_operator.operator.startup import Feeds, load_state, make_feeds
 from eb_operator.operator.state import ClusterState
 from eb_operator.operator.status import StatusWriter
 from eb_operator.operator.sweeper import Sweeper
@@ -65,6 +73,10 @@ from eb_operator.operator.workqueue import WorkQueue
 
 log = logging.getLogger("eb_operator.operator")
 Obj = Mapping[str, Any]
+
+#: A feed that has not heard from the API server for this long has gone deaf (each watch request
+#: ends after 25 s and the next one starts at once): the liveness probe fails.
+DEAF_AFTER = 120.0
 
 
 class Operator:
@@ -83,7 +95,16 @@ class Operator:
         )
         ctx.executions = WorkQueue("executions", self.reconciler.reconcile, config.workers)
         ctx.offersets = WorkQueue("offersets", self.answers.answer, config.offer_workers)
-        # what the kopf handlers call
+        ctx.executions.pause()  # until this operator leads
+        ctx.offersets.pause()
+        ctx.report_platform = self._report_platform
+        self.leadership = Leadership(config.identity, config.priority, config.peering, self._on_lead)
+        self.feeds: Feeds | None = None
+        self.peering: Feed | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stop_metrics: Callable[[], Awaitable[None]] | None = None
+        ctx.metrics.registry.register(StateCollector(self))
+        # what the feeds call (and the tests, directly)
         self.on_execution = self.watch.on_execution
         self.on_offerset = self.watch.on_offerset
         self.on_pod = self.watch.on_pod
@@ -101,14 +122,27 @@ class Operator:
         return self.ctx.state
 
     async def start(self) -> None:
-        """Read the platform, rebuild every cache from LISTs, then start the workers."""
+        """Read the platform, rebuild every cache from LISTs, start the workers and the watches
+        from those LISTs, then lead or stand by as the peering says."""
         ctx = self.ctx
-        await load_state(ctx, self.watch)
+        if ctx.cfg.metrics_port is not None:
+            self._stop_metrics = await serve_metrics(self, ctx.cfg.metrics_port)
+        self.feeds = make_feeds(ctx, self.watch)
+        await load_state(ctx, self.feeds)
         ctx.executions.start()
         ctx.offersets.start()
         ctx.events.start()
         self.sweeper.start()
         self.peers.start()
+        for feed in self.feeds.all():
+            feed.start()
+        if ctx.cfg.peering is not None:
+            self.peering = Feed(
+                ctx.cluster, PEERING_PATH, self.leadership.on_peering, query=self.leadership.query
+            )
+            await self.peering.load()
+            self.peering.start()
+        self.leadership.start()
         log.info(
             "%s",
             kv(
@@ -120,10 +154,61 @@ class Operator:
             ),
         )
 
+    def _on_lead(self, leading: bool) -> None:
+        """Start deciding (queue every key: level-based, so the whole picture is looked at once)
+        or stop (drop the queues: the leader does the work)."""
+        ctx = self.ctx
+        if not leading:
+            ctx.leading.clear()
+            ctx.executions.pause()
+            ctx.offersets.pause()
+            return
+        ctx.leading.set()
+        ctx.executions.resume()
+        ctx.offersets.resume()
+        for view in list(ctx.state.executions.values()):
+            if ctx.mine(view.namespace):
+                ctx.executions.add(view.key)
+        for key in list(ctx.pending_offersets):
+            ctx.offersets.add(key)
+        self._report_platform()
+
+    def _report_platform(self) -> None:
+        """Write the platform's status (valid, the nodes it selects), once this operator leads."""
+        ctx = self.ctx
+        if ctx.platform_report is None or not ctx.leading.is_set():
+            return
+        name, status = ctx.platform_report
+        ctx.platform_report = None
+
+        async def write() -> None:
+            try:
+                await ctx.cluster.patch(PLATFORMS, None, name, {"status": status}, status=True)
+            except NotFound:
+                pass
+            except Exception as e:  # reported again with the next change of the platform
+                log.warning("%s", kv(msg="platform status not written", platform=name, error=e))
+
+        task = asyncio.create_task(write(), name="platform-status")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def feed_stats(self) -> dict[str, Any]:
+        feeds = self.feeds.all() if self.feeds is not None else []
+        if self.peering is not None:
+            feeds.append(self.peering)
+        return {f.name: f.stats for f in feeds}
+
     async def stop(self) -> None:
+        self.leadership.stop()
+        for feed in [*(self.feeds.all() if self.feeds is not None else []), self.peering]:
+            if feed is not None:
+                await feed.stop()
         await self.sweeper.stop()
         await self.peers.stop()
         await self.remote.stop()
+        if self._stop_metrics is not None:
+            await self._stop_metrics()
         await self.ctx.executions.stop()
         await self.ctx.offersets.stop()
         await self.ctx.events.stop()
@@ -136,8 +221,15 @@ class Operator:
             raise RuntimeError(f"work queue stalled: a key has waited {stuck:.0f} s")
         if time.monotonic() - ctx.last_sweep > 5 * ctx.cfg.sweep_seconds + 30:
             raise RuntimeError("the expiry sweeper has stopped")
+        now = time.monotonic()
+        for name, stats in self.feed_stats().items():
+            if now - stats.last_contact > DEAF_AFTER:
+                raise RuntimeError(
+                    f"the {name} watch has not heard from the API server for {DEAF_AFTER:.0f} s"
+                )
         return {
             "ready": ctx.ready.is_set(),
+            "leading": ctx.leading.is_set(),
             "executions": len(ctx.state.executions),
             "reservations": len(ctx.state.ledger),
             "queued": len(ctx.executions) + len(ctx.offersets),

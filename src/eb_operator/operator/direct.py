@@ -52,7 +52,8 @@ class DirectRequests:
             return
         async with ctx.lock:
             view = ctx.state.executions[key]
-            spec, why = await self._slot(view, interp, validate, now)
+            with ctx.deciding("direct"):
+                spec, why = await self._slot(view, interp, validate, now)
             if spec is None:
                 await self.status.fail(view, "NoCapacity", why or "no slot fits", interp)
                 return

@@ -1,16 +1,12 @@
-"""kopf wiring: settings, start-up and clean-up, the liveness probe, and watch-event handlers.
+"""kopf wiring: settings, login, start-up and clean-up, the liveness probe, and peering.
 
-Every handler is ``async`` (kopf runs sync handlers in threads; ours touch the operator's
-in-memory state, which belongs to the event loop) and only records the event and marks a key
-dirty (``eb_operator.operator.watching``): the decisions are made by the workers of
-``eb_operator.operator.core.Operator``.
-
-Why ``on.event`` and not ``on.create``/``on.update``: kopf's change-detecting handlers keep their
-progress and the last handled state in annotations, which costs one more API write per object
-per change. An answer is one OfferSet status write (its offers live in that status) and each
-session step one Execution status write; kopf's bookkeeping would double that on the hot path,
-and the phase machine is level-based anyway (it recomputes the next step from what is
-observed, so it needs no memory of its past steps).
+kopf watches nothing of ours: the operator follows nodes, Pods, Executions, OfferSets and its
+platform with feeds of its own (``eb_operator.cluster.feeds``), each a LIST at start and then a
+WATCH from that LIST's resourceVersion. kopf's own watching lists every object again when it
+starts (and after every pause), and hands each to a handler through a worker of its own: at 5,000
+nodes and 50,000 objects that second listing took ~30 s after the operator's own, and a set made
+meanwhile waited for it (docs/reliability.md). kopf still keeps this operator's keep-alive in
+the peering object; ``eb_operator.operator.leadership`` reads that object to lead or stand by.
 """
 
 from __future__ import annotations
@@ -23,10 +19,8 @@ from typing import Any
 
 import kopf
 
-from eb_operator.cluster.crs import PLATFORMS, Cluster
-from eb_operator.model.crds import GROUP, VERSION
+from eb_operator.cluster.crs import Cluster
 from eb_operator.operator.core import Operator, OperatorConfig
-from eb_operator.operator.events import kv
 
 log = logging.getLogger("eb_operator.operator")
 
@@ -43,22 +37,9 @@ class Runtime:
         return self.operator
 
 
-class _NoDiffBase(kopf.AnnotationsDiffBaseStorage):
-    """No "last handled state": we have no change-detecting handlers, so kopf need not deep-copy
-    every object on every event to compute one (that copy would be the largest cost per event)."""
-
-    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
-        return kopf.BodyEssence()
-
-    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
-        return None
-
-
 def configure(settings: kopf.OperatorSettings) -> None:
-    """Watches that never go deaf: the server ends each watch, the client gives up a bit later.
-    Short, so that a watch left silent by an API server restart is re-made within ~35 s, inside
-    the chaos test's 45 s bound for noticing a node change; a re-made watch resumes from its
-    resourceVersion, so this costs one cheap request per watch every 25 s."""
+    """kopf's own watches (only the peering object's) never go deaf: the server ends each watch,
+    the client gives up a bit later (the operator's feeds use the same 25/35 s)."""
     settings.watching.server_timeout = 25
     settings.watching.client_timeout = 35
     settings.watching.connect_timeout = 10
@@ -68,16 +49,6 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.scanning.disabled = True  # the CRDs are installed first; no runtime CRD scanning needed
     settings.peering.name = "eb-operator"
     settings.peering.clusterwide = True
-    # kopf's first listing (50,000 Executions and OfferSets at 5,000 nodes) is a burst: a worker
-    # task per object, each keeping the object's body while it idles. Chunked, the LIST's JSON
-    # is one page at a time; with a worker limit the burst holds ~2,000 bodies per resource, not
-    # all of them (all of them at 5,000 nodes is over a GiB, which pymalloc keeps once allocated).
-    # Our handlers only record the event and queue a key: a worker has nothing to wait for, so it
-    # exits after a second of quiet and frees its slot.
-    settings.watching.chunk_size = 500
-    settings.queueing.worker_limit = 2000
-    settings.queueing.idle_timeout = 1.0
-    settings.persistence.diffbase_storage = _NoDiffBase()
 
 
 def in_cluster_address(info: kopf.ConnectionInfo) -> kopf.ConnectionInfo:
@@ -117,33 +88,5 @@ def make_registry(config: OperatorConfig) -> tuple[kopf.OperatorRegistry, Runtim
     @kopf.on.probe(id="broker", registry=registry)
     async def probe(**_: Any) -> dict[str, Any]:
         return rt.op.health()
-
-    @kopf.on.event(GROUP, VERSION, "executions", registry=registry)
-    async def execution_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-        rt.op.on_execution(body, type == "DELETED")
-
-    @kopf.on.event(GROUP, VERSION, "offersets", registry=registry)
-    async def offerset_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-        rt.op.on_offerset(body, type == "DELETED")
-
-    @kopf.on.event("", "v1", "pods", registry=registry)
-    async def pod_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-        rt.op.on_pod(body, type == "DELETED")
-
-    @kopf.on.event("", "v1", "nodes", registry=registry)
-    async def node_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-        rt.op.on_node(body, type == "DELETED")
-
-    @kopf.on.event(GROUP, VERSION, "executionplatforms", registry=registry)
-    async def platform_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-        if type == "DELETED" and body.metadata.name == config.platform:
-            log.warning(
-                "%s", kv(msg="platform deleted; the last valid policy stays", platform=body.metadata.name)
-            )
-        if type == "DELETED":
-            return
-        status = rt.op.on_platform(body)
-        if status is not None and any((body.get("status") or {}).get(k) != v for k, v in status.items()):
-            await rt.op.cluster.patch(PLATFORMS, None, body.metadata.name, {"status": status}, status=True)
 
     return registry, rt

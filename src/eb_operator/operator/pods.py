@@ -86,6 +86,7 @@ class Pods:
         if view.uid not in self._waiting:  # once per session, not per retry
             self._waiting.add(view.uid)
             ctx.stats["room_waits"] += 1
+            ctx.metrics.room_waits.inc()
             log.info("%s", kv(msg="waiting for room", execution=view.key, why=crowded))
         raise Retry(1.0, crowded)
 

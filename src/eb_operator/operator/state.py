@@ -17,7 +17,8 @@ event arriving later.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +105,9 @@ class ExecutionView:
     access: list[dict[str, Any]] | None = None  # status.access
     routed: bool = False  # status.route: the session was given a route
     access_protocols: tuple[str, ...] = ()  # status.access: how it is reached, one per endpoint
+    phase_since: int = 0  # when this operator saw the phase begin (its start-up, for older ones)
+    finished: int | None = None  # when it reached its final phase, as its status says
+    ttl: int | None = None  # spec.ttlSecondsAfterFinished
 
     @property
     def group(self) -> str:
@@ -148,11 +152,31 @@ def execution_view(obj: Obj) -> ExecutionView:
         access=list(status["access"]) if status.get("access") else None,
         routed=bool(status.get("route")),
         access_protocols=tuple(str(a.get("protocol") or "HTTP") for a in status.get("access") or []),
+        finished=_finished(status),
+        ttl=spec.get("ttlSecondsAfterFinished"),
     )
 
 
+def _finished(status: Obj) -> int | None:
+    """When a session reached its final phase: its Reserved condition turned False then (every
+    final phase writes it so; see ``builders.status.execution_status``)."""
+    for c in status.get("conditions") or []:
+        if c.get("type") == "Reserved" and c.get("status") == "False" and c.get("lastTransitionTime"):
+            return parse_instant(c["lastTransitionTime"])
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class AnsweredSet:
+    """An answered OfferSet as retention needs it: done (its offers expired; a NO: answered) at."""
+
+    uid: str
+    done: int
+
+
 class ClusterState:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
         self.nodes: dict[str, NodeInfo] = {}
         self.pod_use: dict[str, tuple[str, Resources]] = {}  # foreign pod key -> (node, requests)
         self.node_used: dict[str, Resources] = {}
@@ -165,12 +189,14 @@ class ClusterState:
         # phase (also one being deleted), by pod key. Pods the broker creates must fit beside these.
         self.scheduled: dict[str, dict[str, Resources]] = {}  # node -> pod key -> requests
         self._scheduled_on: dict[str, str] = {}  # pod key -> node
+        self._broker_pod_keys: dict[str, str] = {}  # broker pod key -> execution uid
         self.executions: dict[str, ExecutionView] = {}
         self.by_uid: dict[str, str] = {}  # execution uid -> key
         self.groups: dict[str, set[str]] = {}  # "ns/offerset" -> execution keys
         self.offers: dict[str, dict[str, dict[str, Any]]] = {}  # "ns/offerset" -> offer name -> reservation
         # "ns/offerset" -> offer name -> where a peer broker holds it (spec.peer)
         self.peer_offers: dict[str, dict[str, dict[str, Any]]] = {}
+        self.answered: dict[str, AnsweredSet] = {}  # "ns/offerset" -> when it was done (retention)
         self._offer_expiry: list[tuple[int, str, str]] = []  # heap of (expires, group, offer name)
         self._offer_forget: list[tuple[int, str, str]] = []  # heap of (when to forget, group, name)
         self.ledger = Ledger()
@@ -248,12 +274,16 @@ class ClusterState:
         """Record a Pod; returns the key of the Execution it belongs to, if it is a broker Pod."""
         meta = pod["metadata"]
         labels = meta.get("labels") or {}
-        exec_uid = labels.get(LABEL_EXECUTION_UID)
+        key = f"{meta.get('namespace')}/{meta['name']}"
+        exec_uid = labels.get(LABEL_EXECUTION_UID) if labels.get(LABEL_MANAGED_BY) == MANAGER else None
+        if deleted:  # a deletion known only by its key (a re-list) has no labels
+            exec_uid = self._broker_pod_keys.pop(key, exec_uid)
+        elif exec_uid:
+            self._broker_pod_keys[key] = exec_uid
         node = (pod.get("spec") or {}).get("nodeName")
         live = not deleted and bool(node) and not pod_done(pod)
-        key = f"{meta.get('namespace')}/{meta['name']}"
         self._schedule(key, str(node) if not deleted and pod_scheduled(pod) else None, pod)
-        if exec_uid and labels.get(LABEL_MANAGED_BY) == MANAGER:
+        if exec_uid:
             # A broker Pod is covered by its Execution's reservation, unless that Execution is not
             # one of ours (another platform or namespace set): then it is foreign use like any Pod.
             self._unforeign(exec_uid)
@@ -361,6 +391,10 @@ class ClusterState:
         old = self.executions.get(view.key)
         if old is not None and old.uid != view.uid:
             self._drop(old)
+            old = None
+        view.phase_since = (
+            old.phase_since if old is not None and old.phase == view.phase else int(self.clock())
+        )
         self.executions[view.key] = view
         self.by_uid[view.uid] = view.key
         self._unforeign(view.uid)
@@ -414,7 +448,13 @@ class ClusterState:
             self._release_offers(group)
             self.offers.pop(group, None)
             self.peer_offers.pop(group, None)
+            self.answered.pop(group, None)
             return
+        status = obj.get("status") or {}
+        if status.get("result") and group not in self.answered:
+            done = status.get("expires") or status.get("created")
+            if done:
+                self.answered[group] = AnsweredSet(str(obj["metadata"].get("uid", "")), parse_instant(done))
         if group in self.offers or group in self.peer_offers:
             return  # an answer is written once: later events of the set change nothing here
         remote = {str(r["name"]): dict(r["peer"]) for r in offer_refs(obj) if r.get("peer")}

@@ -82,6 +82,8 @@ class StatusWriter:
         text = f"{old} -> {new}: {step.message}" if new != old else step.message
         if text:
             self.ctx.events.post(view.ref(), "Execution", reason, text, warning)
+        if new is not None and new != old:
+            self.ctx.metrics.transitions.labels(str(new)).inc()
         log.info(
             "%s",
             kv(msg="transition", execution=view.key, old=old, new=new, reason=reason, detail=step.message),

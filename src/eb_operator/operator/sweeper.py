@@ -1,8 +1,8 @@
-"""The sweeper: every ``sweep_seconds``, queue what is due and delete storage past its lifetime.
+"""The sweeper: every ``sweep_seconds``, queue what is due, delete storage past its lifetime and
+done objects past their time to live (``eb_operator.operator.retention``).
 
 It catches up after downtime and after missed timers: offers that expired, sessions whose
-preparation should start, OfferSets still without an answer. Only once kopf has delivered events
-(this replica is the active one).
+preparation should start, OfferSets still without an answer. Only while this operator leads.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from eb_operator.model.times import parse_instant
 from eb_operator.operator import children
 from eb_operator.operator.context import OperatorContext
 from eb_operator.operator.events import kv
+from eb_operator.operator.retention import Reaper
 from eb_operator.operator.state import ExecutionView
 
 log = logging.getLogger("eb_operator.operator")
@@ -24,6 +25,7 @@ log = logging.getLogger("eb_operator.operator")
 class Sweeper:
     def __init__(self, ctx: OperatorContext) -> None:
         self.ctx = ctx
+        self.reaper = Reaper(ctx)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -39,10 +41,16 @@ class Sweeper:
         while True:
             await asyncio.sleep(ctx.cfg.sweep_seconds)
             self.sweep()
+            if not ctx.leading.is_set():
+                continue
             try:  # persistent storage past its lifetime (eb_operator.operator.children)
                 await children.sweep_claims(ctx.cluster, ctx.mine, self._phase_of_uid, ctx.now())
             except Exception as e:
                 log.warning("%s", kv(msg="storage sweep failed", error=e))
+            try:  # done objects past their time to live (eb_operator.operator.retention)
+                await self.reaper.reap()
+            except Exception as e:
+                log.warning("%s", kv(msg="retention sweep failed", error=e))
 
     def _phase_of_uid(self, uid: str) -> Phase | bool | None:
         key = self.ctx.state.by_uid.get(uid)
@@ -53,16 +61,16 @@ class Sweeper:
         """Queue every Execution whose offer expired or whose next step is due, and every
         OfferSet still without an answer."""
         ctx = self.ctx
-        if not ctx.active:
-            return
+        ctx.last_sweep = time.monotonic()
         now = ctx.now()
-        ctx.state.purge_offers(now)
+        ctx.state.purge_offers(now)  # a standby too: its memory stays bounded
+        if not ctx.leading.is_set():
+            return
         for view in list(ctx.state.executions.values()):
             if _due(view, now):
                 ctx.executions.add(view.key)
         for key in list(ctx.pending_offersets):
             ctx.offersets.add(key)
-        ctx.last_sweep = time.monotonic()
 
 
 def _due(view: ExecutionView, now: int) -> bool:

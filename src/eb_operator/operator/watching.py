@@ -1,12 +1,15 @@
 """Watch events: record each in the state and queue the keys whose next step may have changed.
 
-Called by the kopf handlers (``eb_operator.operator.handlers``), in the event loop. No decision
-and no API write here: the workers reconcile each queued key from the newest state.
+Called by the operator's feeds (``eb_operator.cluster.feeds``, one task per kind), in the event
+loop. No decision and no API write here: the workers reconcile each queued key from the newest
+state. A standby operator records every event too (its queues drop the keys): it takes over with
+a current picture.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,7 +33,6 @@ class WatchEvents:
         """Every Execution's reservation counts (also those of namespaces another operator serves:
         they hold the same nodes); only our own namespaces' Executions are reconciled."""
         ctx = self.ctx
-        ctx.active = True
         key = key_of(obj)
         before = ctx.state.executions.get(key)
         view = ctx.state.on_execution(obj, deleted)
@@ -55,9 +57,11 @@ class WatchEvents:
         ctx.state.on_offerset(obj, deleted or bool(meta.get("deletionTimestamp")))
         if deleted or meta.get("deletionTimestamp") or (obj.get("status") or {}).get("result"):
             ctx.pending_offersets.pop(key, None)
+            ctx.pending_since.pop(key, None)
             return
         if ctx.mine(meta.get("namespace")):
             ctx.pending_offersets[key] = dict(obj)
+            ctx.pending_since.setdefault(key, time.monotonic())
             ctx.offersets.add(key)
 
     def on_pod(self, obj: Obj, deleted: bool) -> None:
@@ -80,6 +84,19 @@ class WatchEvents:
         for r in ctx.state.ledger.on_node(name):
             ctx.executions.add(r.key)
             ctx.executions.add_at(r.key, ctx.not_ready_since.get(name, 0) + ctx.cfg.node_lost_grace)
+
+    def on_platform_event(self, obj: Obj, deleted: bool) -> None:
+        """The platform changed: take its policy if valid, and have the operator report on it."""
+        ctx = self.ctx
+        name = obj["metadata"]["name"]
+        if deleted:
+            if name == ctx.cfg.platform:
+                log.warning("%s", kv(msg="platform deleted; the last valid policy stays", platform=name))
+            return
+        status = self.on_platform(obj)
+        if status is not None and any((obj.get("status") or {}).get(k) != v for k, v in status.items()):
+            ctx.platform_report = (name, status)
+            ctx.report_platform()
 
     def on_platform(self, obj: Obj) -> dict[str, Any] | None:
         """Take a new policy if it is valid; returns the status to report on the platform."""

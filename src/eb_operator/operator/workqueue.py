@@ -4,6 +4,9 @@ Watch events only mark a key dirty; workers reconcile the key from the newest ca
 key is never processed by two workers at once; a key added while it is being processed is
 processed again afterwards; failures are retried with exponential backoff; ``add_at`` schedules
 a key for later (offer expiry, the start of preparation) and keeps only the earliest time.
+
+A paused queue (a standby operator's) drops what it is given: the one that resumes it queues
+every key again (the work is level-based, so nothing is lost by dropping a key).
 """
 
 from __future__ import annotations
@@ -50,10 +53,13 @@ class WorkQueue(Generic[K]):
         self._tasks: list[asyncio.Task[None]] = []
         self.processed = 0
         self.failed = 0
+        self.paused = False
 
     # -- producers -------------------------------------------------------------------------
 
     def add(self, key: K) -> None:
+        if self.paused:
+            return
         if key in self._active:
             self._dirty.add(key)
         elif key not in self._queued:
@@ -62,6 +68,8 @@ class WorkQueue(Generic[K]):
 
     def add_at(self, key: K, when: float) -> None:
         """Process ``key`` at wall-clock time ``when`` (epoch seconds), or earlier if added before."""
+        if self.paused:
+            return
         delay = when - self._clock()
         if delay <= 0:
             self.add(key)
@@ -88,6 +96,21 @@ class WorkQueue(Generic[K]):
         self._timers.pop(key, None)
         self.add(key)
 
+    def pause(self) -> None:
+        """Drop every queued key and timer, and every key added until :meth:`resume` (keys being
+        processed finish)."""
+        self.paused = True
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queued.clear()
+        self._dirty.clear()
+        for _, handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+
+    def resume(self) -> None:
+        self.paused = False
+
     # -- consumers -------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -105,6 +128,8 @@ class WorkQueue(Generic[K]):
     async def _worker(self) -> None:
         while True:
             key = await self._queue.get()
+            if key not in self._queued:
+                continue  # dropped by a pause while it waited
             self._queued.pop(key, None)
             self._active.add(key)
             try:

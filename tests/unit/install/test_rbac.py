@@ -4,9 +4,9 @@ API calls the code makes: every verb used is granted, and nothing is granted tha
 What the code calls is read from the source, not listed by hand: every call of a
 kubernetes_asyncio API method in ``eb_operator.cluster`` is followed from the operator's and the
 API's call sites (the resource a wrapper is called with is resolved from constants and literals
-through the wrappers' parameters), plus kopf's watches (``kopf.on.event`` in handlers.py) and
-kopf's peering. A new API call, or a wrapper whose resource cannot be resolved, fails here until it
-is understood and granted.
+through the wrappers' parameters), plus the operator's feeds (``Feed(cluster, path, ...)``: a
+list and a watch of that path) and kopf's peering. A new API call, or a wrapper whose resource
+cannot be resolved, fails here until it is understood and granted.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from eb_operator.cluster import crs, objects, rest_store
+from eb_operator.operator import leadership
 
 pytestmark = pytest.mark.unit
 
@@ -245,7 +246,7 @@ def operator_needs() -> set[Need]:
     needs: set[Need] = set(KOPF_PEERING)
     unknown = []
     for path in sorted((SRC / "operator").glob("*.py")):
-        module = Module.load(path, vars(crs) | vars(objects))
+        module = Module.load(path, vars(crs) | vars(objects) | vars(leadership))
         for node in ast.walk(module.tree):
             if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
                 continue
@@ -263,20 +264,19 @@ def operator_needs() -> set[Need]:
                 continue
             # a method's self is in neither the call nor bind(); a module function's cluster is in both
             needs |= set(needs_of(fn, bind(fn, node, {}, module), lib))
-        needs |= set(kopf_watches(module.tree))
+        needs |= set(feed_watches(module))
     assert not unknown, f"calls into the cluster layer this test cannot follow: {unknown}"
     return needs
 
 
-def kopf_watches(tree: ast.Module) -> Iterator[Need]:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and ast.unparse(node.func) == "kopf.on.event":
-            group, _, plural = (
-                value(a, {}, Module(Path("handlers.py"), tree, vars(crs))) for a in node.args[:3]
-            )
-            assert group is not None
-            assert plural is not None
-            yield from ((group, plural, verb, "cluster") for verb in ("list", "watch"))
+def feed_watches(module: Module) -> Iterator[Need]:
+    """``Feed(cluster, path, ...)``: the operator lists and watches ``path`` cluster-wide."""
+    for node in ast.walk(module.tree):
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "Feed":
+            path = value(node.args[1], {}, module)
+            assert path is not None, f"{module.path.name}: a Feed of an unresolved path"
+            group = path.split("/")[2] if path.startswith("/apis/") else ""
+            yield from ((group, path.rsplit("/", 1)[1], verb, "cluster") for verb in ("list", "watch"))
 
 
 def api_needs() -> set[Need]:
