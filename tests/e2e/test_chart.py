@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,6 +103,15 @@ def test_the_defaults_render_the_whole_product(helm: Helm) -> None:
         "3",
         "--peer-lost-seconds",
         "300",
+        "--metrics-port",
+        "8082",
+    ]
+    ports = operator["spec"]["template"]["spec"]["containers"][0]["ports"]
+    assert {p["name"]: p["containerPort"] for p in ports} == {"health": 8081, "metrics": 8082}
+    metrics = one(docs, "Service", "operator")
+    assert metrics["metadata"]["name"] == "rel-execution-broker-operator-metrics"
+    assert metrics["spec"]["ports"] == [
+        {"name": "metrics", "port": 8082, "targetPort": "metrics", "protocol": "TCP"}
     ]
     api = one(docs, "Deployment", "api")
     assert api["spec"]["replicas"] == 2
@@ -239,6 +249,7 @@ def test_rbac_is_the_manifests_rbac_rehomed_into_the_release(helm: Helm) -> None
 
 OPTIONAL = [
     ("metrics.serviceMonitor.enabled=true", {"ServiceMonitor"}, set(), "a ServiceMonitor on request"),
+    ("metrics.prometheusRule.enabled=true", {"PrometheusRule"}, set(), "alerts on request"),
     ("networkPolicy.enabled=false", set(), {"NetworkPolicy"}, "network policies can be left out"),
     ("api.replicas=1", set(), {"PodDisruptionBudget"}, "no PDB that would block drains"),
     ("platform.create=false", set(), {"ExecutionPlatform"}, "bring your own platform"),
@@ -395,3 +406,79 @@ def test_the_values_schema_refuses_mistakes(helm: Helm, value: str, message: str
     proc = helm.run("template", "rel", str(CHART), "--set", value, check=False)
     assert proc.returncode != 0
     assert message in proc.stderr
+
+
+def _exported_names() -> set[str]:
+    """Every series name the operator exports (tests/unit/operator/test_retention_and_metrics.py
+    checks their values): counters as *_total, histograms as *_bucket/_sum/_count."""
+    from typing import cast
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from eb_operator.cluster.crs import Cluster
+    from eb_operator.operator.core import Operator, OperatorConfig
+
+    op = Operator(cast(Cluster, None), OperatorConfig())
+    names: set[str] = set()
+    for family in text_string_to_metric_families(op.ctx.metrics.exposition().decode()):
+        suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}.get(family.type, [""])
+        names |= {family.name + s for s in suffixes}
+    return names
+
+
+def test_the_alerts_and_the_dashboard_use_only_metrics_the_operator_exports(helm: Helm) -> None:
+    docs = template(
+        helm,
+        "--set",
+        "metrics.prometheusRule.enabled=true,metrics.grafanaDashboard.enabled=true,metrics.serviceMonitor.enabled=true",
+    )
+    rule = one(docs, "PrometheusRule")
+    alerts = {r["alert"]: r for r in rule["spec"]["groups"][0]["rules"]}
+    assert {
+        "ExecutionBrokerDecisionsSlow",
+        "ExecutionBrokerSessionsStuck",
+        "ExecutionBrokerCapacityExhausted",
+        "ExecutionBrokerWatchSilent",
+    } <= set(alerts)
+    dashboard = next(
+        d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-dashboard")
+    )
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    panels = json.loads(dashboard["data"]["execution-broker.json"])["panels"]
+    exprs = [r["expr"] for r in alerts.values()] + [t["expr"] for p in panels for t in p["targets"]]
+    used = {m for e in exprs for m in re.findall(r"\beb_operator_[a-z_]+", e)}
+    assert used, "no metric named"
+    assert used <= _exported_names(), sorted(used - _exported_names())
+    for e in exprs:
+        assert 'namespace="science"' in e or 'namespace=~"$namespace"' in e, e
+    monitors = {
+        d["metadata"]["labels"]["app.kubernetes.io/component"]: d
+        for d in docs
+        if d["kind"] == "ServiceMonitor"
+    }
+    assert monitors["operator"]["spec"]["endpoints"][0]["port"] == "metrics"
+    assert monitors["api"]["spec"]["endpoints"][0]["port"] == "http"
+
+
+def test_the_alert_thresholds_come_from_values(helm: Helm, tmp_path: Path) -> None:
+    values = tmp_path / "v.yaml"
+    rule = {"enabled": True, "answerSecondsP99": 0.5, "utilisation": 0.8, "watchSilentSeconds": 300}
+    values.write_text(yaml.safe_dump({"metrics": {"prometheusRule": rule}}))
+    docs = template(helm, "-f", str(values))
+    rules = {r["alert"]: r for r in one(docs, "PrometheusRule")["spec"]["groups"][0]["rules"]}
+    assert rules["ExecutionBrokerDecisionsSlow"]["expr"].strip().endswith("> 0.5")
+    assert rules["ExecutionBrokerCapacityExhausted"]["expr"].strip().endswith("> 0.8")
+    assert rules["ExecutionBrokerWatchSilent"]["expr"].strip().endswith("> 300")
+
+
+def test_the_operators_metrics_port_is_open_to_scrapers_only_where_told(helm: Helm) -> None:
+    def metrics_rule(*args: str) -> dict[str, Any]:
+        policy = one(template(helm, *args), "NetworkPolicy", "operator")
+        return next(r for r in policy["spec"]["ingress"] if r["ports"][0]["port"] == "metrics")
+
+    assert "from" not in metrics_rule()
+    peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    name = "kubernetes\\.io/metadata\\.name"
+    assert metrics_rule(
+        "--set", f"networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.{name}=monitoring"
+    )["from"] == [peer]
