@@ -165,13 +165,18 @@ auth:
     - {user: demo, token: "$TOKEN"}
 # kubectl-applied Executions may run in the default namespace too (the examples use it)
 operator: {workloadNamespaces: [default]}
-# Quick turns for a demo: 10 s slots, short lead and release times.
+# Quick turns for a demo on one real core: 10 s slots, short lead and release times, offers
+# that hold no longer than asked (the run time asked for, at most two offers, for a minute), and
+# done objects kept for an hour.
 platform:
   spec:
     slotSeconds: 10
     preparationSeconds: 5
     releaseSeconds: 5
-    offerTtlSeconds: 300
+    offerTtlSeconds: 60
+    maxOffers: 2
+    maxDurationFactor: 1.0
+    retention: {ttlSecondsAfterFinished: 3600, offerSetTtlSeconds: 3600}
 YAML
   # On the project's local cluster NodePorts answer on the node's address from this machine,
   # which gives a URL without a port-forward.
@@ -227,13 +232,15 @@ The IVOA ExecutionBroker is running: release $RELEASE in namespace $NS
   export EB_TOKEN=\$(cat $STATE/demo-token)
   export PATH=${TOOLS:+$TOOLS:}$HELM_DIR:\$PATH
 
-Ask for offers with curl (YAML in, YAML out), then accept the first:
+Ask for offers with curl (YAML in, YAML out), accept the first (the other is released) and
+watch it run to COMPLETED:
 
   curl -sS -X POST "\$EB_URL/offersets" -H "Authorization: Bearer \$EB_TOKEN" \\
     -H 'Content-Type: application/yaml' --data-binary @manifests/examples/offer-request.yaml | tee offerset.yaml
   UUID=\$(python3 -c 'import yaml; print(yaml.safe_load(open("offerset.yaml"))["offers"][0]["uuid"])')
   curl -sS -X POST "\$EB_URL/sessions/\$UUID" -H "Authorization: Bearer \$EB_TOKEN" \\
     -H 'Content-Type: application/json' -d '{"update": {"type": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"}}'
+  ebctl watch "\$UUID"
 
 Or with the CLI: offer, accept the earliest, and watch it to COMPLETED:
 
