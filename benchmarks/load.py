@@ -2,6 +2,7 @@
 
     python benchmarks/load.py [--minutes 10] [--clients 16] [--nodes 12] [--window 30]
                               [--broker in-cluster|processes] [--out FILE] [--svg FILE]
+                              [--ttl SECONDS] [--state-svg FILE] [--etcd-metrics URL]
 
 The broker (``--broker``) is, by default, the in-cluster one as users run it: the Helm chart
 installed from the locally built image as tests/e2e installs it (a release named after the run; its two
@@ -23,6 +24,15 @@ sharing no code with the operator, reads the API state every window and at the e
 and resource (cores, memory, GPUs), the reservations holding capacity never exceed the node's
 allocatable at any instant, and neither do the live broker Pods' requests (target: zero
 double bookings). ``--svg`` draws latency and throughput over the run.
+
+State over time (the broker's retention, docs/operations.md): every ``--window`` seconds the
+number of OfferSets, Executions and Pods in the run's namespace and etcd's database size (its
+``/metrics``: ``etcd_mvcc_db_total_size_in_bytes``, the file, and ``..._in_use_in_bytes``, what
+is not free pages; ``--etcd-metrics``, the local cluster's by default). ``--ttl`` sets the
+platform's retention (both TTLs) to that many seconds; ``--state-svg`` draws objects and etcd's
+size over the run. Every session that FAILED is recorded with its message the first time a check
+sees it (retention may delete it before the end), and those the scheduler refused ("Insufficient
+cpu" and the like) are counted apart.
 Everything it creates is deleted at the end.
 """
 
@@ -54,7 +64,7 @@ from tests.support.kube import KWOK_TOLERATION, Kubectl, find_kubeconfig, namesp
 from tests.support.reservations import holding_spans, live_at_starts, with_offers  # noqa: E402
 
 from eb_operator.model.times import format_instant  # noqa: E402
-from load_plot import svg  # noqa: E402
+from load_plot import state_svg, svg  # noqa: E402
 from reporting import emit, memory_mib, percentile  # noqa: E402
 from scale import (  # noqa: E402
     API,
@@ -163,18 +173,61 @@ async def check_state(kube: httpx.AsyncClient, ns: str, label: str) -> dict[str,
     pods = (await kube.get(f"/api/v1/namespaces/{ns}/pods")).json()["items"]
     phases: dict[str, int] = defaultdict(int)
     failed: dict[str, int] = defaultdict(int)  # why sessions failed, by message
+    failed_by_name: dict[str, str] = {}
     for e in exes:
         status = e.get("status") or {}
         phases[status.get("phase") or "OFFERED(spec)"] += 1
         if status.get("phase") == "FAILED":
             failed[str(status.get("message", ""))[:120]] += 1
+            failed_by_name[e["metadata"]["name"]] = str(status.get("message", ""))
     return {
         "executions": len(exes),
         "pods": len(pods),
         "phases": dict(sorted(phases.items())),
         "failed": dict(sorted(failed.items())),
+        "failed_by_name": failed_by_name,
         "offersets": len(sets),
         "double_bookings": over_booked(labelled(with_offers(exes, sets)), nodes) + pods_over(pods, nodes),
+    }
+
+
+# --- state over time -----------------------------------------------------------------------------
+
+ETCD_METRICS = "http://127.0.0.1:2379/metrics"
+REFUSED_BY_SCHEDULER = ("Insufficient", "could not be placed")
+
+
+async def count(kube: httpx.AsyncClient, path: str) -> int:
+    """How many objects a list path holds, without listing them: one object and the rest's count."""
+    r = await kube.get(path, params={"limit": "1"})
+    r.raise_for_status()
+    doc = r.json()
+    return len(doc.get("items") or []) + int((doc.get("metadata") or {}).get("remainingItemCount") or 0)
+
+
+async def etcd_sizes(url: str) -> dict[str, float]:
+    """etcd's database file, its part in use, and its keys (all revisions' live keys)."""
+    wanted = {
+        "etcd_mvcc_db_total_size_in_bytes": "etcd_db_bytes",
+        "etcd_mvcc_db_total_size_in_use_in_bytes": "etcd_db_in_use_bytes",
+        "etcd_debugging_mvcc_keys_total": "etcd_keys",
+    }
+    out: dict[str, float] = {}
+    async with httpx.AsyncClient(timeout=10) as c:
+        for line in (await c.get(url)).text.splitlines():
+            name, _, value = line.partition(" ")
+            if name in wanted:
+                out[wanted[name]] = float(value)
+    return out
+
+
+async def sample_state(kube: httpx.AsyncClient, ns: str, etcd_url: str, at_s: float) -> dict[str, Any]:
+    return {
+        "at_s": round(at_s, 1),
+        "offersets": await count(kube, f"/apis/{API}/namespaces/{ns}/offersets"),
+        "executions": await count(kube, f"/apis/{API}/namespaces/{ns}/executions"),
+        "pods": await count(kube, f"/api/v1/namespaces/{ns}/pods"),
+        **await etcd_sizes(etcd_url),
     }
 
 
@@ -403,6 +456,9 @@ async def main() -> int:
     p.add_argument("--out", type=Path)
     p.add_argument("--svg", type=Path)
     p.add_argument("--broker", choices=("in-cluster", "processes"), default="in-cluster")
+    p.add_argument("--ttl", type=int, help="the platform's retention TTLs, seconds (default: the broker's)")
+    p.add_argument("--state-svg", type=Path, help="draw objects and etcd's size over the run here")
+    p.add_argument("--etcd-metrics", default=ETCD_METRICS, help="etcd's /metrics (the local cluster's)")
     args = p.parse_args()
     if not (0 < args.minutes <= 120 and 1 <= args.clients <= 256 and 1 <= args.nodes <= 1000):
         p.error("--minutes in (0, 120], --clients in [1, 256], --nodes in [1, 1000]")
@@ -429,6 +485,7 @@ async def main() -> int:
             "nodes": args.nodes,
             "node": f"{NODE_CORES} cores, {NODE_GIB} GiB; every {GPU_EVERY}rd also {NODE_GPUS} GPUs",
             "offer_ttl_s": 20,
+            "retention_ttl_s": args.ttl,
         },
         "clients": args.clients,
         "minutes": args.minutes,
@@ -463,6 +520,8 @@ async def main() -> int:
             "releaseSeconds": 30,
             "gpuFlavours": [{"name": "ad104", "resourceName": "nvidia.com/gpu", "product": "nvidia-ad104"}],
         }
+        if args.ttl is not None:
+            spec["retention"] = {"ttlSecondsAfterFinished": args.ttl, "offerSetTtlSeconds": args.ttl}
         platform_doc = {
             "apiVersion": API,
             "kind": "ExecutionPlatform",
@@ -482,6 +541,7 @@ async def main() -> int:
         rec = Recorder()
         errors: list[str] = []
         checks: list[dict[str, Any]] = []
+        samples = [await sample_state(kube, ns, args.etcd_metrics, 0.0)]
         until = time.monotonic() + 60 * args.minutes
         limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
         async with contextlib.AsyncExitStack() as stack:
@@ -495,6 +555,7 @@ async def main() -> int:
             async def checker() -> None:
                 while time.monotonic() < until:
                     await asyncio.sleep(args.window)  # the checker's period, not a synchronisation
+                    samples.append(await sample_state(kube, ns, args.etcd_metrics, time.monotonic() - rec.t0))
                     look = await check_state(kube, ns, label)
                     look["at_s"] = round(time.monotonic() - rec.t0, 1)
                     checks.append(look)
@@ -507,6 +568,7 @@ async def main() -> int:
             with contextlib.suppress(asyncio.CancelledError):
                 await watch
         total_s = time.monotonic() - rec.t0
+        samples.append(await sample_state(kube, ns, args.etcd_metrics, total_s))
         final = await check_state(kube, ns, label)
         rows = rec.rows
         report["duration_s"] = round(total_s, 1)
@@ -520,7 +582,23 @@ async def main() -> int:
             "found": sum(len(x["double_bookings"]) for x in checks) + len(final["double_bookings"]),
             "first": [d for x in [*checks, final] for d in x["double_bookings"]][:10],
         }
-        report["final_state"] = {k: v for k, v in final.items() if k != "double_bookings"}
+        report["final_state"] = {
+            k: v for k, v in final.items() if k not in ("double_bookings", "failed_by_name")
+        }
+        failed_ever: dict[str, str] = {}  # every session seen FAILED, with its message
+        for look in [*checks, final]:
+            failed_ever.update(look["failed_by_name"])
+        why: dict[str, int] = defaultdict(int)
+        for message in failed_ever.values():
+            why[message[:120]] += 1
+        refused = [m for m in failed_ever.values() if any(r in m for r in REFUSED_BY_SCHEDULER)]
+        report["failed_sessions"] = {
+            "count": len(failed_ever),
+            "by_message": dict(sorted(why.items())),
+            "refused_by_the_scheduler": len(refused),
+            "refused_examples": refused[:5],
+        }
+        report["state"] = samples
         if procs is not None:
             report["memory_mib"] = {"operator": rss_mib(procs.op.pid), "api": rss_mib(procs.api.pid)}
             counters = procs.counters_now()["requests"]
@@ -529,7 +607,7 @@ async def main() -> int:
             report["memory_mib"] = incluster.memory()
             report["reached_through"] = urls  # the clients spread over these (seed % len)
         report["windows"] = windows(rows, args.window, total_s)
-        report["targets"] = {"status_5xx": 0, "double_bookings": 0}
+        report["targets"] = {"status_5xx": 0, "double_bookings": 0, "refused_by_the_scheduler": 0}
     finally:
         if procs is not None:
             procs.stop()
@@ -540,6 +618,8 @@ async def main() -> int:
     emit(report, args.out)
     if args.svg:
         args.svg.write_text(svg(report))
+    if args.state_svg:
+        args.state_svg.write_text(state_svg(report))
     return 0
 
 

@@ -1,6 +1,8 @@
-"""An SVG of a ``benchmarks/load.py`` report: latency and throughput per window over the run.
+"""SVGs of a ``benchmarks/load.py`` report: latency and throughput per window over the run, and
+(``--state``) the objects the broker keeps and etcd's database size over the run.
 
     python benchmarks/load_plot.py benchmarks/results/load.json benchmarks/results/load.svg
+    python benchmarks/load_plot.py --state benchmarks/results/retention.json benchmarks/results/retention.svg
 
 Plain SVG written by hand (no plotting library to install): two panels sharing the time axis,
 p50 and p99 latency of each kind of request, then requests per second and any 5xx.
@@ -123,6 +125,49 @@ def svg(report: dict[str, Any]) -> str:
     return "\n".join(parts) + "\n"
 
 
+def state_svg(report: dict[str, Any]) -> str:
+    """Objects in the run's namespace, and etcd's database (file and in use), over the run."""
+    rows = report["state"]
+    x_max = max([r["at_s"] for r in rows] + [1.0])
+    objects = [
+        ("OfferSets", COLOURS["offer"], False, [(r["at_s"], r["offersets"]) for r in rows]),
+        ("Executions", COLOURS["accept"], False, [(r["at_s"], r["executions"]) for r in rows]),
+        ("Pods", COLOURS["reject"], True, [(r["at_s"], r["pods"]) for r in rows]),
+    ]
+    mib = 1024 * 1024
+    etcd = [
+        ("db file", "#333", False, [(r["at_s"], r.get("etcd_db_bytes", 0) / mib) for r in rows]),
+        ("db in use", "#ff7f0e", True, [(r["at_s"], r.get("etcd_db_in_use_bytes", 0) / mib) for r in rows]),
+    ]
+    ttl = report.get("platform", {}).get("retention_ttl_s")
+    height = TOP + 2 * PANEL_H + GAP + 60
+    head = (
+        f"{report['clients']} clients, {report['duration_s']:.0f} s, {report['per_s']}/s, "
+        f"retention TTL {ttl if ttl is not None else 'default'} s"
+    )
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" font-family="sans-serif">',
+        f'<rect width="{W}" height="{height}" fill="white"/>',
+        f'<text x="{LEFT}" y="18" font-size="13">benchmarks/load.py: {escape(head)}</text>',
+        *_panel(TOP + 20, objects, x_max, "Objects in the run's namespace", "objects"),
+        *_panel(TOP + 20 + PANEL_H + GAP, etcd, x_max, "etcd database", "MiB"),
+    ]
+    plot_w = W - LEFT - RIGHT
+    base = TOP + 20 + 2 * PANEL_H + GAP
+    for i in range(6):
+        s = x_max * i / 5
+        x = LEFT + plot_w * i / 5
+        parts.append(f'<text x="{x:.1f}" y="{base + 16}" font-size="11" text-anchor="middle">{s:.0f}</text>')
+    parts.append(
+        f'<text x="{LEFT + plot_w / 2}" y="{base + 34}" font-size="12" text-anchor="middle">'
+        "seconds into the run</text>"
+    )
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
 if __name__ == "__main__":
-    report = json.loads(Path(sys.argv[1]).read_text())
-    Path(sys.argv[2]).write_text(svg(report))
+    state = sys.argv[1] == "--state"
+    paths = sys.argv[2:] if state else sys.argv[1:]
+    report = json.loads(Path(paths[0]).read_text())
+    Path(paths[1]).write_text(state_svg(report) if state else svg(report))

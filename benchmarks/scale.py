@@ -14,7 +14,8 @@ subprocesses on that state, as in production, and the benchmark measures over re
 127.0.0.1:
 
 * ``start``: operator start-up (LIST and load of everything) and memory after it; then the time
-  until it answers a first new OfferSet (kopf hands it every object first), before the rest;
+  from its ready until it answers a first new OfferSet (catch-up: its watches start from the
+  start-up LISTs' resourceVersions), before the rest;
 * ``offer_serial_ms``: POST /offersets answered, one client (the latency a user sees);
 * ``offer_concurrent_ms`` and ``offers_per_s``: the same from ``--concurrency`` clients;
 * ``decide_ms``: the operator's own decision time per OfferSet (engine + ledger), p50/p99;
@@ -358,10 +359,9 @@ def phase_update(value: str) -> bytes:
 
 
 async def first_answer(rest: httpx.AsyncClient, limit: float = 900) -> dict[str, Any]:
-    """From the operator's ready to its first answer of a new OfferSet. At start kopf also lists
-    every object and hands each to the operator (a millisecond of CPU apiece), and a set made
-    meanwhile is answered after that; the API answers 503 "try again" to a client that waits
-    longer than its answer timeout (60 s), and this client does try again."""
+    """From the operator's ready to its first answer of a new OfferSet (the catch-up after a start:
+    the API answers 503 "try again" to a client that waits longer than its answer timeout, 60 s,
+    and this client does try again)."""
     t = time.monotonic()
     unavailable = 0
     while time.monotonic() - t < limit:
