@@ -42,7 +42,7 @@ class FeedStats:
     events: int = 0  # objects delivered (listed, added, modified, deleted)
     watches: int = 0  # watch requests made (each ends after server_timeout)
     relists: int = 0  # lists after the resourceVersion expired
-    errors: int = 0  # watch requests that failed (connection, 5xx): resumed after a backoff
+    errors: int = 0  # watch requests that failed (resumed after a backoff), objects the consumer failed on
     last_event: float = field(default_factory=time.monotonic)  # an object or a bookmark arrived
     last_contact: float = field(default_factory=time.monotonic)  # the API server answered
 
@@ -133,7 +133,11 @@ class Feed:
         else:
             self._known.add(key)
         self.stats.events += 1
-        self.on_event(obj, deleted)
+        try:
+            self.on_event(obj, deleted)
+        except Exception:  # one object the consumer cannot take must not stop the feed for all
+            self.stats.errors += 1
+            log.exception("feed=%s object=%s: the consumer failed on it; skipped", self.name, key)
 
     # -- watching --------------------------------------------------------------------------
 
