@@ -30,8 +30,11 @@ def identity() -> str:
     return os.environ.get("POD_ID") or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-def _with_peering(config: OperatorConfig, peering: bool) -> OperatorConfig:
-    return dataclasses.replace(config, peering=PEERING if peering else None, identity=identity())
+def _with_peering(config: OperatorConfig, peering: bool | str) -> OperatorConfig:
+    """``peering``: True (the ClusterKopfPeering ``eb-operator``), another peering object's name,
+    or False (standalone: always leads)."""
+    name = peering if isinstance(peering, str) else PEERING if peering else None
+    return dataclasses.replace(config, peering=name, identity=identity())
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -44,7 +47,7 @@ def configure_logging(level: int = logging.INFO) -> None:
 async def serve(
     config: OperatorConfig,
     *,
-    peering: bool = True,
+    peering: bool | str = True,
     liveness: str | None = None,
     stop_flag: asyncio.Event | threading.Event | None = None,
     ready_flag: asyncio.Event | threading.Event | None = None,
@@ -63,8 +66,9 @@ async def serve(
         registry=registry,
         clusterwide=True,
         identity=config.identity,  # type: ignore[arg-type]  # kopf's Identity is a NewType of str
-        standalone=not peering,
+        standalone=config.peering is None,
         peering_name=config.peering,
+        priority=config.priority,
         liveness_endpoint=liveness,
         stop_flag=stop_flag,
         ready_flag=ready_flag,

@@ -37,7 +37,7 @@ class Runtime:
         return self.operator
 
 
-def configure(settings: kopf.OperatorSettings) -> None:
+def configure(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
     """kopf's own watches (only the peering object's) never go deaf: the server ends each watch,
     the client gives up a bit later (the operator's feeds use the same 25/35 s)."""
     settings.watching.server_timeout = 25
@@ -47,7 +47,9 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.networking.connect_timeout = 10
     settings.posting.enabled = False  # we post our own Events, one per transition
     settings.scanning.disabled = True  # the CRDs are installed first; no runtime CRD scanning needed
-    settings.peering.name = "eb-operator"
+    if config.peering is not None:
+        settings.peering.name = config.peering
+        settings.peering.priority = config.priority
     settings.peering.clusterwide = True
 
 
@@ -74,7 +76,7 @@ def make_registry(config: OperatorConfig) -> tuple[kopf.OperatorRegistry, Runtim
 
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-        configure(settings)
+        configure(settings, config)
         op = Operator(await Cluster.connect(), config)
         await op.start()
         rt.operator = op

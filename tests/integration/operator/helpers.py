@@ -203,8 +203,9 @@ class OperatorThread:
     """The operator in-process, in a thread with its own event loop (kopf cancels every task of
     its loop created while it ran, so it must not share the test's loop)."""
 
-    def __init__(self, config: OperatorConfig) -> None:
+    def __init__(self, config: OperatorConfig, peering: bool | str = False) -> None:
         self.config = config
+        self.peering = peering
         self.stop_flag = threading.Event()
         self.ready_flag = threading.Event()
         self.runtime: list[Runtime] = []
@@ -216,7 +217,7 @@ class OperatorThread:
             asyncio.run(
                 serve(
                     self.config,
-                    peering=False,
+                    peering=self.peering,
                     stop_flag=self.stop_flag,
                     ready_flag=self.ready_flag,
                     runtime=self.runtime,
