@@ -26,7 +26,8 @@ allocatable at any instant, and neither do the live broker Pods' requests (targe
 double bookings). ``--svg`` draws latency and throughput over the run.
 
 State over time (the broker's retention, docs/operations.md): every ``--window`` seconds the
-number of OfferSets, Executions and Pods in the run's namespace and etcd's database size (its
+number of OfferSets, of Executions still to run or running and of those done, and of Pods in the
+run's namespace, and etcd's database size (its
 ``/metrics``: ``etcd_mvcc_db_total_size_in_bytes``, the file, and ``..._in_use_in_bytes``, what
 is not free pages; ``--etcd-metrics``, the local cluster's by default). ``--ttl`` sets the
 platform's retention (both TTLs) to that many seconds; ``--state-svg`` draws objects and etcd's
@@ -197,14 +198,6 @@ ETCD_METRICS = "http://127.0.0.1:2379/metrics"
 REFUSED_BY_SCHEDULER = ("Insufficient", "could not be placed")
 
 
-async def count(kube: httpx.AsyncClient, path: str) -> int:
-    """How many objects a list path holds, without listing them: one object and the rest's count."""
-    r = await kube.get(path, params={"limit": "1"})
-    r.raise_for_status()
-    doc = r.json()
-    return len(doc.get("items") or []) + int((doc.get("metadata") or {}).get("remainingItemCount") or 0)
-
-
 async def etcd_sizes(url: str) -> dict[str, float]:
     """etcd's database file, its part in use, and its keys (all revisions' live keys)."""
     wanted = {
@@ -221,12 +214,21 @@ async def etcd_sizes(url: str) -> dict[str, float]:
     return out
 
 
-async def sample_state(kube: httpx.AsyncClient, ns: str, etcd_url: str, at_s: float) -> dict[str, Any]:
+FINAL = ("COMPLETED", "FAILED", "CANCELLED", "REJECTED", "EXPIRED")
+
+
+async def sample_state(look: dict[str, Any], etcd_url: str, at_s: float) -> dict[str, Any]:
+    """What the broker keeps at one moment (from a check's listing): sets, sessions still to run or
+    running (live: they hold reservations, some hours ahead), sessions done (retention's), Pods;
+    and etcd's size."""
+    phases: dict[str, int] = look["phases"]
+    done = sum(n for ph, n in phases.items() if ph in FINAL)
     return {
         "at_s": round(at_s, 1),
-        "offersets": await count(kube, f"/apis/{API}/namespaces/{ns}/offersets"),
-        "executions": await count(kube, f"/apis/{API}/namespaces/{ns}/executions"),
-        "pods": await count(kube, f"/api/v1/namespaces/{ns}/pods"),
+        "offersets": look["offersets"],
+        "executions_live": sum(phases.values()) - done,
+        "executions_done": done,
+        "pods": look["pods"],
         **await etcd_sizes(etcd_url),
     }
 
@@ -541,7 +543,7 @@ async def main() -> int:
         rec = Recorder()
         errors: list[str] = []
         checks: list[dict[str, Any]] = []
-        samples = [await sample_state(kube, ns, args.etcd_metrics, 0.0)]
+        samples = [await sample_state(await check_state(kube, ns, label), args.etcd_metrics, 0.0)]
         until = time.monotonic() + 60 * args.minutes
         limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
         async with contextlib.AsyncExitStack() as stack:
@@ -555,10 +557,10 @@ async def main() -> int:
             async def checker() -> None:
                 while time.monotonic() < until:
                     await asyncio.sleep(args.window)  # the checker's period, not a synchronisation
-                    samples.append(await sample_state(kube, ns, args.etcd_metrics, time.monotonic() - rec.t0))
                     look = await check_state(kube, ns, label)
                     look["at_s"] = round(time.monotonic() - rec.t0, 1)
                     checks.append(look)
+                    samples.append(await sample_state(look, args.etcd_metrics, look["at_s"]))
 
             watch = asyncio.create_task(checker())
             await asyncio.gather(
@@ -568,8 +570,8 @@ async def main() -> int:
             with contextlib.suppress(asyncio.CancelledError):
                 await watch
         total_s = time.monotonic() - rec.t0
-        samples.append(await sample_state(kube, ns, args.etcd_metrics, total_s))
         final = await check_state(kube, ns, label)
+        samples.append(await sample_state(final, args.etcd_metrics, total_s))
         rows = rec.rows
         report["duration_s"] = round(total_s, 1)
         report["requests"] = len(rows)

@@ -131,7 +131,8 @@ def state_svg(report: dict[str, Any]) -> str:
     x_max = max([r["at_s"] for r in rows] + [1.0])
     objects = [
         ("OfferSets", COLOURS["offer"], False, [(r["at_s"], r["offersets"]) for r in rows]),
-        ("Executions", COLOURS["accept"], False, [(r["at_s"], r["executions"]) for r in rows]),
+        ("sessions done", COLOURS["accept"], False, [(r["at_s"], r["executions_done"]) for r in rows]),
+        ("sessions live", COLOURS["cancel"], True, [(r["at_s"], r["executions_live"]) for r in rows]),
         ("Pods", COLOURS["reject"], True, [(r["at_s"], r["pods"]) for r in rows]),
     ]
     mib = 1024 * 1024
