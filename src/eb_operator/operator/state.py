@@ -212,6 +212,7 @@ class ClusterState:
         if deleted:
             self.nodes.pop(name, None)
             self._table = None
+            self._release_ended_on(name)
             return old is not None
         rv = _rv(node)
         if old is not None and rv < old.rv:
@@ -240,7 +241,16 @@ class ClusterState:
         ) != (info.ready, info.unschedulable, info.taints, info.labels, info.allocatable)
         if changed:
             self._table = None
+        if not info.ready and (old is None or old.ready):
+            self._release_ended_on(name)
         return old is not None and (old.ready != info.ready)
+
+    def _release_ended_on(self, node: str) -> None:
+        """Ended sessions held for their Pods on ``node`` stop holding it: it is gone or NotReady."""
+        for r in self.ledger.on_node(node):
+            view = self.executions.get(r.key)
+            if r.phase == Phase.RELEASING and view is not None and view.phase not in HOLDING_PHASES:
+                self._reserve(view)
 
     def invalidate(self) -> None:
         self._table = None
@@ -414,11 +424,17 @@ class ClusterState:
         if spec and phase is not None and (phase not in HOLDING_PHASES or view.deleting):
             # Ended (or being deleted): free once its Pod is gone, not before. The scheduler still
             # counts a Pod that is shutting down, and would refuse the next session placed there.
-            phase = Phase.RELEASING if view.uid in self.broker_use else None
+            # A node that is gone or NotReady takes nothing new, and its Pods may never report.
+            phase = Phase.RELEASING if self._pod_on_a_ready_node(view.uid) else None
         if spec and phase is not None:
             self.ledger.upsert(reservation_from_spec(view.key, spec, phase, view.group))
         else:
             self.ledger.remove(view.key)
+
+    def _pod_on_a_ready_node(self, exec_uid: str) -> bool:
+        use = self.broker_use.get(exec_uid)
+        info = self.nodes.get(use[0]) if use is not None else None
+        return info is not None and info.ready
 
     def _drop(self, view: ExecutionView) -> None:
         self.executions.pop(view.key, None)

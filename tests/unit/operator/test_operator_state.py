@@ -285,3 +285,21 @@ def test_crowded_counts_what_the_scheduler_counts_on_the_node() -> None:
     s.on_pod(ending, deleted=True)
     assert s.crowded("n1", two) is None
     assert s.crowded("unknown", two) is None
+
+
+def test_an_ended_session_on_a_node_that_is_gone_or_not_ready_holds_nothing() -> None:
+    """Its Pod may never report again (no kubelet), and nothing new can be placed there anyway."""
+    for lose in ("deleted", "not ready"):
+        s = ClusterState()
+        s.on_node(node("n1"))
+        s.on_execution(execution("x", 5, phase="RUNNING"))
+        s.on_pod(pod("eb-x", "n1", "2", BROKER))
+        s.on_execution(execution("x", 6, phase="FAILED"))
+        assert "ns/x" in s.ledger
+        if lose == "deleted":
+            s.on_node(node("n1"), deleted=True)
+        else:
+            down = node("n1", ready=False)
+            down["metadata"]["resourceVersion"] = "2"
+            s.on_node(down)
+        assert "ns/x" not in s.ledger, lose
