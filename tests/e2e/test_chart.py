@@ -95,6 +95,8 @@ def test_the_defaults_render_the_whole_product(helm: Helm) -> None:
         "http://0.0.0.0:8081/healthz",
         "--node-lost-grace",
         "60",
+        "--metrics-port",
+        "8082",
         "--peers-namespace",
         "science",
         "--broker-id",
@@ -103,8 +105,6 @@ def test_the_defaults_render_the_whole_product(helm: Helm) -> None:
         "3",
         "--peer-lost-seconds",
         "300",
-        "--metrics-port",
-        "8082",
     ]
     ports = operator["spec"]["template"]["spec"]["containers"][0]["ports"]
     assert {p["name"]: p["containerPort"] for p in ports} == {"health": 8081, "metrics": 8082}
