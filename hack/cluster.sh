@@ -669,6 +669,9 @@ log: {level: INFO, noColor: true}
 accessLog:
   filePath: $LOGS/traefik-access.log
 providers:
+  # Traefik applies a provider's changes at most every 2 s by default: a new session's route
+  # (its Ingress, then its EndpointSlice) waited up to that long after READY to answer.
+  providersThrottleDuration: 200ms
   kubernetesIngress:
     ingressClass: $INGRESS_CLASS
     ingressEndpoint: {ip: $NODE_IP}
