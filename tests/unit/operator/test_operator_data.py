@@ -376,7 +376,7 @@ def test_a_notebook_pod_runs_jupyter_server_with_its_token_from_a_secret_and_the
         "ports": [{"name": "http", "containerPort": 8888, "protocol": "TCP"}],
         "readinessProbe": {
             "httpGet": {"path": "/api", "port": 8888},
-            "periodSeconds": 2,
+            "periodSeconds": 1,
             "timeoutSeconds": 2,
             "failureThreshold": 3,
         },

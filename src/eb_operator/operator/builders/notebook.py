@@ -98,9 +98,11 @@ def server_process(
             {"name": ENV_BASE_PATH, "value": base_path},
         ],
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+        # READY is the probe's first success: probed every second (the kubelet's least), a session
+        # is READY at most a second after its server answers
         "readinessProbe": {
             "httpGet": {"path": f"{base_path}api", "port": PORT},
-            "periodSeconds": 2,
+            "periodSeconds": 1,
             "timeoutSeconds": 2,
             "failureThreshold": 3,
         },
