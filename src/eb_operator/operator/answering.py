@@ -124,6 +124,9 @@ class OfferSetAnswers:
         status = offerset_status(
             object_uuid(obj), offers, expires, now, messages, meta.get("generation"), request
         )
+        # read before the write: the watch may deliver the answered set (and forget when it was
+        # first seen) before the patch's own response is back
+        seen = ctx.pending_since.get(key_of(obj))
         try:
             answered = await ctx.cluster.patch(
                 OFFERSETS, meta["namespace"], meta["name"], {"status": status}, status=True
@@ -136,7 +139,7 @@ class OfferSetAnswers:
         else:
             ctx.state.on_offerset(answered)
         ctx.pending_offersets.pop(key_of(obj), None)
-        seen = ctx.pending_since.pop(key_of(obj), None)
+        ctx.pending_since.pop(key_of(obj), None)
         if seen is not None:
             ctx.metrics.answer_seconds.observe(time.monotonic() - seen)
         ctx.stats["offersets"] += 1
