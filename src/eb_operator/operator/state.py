@@ -403,11 +403,16 @@ class ClusterState:
         return view
 
     def put(self, view: ExecutionView) -> None:
-        """Install a view (from an event, or after our own write) and update the ledger."""
+        """Install a view (from an event, or after our own write) and update the ledger; never one
+        older than the view held. The watch can deliver a change made after our write (a client's
+        cancel) before our write's response is back: installing that response then would hide the
+        change, and nothing would queue the session again (it stayed WAITING, its cancel unapplied)."""
         old = self.executions.get(view.key)
         if old is not None and old.uid != view.uid:
             self._drop(old)
             old = None
+        if old is not None and view.rv < old.rv:
+            return
         view.phase_since = (
             old.phase_since if old is not None and old.phase == view.phase else int(self.clock())
         )

@@ -11,7 +11,7 @@ from eb_operator.cluster.convert import cpu_millis, pod_requests, whole
 from eb_operator.engine.types import GIB, Phase, Resources
 from eb_operator.model.platform import PlatformPolicy, Toleration
 from eb_operator.model.times import format_duration, parse_duration
-from eb_operator.operator.state import SHUTDOWN_HOLD, ClusterState
+from eb_operator.operator.state import SHUTDOWN_HOLD, ClusterState, execution_view
 from eb_operator.operator.workqueue import Retry, WorkQueue
 
 pytestmark = pytest.mark.unit
@@ -309,3 +309,18 @@ def test_an_ended_session_on_a_node_that_is_gone_or_not_ready_holds_nothing() ->
             down["metadata"]["resourceVersion"] = "2"
             s.on_node(down)
         assert "ns/x" not in s.ledger, lose
+
+
+def test_our_own_write_never_hides_a_newer_change_the_watch_brought() -> None:
+    """The operator writes WAITING; before the response is back the watch delivers the client's
+    cancel made after it. The write's response (older) must not replace the cancel."""
+    s = ClusterState()
+    s.on_node(node("n1"))
+    s.on_execution(execution("x", 5, phase="ACCEPTED"))
+    cancelled = execution("x", 7, phase="WAITING", desiredPhase="CANCELLED")
+    s.on_execution(cancelled)
+    ours = execution_view(execution("x", 6, phase="WAITING"))
+    s.put(ours)
+    held = s.executions["ns/x"]
+    assert held.rv == 7
+    assert held.desired == "CANCELLED"
