@@ -610,6 +610,7 @@ async def main() -> int:
             report["reached_through"] = urls  # the clients spread over these (seed % len)
         report["windows"] = windows(rows, args.window, total_s)
         report["targets"] = {"status_5xx": 0, "double_bookings": 0, "refused_by_the_scheduler": 0}
+        write(report, args, final=False)  # a clean-up that overruns its time box loses nothing
     finally:
         if procs is not None:
             procs.stop()
@@ -617,12 +618,20 @@ async def main() -> int:
             report["uninstall_error"] = await asyncio.to_thread(incluster.stop)
         report["cleanup_s"] = await delete_everything(kube, ns, platform, label)
         await kube.aclose()
-    emit(report, args.out)
+    write(report, args)
+    return 0
+
+
+def write(report: dict[str, Any], args: argparse.Namespace, final: bool = True) -> None:
+    """The files; with ``final`` the JSON on stdout too (once, after the clean-up)."""
+    if final:
+        emit(report, args.out)
+    elif args.out:
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
     if args.svg:
         args.svg.write_text(svg(report))
-    if args.state_svg:
+    if args.state_svg and "state" in report:
         args.state_svg.write_text(state_svg(report))
-    return 0
 
 
 if __name__ == "__main__":
