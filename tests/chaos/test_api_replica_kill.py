@@ -150,6 +150,9 @@ class Clients:
                 continue
             doc = r.json()
             self.tally.answered[doc["uuid"]] = doc
+            if not doc["offers"]:  # the platform is sized for YES: a NO is a finding, with its reason
+                self.tally.bad.append(f"POST /offersets: NO {[m['message'] for m in doc['messages']]}")
+                continue
             first = doc["offers"][0]["uuid"]
             if pick():
                 await self.session(prefer, first, "REJECTED")
