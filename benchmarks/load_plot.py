@@ -99,30 +99,12 @@ def svg(report: dict[str, Any]) -> str:
         ),
         ("5xx/window", "#ff7f0e", True, [(x, w["status_5xx"]) for x, w in zip(mid, wins, strict=True)]),
     ]
-    height = TOP + 2 * PANEL_H + GAP + 60
     head = (
         f"{report['clients']} clients, {report['duration_s']:.0f} s, {report['requests']} requests, "
         f"{report['status_5xx']} x 5xx, {report['double_bookings']['found']} double bookings"
     )
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" font-family="sans-serif">',
-        f'<rect width="{W}" height="{height}" fill="white"/>',
-        f'<text x="{LEFT}" y="18" font-size="13">benchmarks/load.py: {escape(head)}</text>',
-        *_panel(TOP + 20, lat, x_max, f"Latency per {report['windows'][0]['to_s']:.0f} s window", "ms"),
-        *_panel(TOP + 20 + PANEL_H + GAP, thr, x_max, "Throughput", "per second"),
-    ]
-    plot_w = W - LEFT - RIGHT
-    base = TOP + 20 + 2 * PANEL_H + GAP
-    for i in range(6):
-        s = x_max * i / 5
-        x = LEFT + plot_w * i / 5
-        parts.append(f'<text x="{x:.1f}" y="{base + 16}" font-size="11" text-anchor="middle">{s:.0f}</text>')
-    parts.append(
-        f'<text x="{LEFT + plot_w / 2}" y="{base + 34}" font-size="12" text-anchor="middle">'
-        "seconds into the run</text>"
-    )
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
+    top = (lat, f"Latency per {report['windows'][0]['to_s']:.0f} s window", "ms")
+    return _figure(head, x_max, top, (thr, "Throughput", "per second"))
 
 
 def state_svg(report: dict[str, Any]) -> str:
@@ -141,17 +123,23 @@ def state_svg(report: dict[str, Any]) -> str:
         ("db in use", "#ff7f0e", True, [(r["at_s"], r.get("etcd_db_in_use_bytes", 0) / mib) for r in rows]),
     ]
     ttl = report.get("platform", {}).get("retention_ttl_s")
-    height = TOP + 2 * PANEL_H + GAP + 60
     head = (
         f"{report['clients']} clients, {report['duration_s']:.0f} s, {report['per_s']}/s, "
         f"retention TTL {ttl if ttl is not None else 'default'} s"
     )
+    top = (objects, "Objects in the run's namespace", "objects")
+    return _figure(head, x_max, top, (etcd, "etcd database", "MiB"))
+
+
+def _figure(head: str, x_max: float, top: tuple[Any, str, str], bottom: tuple[Any, str, str]) -> str:
+    """Two panels over one time axis (seconds into the run), under a title line."""
+    height = TOP + 2 * PANEL_H + GAP + 60
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" font-family="sans-serif">',
         f'<rect width="{W}" height="{height}" fill="white"/>',
         f'<text x="{LEFT}" y="18" font-size="13">benchmarks/load.py: {escape(head)}</text>',
-        *_panel(TOP + 20, objects, x_max, "Objects in the run's namespace", "objects"),
-        *_panel(TOP + 20 + PANEL_H + GAP, etcd, x_max, "etcd database", "MiB"),
+        *_panel(TOP + 20, top[0], x_max, top[1], top[2]),
+        *_panel(TOP + 20 + PANEL_H + GAP, bottom[0], x_max, bottom[1], bottom[2]),
     ]
     plot_w = W - LEFT - RIGHT
     base = TOP + 20 + 2 * PANEL_H + GAP
