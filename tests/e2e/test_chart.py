@@ -482,3 +482,19 @@ def test_the_operators_metrics_port_is_open_to_scrapers_only_where_told(helm: He
     assert metrics_rule(
         "--set", f"networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.{name}=monitoring"
     )["from"] == [peer]
+
+
+def test_pod_annotations_stay_strings_whatever_they_look_like(helm: Helm) -> None:
+    """A value YAML 1.2 reads as a number (1e123456) made the Deployment invalid ("cannot unmarshal
+    number into ... annotations of type string"): the e2e upgrade test's random nonce was such a
+    value about once in fifty runs. PyYAML (YAML 1.1) reads it as a string either way, so the
+    rendered text is what is checked: the value quoted."""
+    args = (
+        "--set-string",
+        "operator.podAnnotations.nonce=1e123456",
+        "--set-string",
+        "api.podAnnotations.nonce=2e5",
+    )
+    out = helm.run("template", "rel", str(CHART), "-n", "science", *args).stdout
+    assert 'nonce: "1e123456"' in out
+    assert 'nonce: "2e5"' in out
