@@ -19,6 +19,7 @@ from tests.support.kube import REAL_NODE, async_wait_for
 
 from eb_operator.model.times import parse_instant
 from eb_operator.operator.builders.pod import PodSettings
+from eb_operator.operator.state import SHUTDOWN_HOLD
 
 MakeBroker = Callable[..., Coroutine[Any, Any, Broker]]
 pytestmark = pytest.mark.timeout(240)
@@ -79,12 +80,14 @@ async def test_the_next_session_waits_for_the_pod_before_it_and_never_fails_for_
 
 async def test_a_cancelled_session_holds_its_capacity_until_its_pod_is_gone(broker: MakeBroker) -> None:
     """Cancelled, the session's Pod is stopped with a 10 s grace (its process ignores SIGTERM, so it
-    takes all of it): until then its reservation holds, and a set asked for meanwhile is offered
-    the core only after that reservation; once the Pod is gone, the core is free at once."""
+    takes all of it): until then its node is held for that shutdown (``SHUTDOWN_HOLD`` from the
+    cancel), and a set asked for meanwhile is offered the core after it, not at once and not at the
+    end the cancelled session was offered; once the Pod is gone, the core is free at once."""
     b = await broker({**REAL_NODE_PLATFORM, **FAST}, pod=PodSettings(termination_grace_seconds=10))
     cores = _whole_free_cores(b)
     await b.direct("job", ivoa_request(("sleep", "600"), duration="PT10M", cores=cores))
     await b.reaches("job", "RUNNING")
+    cancelling = int(time.time())
     await b.desire("job", "CANCELLED")
     cancelled = await b.reaches("job", "CANCELLED")
     assert b.holds("job"), "released while its Pod still runs"
@@ -95,7 +98,7 @@ async def test_a_cancelled_session_holds_its_capacity_until_its_pod_is_gone(brok
     release_end = parse_instant(cancelled["spec"]["reservation"]["releaseEnd"])
     starts = [parse_instant(o["reservation"]["prepareStart"]) for o in meanwhile["status"]["offers"]]
     assert starts
-    assert all(s >= release_end for s in starts), (starts, release_end)
+    assert cancelling + SHUTDOWN_HOLD <= min(starts) < release_end, (starts, cancelling, release_end)
 
     for o in meanwhile["status"]["offers"]:  # declined: their own holds are not what is measured
         await b.desire(o["name"], "REJECTED")
