@@ -19,7 +19,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from eb_operator.cluster.convert import (
@@ -50,6 +50,12 @@ Obj = Mapping[str, Any]
 FORGET_OFFERS_AFTER = 600
 
 #: Phases an offer can only have reached without being accepted.
+#: How long an ended session's Pod that is still shutting down keeps its node, from the last change
+#: seen of the session or its Pod (the Pod is deleted with a 5 s grace; then the kubelet reports it
+#: gone). Past it, a Pod that
+#: still lingers no longer holds offers back: the next session's Pod waits for room on its node
+#: (operator/pods.py) instead.
+SHUTDOWN_HOLD = 30
 NOT_ACCEPTED = frozenset({None, Phase.PROPOSED, Phase.OFFERED, Phase.REJECTED, Phase.EXPIRED})
 
 
@@ -429,8 +435,18 @@ class ClusterState:
         if spec and phase is not None and (phase not in HOLDING_PHASES or view.deleting):
             # Ended (or being deleted): free once its Pod is gone, not before. The scheduler still
             # counts a Pod that is shutting down, and would refuse the next session placed there.
-            # A node that is gone or NotReady takes nothing new, and its Pods may never report.
-            phase = Phase.RELEASING if self._pod_on_a_ready_node(view.uid) else None
+            # It holds the node from now for its shutdown only, not to the end it was offered (a
+            # session cancelled 30 minutes early made every offer asked meanwhile start after
+            # those 30 minutes). A node that is gone or NotReady takes nothing new, and its Pods
+            # may never report.
+            if self._pod_on_a_ready_node(view.uid):
+                held = reservation_from_spec(view.key, spec, Phase.RELEASING, view.group)
+                now = int(self.clock())
+                start = min(held.start, now)
+                end = max(start + 1, min(held.end, now + SHUTDOWN_HOLD))
+                self.ledger.upsert(replace(held, start=start, end=end))
+                return
+            phase = None
         if spec and phase is not None:
             self.ledger.upsert(reservation_from_spec(view.key, spec, phase, view.group))
         else:

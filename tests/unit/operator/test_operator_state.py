@@ -11,7 +11,7 @@ from eb_operator.cluster.convert import cpu_millis, pod_requests, whole
 from eb_operator.engine.types import GIB, Phase, Resources
 from eb_operator.model.platform import PlatformPolicy, Toleration
 from eb_operator.model.times import format_duration, parse_duration
-from eb_operator.operator.state import ClusterState, execution_view
+from eb_operator.operator.state import SHUTDOWN_HOLD, ClusterState, execution_view
 from eb_operator.operator.workqueue import Retry, WorkQueue
 
 pytestmark = pytest.mark.unit
@@ -234,15 +234,21 @@ async def test_a_retry_brings_the_key_back_later() -> None:
 def test_an_ended_session_holds_its_reservation_until_its_pod_is_gone() -> None:
     """Cancelled while running: its Pod shuts down for a while (the scheduler still counts it), so
     its capacity is not given to the next session until the Pod has gone."""
-    s = ClusterState()
+    now = [1_800_000_000.0]  # 2027, before the reservation's offered start (2030)
+    s = ClusterState(clock=lambda: now[0])
     s.on_node(node("n1"))
     s.on_execution(execution("x", 5, phase="RUNNING"))
     running = pod("eb-x", "n1", "2", BROKER)
     s.on_pod(running)
+    offered = s.ledger.get("ns/x")
+    assert offered is not None
     s.on_execution(execution("x", 6, phase="CANCELLED"))
     held = s.ledger.get("ns/x")
     assert held is not None
     assert held.phase == Phase.RELEASING
+    # for the Pod's shutdown only, from now: not to the end it was offered
+    assert (held.start, held.end) == (1_800_000_000, 1_800_000_000 + SHUTDOWN_HOLD)
+    assert held.end < offered.end
     deleting = pod("eb-x", "n1", "2", BROKER)
     deleting["metadata"]["deletionTimestamp"] = "2030-01-01T00:10:00Z"
     s.on_pod(deleting)
