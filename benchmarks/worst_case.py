@@ -233,7 +233,7 @@ async def blocked_ms(op: Operator, demand: Demand) -> tuple[float, float]:
     await ticked.wait()  # the ticker runs before the decision starts
     obj = {"metadata": {"name": "worst", "namespace": "ns", "uid": "u"}}
     t0 = time.perf_counter()
-    made, _, reason = await op.answers._decide(obj, Interpretation(demand), NOW)
+    made, _, reason, _ = await op.answers._decide(obj, Interpretation(demand), NOW)
     took = time.perf_counter() - t0
     assert not made, "the worst-case request must get a NO"
     assert reason

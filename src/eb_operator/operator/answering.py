@@ -76,7 +76,7 @@ class OfferSetAnswers:
             interp = interpret(request, ctx.policy, now, found, unknown_requirements(obj))
         if interp.demand is None:
             return [], None, list(interp.messages), None, now
-        made, expires, reason = await self._decide(obj, interp, now)
+        made, expires, reason, now = await self._decide(obj, interp, now)
         messages = list(interp.messages)
         if not made:
             messages.append(message_item("INFO", "urn:no-capacity", reason or "no offers", now))
@@ -84,8 +84,11 @@ class OfferSetAnswers:
 
     async def _decide(
         self, obj: Obj, interp: Interpretation, now: int
-    ) -> tuple[list[dict[str, Any]], int, str | None]:
-        """Decide the offers and hold them in the ledger; ``_write`` writes them (one write)."""
+    ) -> tuple[list[dict[str, Any]], int, str | None, int]:
+        """Decide the offers and hold them in the ledger; ``_write`` writes them (one write).
+        Returns the time they were decided at, read once the lock is held: a session that ended
+        while this set waited for the lock gave its time back then, and an answer dated earlier
+        would claim that time while the session still held it."""
         assert interp.demand is not None
         ctx = self.ctx
         meta = obj["metadata"]
@@ -93,6 +96,7 @@ class OfferSetAnswers:
         with ctx.timed("lock_wait"):
             await ctx.lock.acquire()
         try:
+            now = max(now, ctx.now())
             with ctx.timed("decide"), ctx.deciding("offerset"):
                 table, book = ctx.capacity(now)
                 found = await plan(ctx, interp.demand, table, book, now)  # one search, NO reason included
@@ -108,7 +112,7 @@ class OfferSetAnswers:
         finally:
             ctx.lock.release()
         ctx.stats["offers"] += len(made)
-        return made, expires, reason
+        return made, expires, reason, now
 
     async def _write(
         self,

@@ -439,14 +439,19 @@ class ClusterState:
             # session cancelled 30 minutes early made every offer asked meanwhile start after
             # those 30 minutes). A node that is gone or NotReady takes nothing new, and its Pods
             # may never report.
-            if self._pod_on_a_ready_node(view.uid):
+            # A session deleted before its end holds all of it while its Pod goes: it is not
+            # ended, and only an ended session has given up the rest of its time.
+            if not self._pod_on_a_ready_node(view.uid):
+                phase = None
+            elif phase in HOLDING_PHASES:
+                phase = Phase.RELEASING
+            else:
                 held = reservation_from_spec(view.key, spec, Phase.RELEASING, view.group)
                 now = int(self.clock())
                 start = min(held.start, now)
                 end = max(start + 1, min(held.end, now + SHUTDOWN_HOLD))
                 self.ledger.upsert(replace(held, start=start, end=end))
                 return
-            phase = None
         if spec and phase is not None:
             self.ledger.upsert(reservation_from_spec(view.key, spec, phase, view.group))
         else:

@@ -86,8 +86,19 @@ def test_the_decision_for_an_offerset_is_one_search_with_the_reason_of_two(inlin
     op = operator_with(nodes, held, inline_seconds)
     want = demand(cores=2, hours=2, between=DAY)
     obj = {"metadata": {"name": "set", "namespace": "ns", "uid": "u"}}
-    made, _, reason = asyncio.run(op.answers._decide(obj, Interpretation(want), NOW))
+    made, _, reason, _ = asyncio.run(op.answers._decide(obj, Interpretation(want), NOW))
     table, book = NodeTable(nodes), Ledger(held).snapshot()
     assert made == []
     assert find_offers(want, POLICY, table, book, NOW) == []
     assert reason == explain_no_offers(want, POLICY, table, book, NOW)
+
+
+def test_a_decision_is_dated_when_it_is_made_not_when_its_set_began_to_wait() -> None:
+    """A set read at ``NOW - 7`` that then waited for the decision lock (while, say, a session
+    ended and gave its time back) is dated when it is decided: it holds nothing before."""
+    op = operator_with([node("n1", cores=16)], [], inline_seconds=5.0)
+    obj = {"metadata": {"name": "set", "namespace": "ns", "uid": "u"}}
+    want = demand(cores=2, hours=2, between=DAY)
+    made, _, _, decided = asyncio.run(op.answers._decide(obj, Interpretation(want), NOW - 7))
+    assert made
+    assert decided == NOW

@@ -257,6 +257,26 @@ def test_an_ended_session_holds_its_reservation_until_its_pod_is_gone() -> None:
     assert "ns/x" not in s.ledger
 
 
+def test_a_session_deleted_before_its_end_holds_all_of_it_while_its_pod_goes() -> None:
+    """Deleted while running (not ended: no final phase written), its Pod shuts down: it holds its
+    whole reservation, as the checker of the chaos tests and any client reading it still see it,
+    until the Pod is gone; only an ended session gives the rest of its time back at once."""
+    s = ClusterState(clock=lambda: 1_800_000_000.0)
+    s.on_node(node("n1"))
+    s.on_execution(execution("x", 5, phase="RUNNING"))
+    s.on_pod(pod("eb-x", "n1", "2", BROKER))
+    offered = s.ledger.get("ns/x")
+    deleted = execution("x", 6, phase="RUNNING")
+    deleted["metadata"]["deletionTimestamp"] = "2027-01-15T08:00:00Z"
+    s.on_execution(deleted)
+    held = s.ledger.get("ns/x")
+    assert held is not None
+    assert offered is not None
+    assert (held.phase, held.start, held.end) == (Phase.RELEASING, offered.start, offered.end)
+    s.on_pod(pod("eb-x", "n1", "2", BROKER), deleted=True)
+    assert "ns/x" not in s.ledger
+
+
 def test_an_ended_session_whose_pod_finished_holds_nothing() -> None:
     s = ClusterState()
     s.on_node(node("n1"))
