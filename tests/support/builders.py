@@ -168,8 +168,11 @@ def reservation(
     phase: Phase = Phase.ACCEPTED,
     key: str | None = None,
     group: str = "",
+    owner: str = "",
+    account: str = "",
 ) -> Reservation:
-    """Capacity held on ``node_name`` over ``[start, end)`` (ACCEPTED unless told)."""
+    """Capacity held on ``node_name`` over ``[start, end)`` (ACCEPTED unless told), charged to
+    ``owner`` and the sharing group ``account``."""
     return Reservation(
         key=key or f"ns/r{next(_keys)}",
         node=node_name,
@@ -183,6 +186,8 @@ def reservation(
         ),
         phase=phase,
         group=group,
+        owner=owner,
+        account=account,
     )
 
 

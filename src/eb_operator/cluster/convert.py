@@ -270,7 +270,11 @@ def reservation_spec(
     return out
 
 
-def reservation_from_spec(key: str, spec: Obj, phase: Phase, group: str = "") -> Reservation:
+def reservation_from_spec(
+    key: str, spec: Obj, phase: Phase, group: str = "", owner: str = "", account: str = ""
+) -> Reservation:
+    """The engine's reservation of a ``spec.reservation``; ``owner`` and ``account`` say whom it is
+    charged to (limits and shares)."""
     r = spec
     gpus = int(r.get("gpus") or 0)
     resource = r.get("gpuResource")
@@ -287,6 +291,8 @@ def reservation_from_spec(key: str, spec: Obj, phase: Phase, group: str = "") ->
         ),
         phase=phase,
         group=group,
+        owner=owner,
+        account=account,
     )
 
 

@@ -31,6 +31,7 @@ from typing import overload
 
 from eb_operator.engine.calendar import EMPTY_USAGE, NodeUsage
 from eb_operator.engine.types import HOLDING_PHASES, Reservation
+from eb_operator.engine.usage import Tallies
 
 
 class LedgerSnapshot(Sequence[Reservation]):
@@ -119,6 +120,8 @@ class Ledger:
         self._rebuild: set[str] = set()
         self._snapshot: LedgerSnapshot | None = None
         self._usage: dict[str, NodeUsage] = {}
+        #: what each owner and sharing group holds (engine.usage), kept with every change
+        self.tallies = Tallies()
         self.load(reservations)
 
     def load(self, reservations: Iterable[Reservation]) -> None:
@@ -135,24 +138,26 @@ class Ledger:
                     if not on_node:
                         del self._by_node[old.node]
                     self._rebuild.add(old.node)
+                    self.tallies.remove(old)
                 if r.phase in HOLDING_PHASES:
                     self._by_key[r.key] = r
                     self._by_node.setdefault(r.node, {})[r.key] = r
                     self._rebuild.add(r.node)
+                    self.tallies.add(r)
 
     # -- changes ---------------------------------------------------------------------------
 
     def upsert(self, reservation: Reservation) -> None:
         """Add or replace by key. A reservation in a final phase is removed instead."""
         with self._lock:
-            old = self._drop(reservation.key)
+            if self._by_key.get(reservation.key) == reservation:
+                return  # a watch event repeating what is held changes nothing (not even its age)
+            self._drop(reservation.key)
             if reservation.phase in HOLDING_PHASES:
-                if old == reservation:
-                    self._undo_drop(old)
-                    return
                 self._by_key[reservation.key] = reservation
                 self._by_node.setdefault(reservation.node, {})[reservation.key] = reservation
                 self._changes(reservation.node)[0].append(reservation)
+                self.tallies.add(reservation)
 
     def add(self, reservation: Reservation) -> None:
         """Add a new reservation; ``KeyError`` if its key is already held."""
@@ -185,16 +190,8 @@ class Ledger:
             if not on_node:
                 del self._by_node[old.node]
             self._changes(old.node)[1].append(old)
+            self.tallies.remove(old)
         return old
-
-    def _undo_drop(self, old: Reservation) -> None:
-        """Put back what :meth:`_drop` just took (an upsert that changes nothing)."""
-        self._by_key[old.key] = old
-        self._by_node.setdefault(old.node, {})[old.key] = old
-        added, removed = self._changes(old.node)
-        removed.pop()
-        if not added and not removed:
-            del self._pending[old.node]
 
     # -- queries ---------------------------------------------------------------------------
 

@@ -61,6 +61,16 @@ class Reservation:
     resources: Resources
     phase: Phase = Phase.OFFERED
     group: str = ""  # the OfferSet it came from, so siblings can be told apart
+    owner: str = ""  # who holds it (spec.owner); "" for objects nobody owns (an admin's kubectl)
+    account: str = ""  # the sharing group it is charged to (Slurm's "account"); see model.sharing
+
+    @property
+    def span(self) -> int:
+        return self.end - self.start
+
+    @property
+    def gpu_count(self) -> int:
+        return sum(self.resources.gpus.values())
 
 
 @dataclass(frozen=True, slots=True)

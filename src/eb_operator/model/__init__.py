@@ -64,7 +64,7 @@ from eb_operator.model.executables import (
     SingularityContainer,
     UnknownExecutable,
 )
-from eb_operator.model.judge import INFORMATIONAL_FIELDS, judge_request
+from eb_operator.model.judge import INFORMATIONAL_FIELDS, judge_images, judge_request
 from eb_operator.model.offer_document import Grant, make_offer
 from eb_operator.model.offerset import (
     OFFERSET_TYPE,
@@ -228,6 +228,7 @@ __all__ = [
     "from_epoch",
     "gpu_requests",
     "has_errors",
+    "judge_images",
     "judge_request",
     "make_offer",
     "match_flavour",

@@ -126,6 +126,10 @@ class MessageType(StrEnum):
     UNSUPPORTED_INTERVAL = "urn:ivoa:eb:unsupported-interval"
     NO_CAPACITY = "urn:ivoa:eb:no-capacity"
     INVALID_TRANSITION = "urn:ivoa:eb:invalid-transition"
+    IMAGE_NOT_ALLOWED = "urn:ivoa:eb:image-not-allowed"
+    OVER_LIMIT = "urn:ivoa:eb:over-limit"
+    RATE_LIMITED = "urn:ivoa:eb:rate-limited"
+    PREEMPTED = "urn:ivoa:eb:preempted"
 
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -73,8 +73,14 @@ class ExecutableStatus(CrModel):
 # --- OfferSet -----------------------------------------------------------------------------------
 
 
+#: Groups recorded per caller (the REST API keeps the first this many TokenReview gives).
+MAX_GROUPS = 256
+_GROUPS = "The caller's groups (set by the REST API: TokenReview's user.groups or the static tokens')."
+
+
 class OfferSetSpec(CrModel):
     owner: str | None = Field(default=None, description="Who asked (set by the REST API to the caller).")
+    groups: list[str] | None = Field(default=None, max_length=MAX_GROUPS, description=_GROUPS)
     request: IvoaRequest
 
 
@@ -131,6 +137,14 @@ class OfferRef(CrModel):
     offered: PeerOffer | None = None
 
 
+class WithdrawnOffer(CrModel):
+    """An offer the operator took back before it was accepted (fair sharing: capacity a group held
+    beyond its share, given to a group under its own)."""
+
+    name: str
+    message: str
+
+
 class OfferSetStatus(CrModel):
     uuid: str | None = None
     result: Literal["YES", "NO"] | None = None
@@ -142,6 +156,14 @@ class OfferSetStatus(CrModel):
     expires: str | None = None
     created: str | None = None
     messages: list[MessageItem] | None = None
+    retry_after_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        description="Set on a set refused for its owner's (or group's) request rate: when to ask again.",
+    )
+    withdrawn: list[WithdrawnOffer] | None = Field(
+        default=None, description="Offers taken back before they were accepted; they hold nothing."
+    )
     observed_generation: int | None = None
 
 
@@ -196,6 +218,7 @@ class ExecutionSpec(CrModel):
         default=None, description="The OfferSet this offer belongs to (same namespace)."
     )
     owner: str | None = None
+    groups: list[str] | None = Field(default=None, max_length=MAX_GROUPS, description=_GROUPS)
     desired_phase: DesiredPhase | None = Field(
         default=None, description="What the client asks for: ACCEPTED, REJECTED or CANCELLED."
     )
@@ -243,6 +266,9 @@ class ExecutionStatus(CrModel):
     created: str | None = None
     expires: str | None = None
     pod_name: str | None = None
+    child_namespace: str | None = Field(
+        default=None, description="Where the session's Pod and other children live (its owner's namespace)."
+    )
     started: str | None = None
     finished: str | None = None
     exit_code: int | None = None
@@ -353,6 +379,7 @@ __all__ = [
     "RemoteStatus",
     "ReservationSpec",
     "RouteStatus",
+    "WithdrawnOffer",
 ]
 
 

@@ -10,10 +10,11 @@ import ipaddress
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, model_validator
 
 from eb_operator import __version__
+from eb_operator.model.policy_base import PolicyModel
+from eb_operator.model.sharing import Namespaces, Sharing
 
 
 def endpoint_key(url: str) -> str:
@@ -23,10 +24,6 @@ def endpoint_key(url: str) -> str:
     except ValueError:
         return url.strip()
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
-
-
-class PolicyModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
 
 class Toleration(PolicyModel):
@@ -252,6 +249,14 @@ class PlatformPolicy(PolicyModel):
         "none: sessions have in-cluster addresses only.",
     )
     retention: Retention = Field(default_factory=Retention)
+    sharing: Sharing = Field(
+        default_factory=Sharing,
+        description="Limits per owner and per group, group shares, allowed images (docs/operator.md, "
+        "Sharing a platform).",
+    )
+    namespaces: Namespaces = Field(
+        default_factory=Namespaces, description="Where REST sessions' Pods run: a namespace per owner."
+    )
 
     def data_endpoint(self, url: str) -> DataEndpoint | None:
         """The listed data endpoint ``url`` names (compared without case in scheme and host, and

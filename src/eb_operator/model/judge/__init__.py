@@ -23,6 +23,7 @@ from eb_operator.model.judge.compute import ComputeRules
 from eb_operator.model.judge.data import DataRules
 from eb_operator.model.judge.executable import ExecutableRules
 from eb_operator.model.judge.findings import INFORMATIONAL_FIELDS, unknown_fields
+from eb_operator.model.judge.images import judge_images
 from eb_operator.model.judge.schedule import ScheduleRules
 from eb_operator.model.judge.storage import StorageRules
 from eb_operator.model.offerset import OfferSetRequest
@@ -49,4 +50,4 @@ def judge_request(req: OfferSetRequest, policy: PlatformPolicy) -> list[MessageI
     return judge.messages
 
 
-__all__ = ["INFORMATIONAL_FIELDS", "judge_request", "unknown_fields"]
+__all__ = ["INFORMATIONAL_FIELDS", "judge_images", "judge_request", "unknown_fields"]
