@@ -80,6 +80,21 @@ def _parser() -> argparse.ArgumentParser:
         default=float(os.environ.get("EB_PEER_POLL_MAX_SECONDS", "30")),
         help="longest wait between two reads of a session held at a peer (default 30)",
     )
+    op.add_argument(
+        "--sessions-namespace",
+        default=os.environ.get("EB_SESSIONS_NAMESPACE") or None,
+        help="the REST API's namespace: its sessions run in a namespace per owner (default: none)",
+    )
+    op.add_argument(
+        "--workloads-cluster-role",
+        default=os.environ.get("EB_WORKLOADS_CLUSTERROLE") or None,
+        help="ClusterRole the operator binds to itself in each owner namespace it makes",
+    )
+    op.add_argument(
+        "--service-account",
+        default=os.environ.get("EB_SERVICE_ACCOUNT") or None,
+        help="the operator's ServiceAccount as namespace/name (the subject of those bindings)",
+    )
 
     api = sub.add_parser("api", help="serve the IVOA REST interface over the custom resources")
     api.add_argument("--host", default=os.environ.get("EB_API_HOST", "0.0.0.0"))
@@ -113,6 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             peer_poll_max_seconds=args.peer_poll_max_seconds,
             session_key=key,
             metrics_port=args.metrics_port or None,
+            sessions_namespace=args.sessions_namespace,
+            workloads_cluster_role=args.workloads_cluster_role,
+            service_account=args.service_account,
         )
         return 0
     if args.command == "api":

@@ -111,7 +111,17 @@ Call with (dict "root" $ "file" "files/rbac.yaml" ["roleNamespaces" (toJson list
 {{- $_ := set $s "namespace" $root.Release.Namespace }}
 {{- end }}
 {{- end }}
-{{- if has $obj.kind (list "ClusterRole" "ClusterRoleBinding") }}
+{{- range $rule := (default (list) $obj.rules) }}
+{{- if and (has "clusterroles" $rule.resources) $rule.resourceNames }}
+{{- $names := list }}
+{{- range $n := $rule.resourceNames }}{{ $names = append $names (printf "%s-%s" $prefix $n) }}{{ end }}
+{{- $_ := set $rule "resourceNames" $names }}
+{{- end }}
+{{- end }}
+{{- if eq $obj.kind "ValidatingAdmissionPolicyBinding" }}
+{{- $_ := set $obj.spec "policyName" (printf "%s-%s" $prefix $obj.spec.policyName) }}
+{{- end }}
+{{- if has $obj.kind (list "ClusterRole" "ClusterRoleBinding" "ValidatingAdmissionPolicy" "ValidatingAdmissionPolicyBinding") }}
 {{- $_ := set $meta "name" (printf "%s-%s" $prefix $meta.name) }}
 {{- $_ := unset $meta "namespace" }}
 ---

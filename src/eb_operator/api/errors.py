@@ -107,6 +107,18 @@ class UnsupportedMediaType(ApiError):
     type_uri = _URN + "unsupported-media-type"
 
 
+class TooManyRequests(ApiError):
+    """The caller (or its group) asked more often than the platform's policy allows."""
+
+    status = 429
+    type_uri = _URN + "rate-limited"
+
+    def __init__(
+        self, template: str, values: Mapping[str, object] | None = None, *, retry_after: int
+    ) -> None:
+        super().__init__(template, values, headers={"Retry-After": str(retry_after)})
+
+
 class ServiceUnavailable(ApiError):
     status = 503
     type_uri = _URN + "unavailable"

@@ -49,6 +49,13 @@ class Metrics:
         self.timeouts = Counter(
             "eb_api_operator_timeouts", "Waits for the operator that ran out (503)", ["operation"], registry=r
         )
+        self.rate_limited = Counter(
+            "eb_api_rate_limited",
+            "Requests answered 429 for their caller's rate: refused by the operator, or by this "
+            "replica while the operator's last refusal holds",
+            ["by"],
+            registry=r,
+        )
         self.wait = Histogram(
             "eb_api_operator_wait_seconds",
             "Time spent waiting for the operator's answer",

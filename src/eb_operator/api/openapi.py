@@ -213,6 +213,8 @@ def errors(*codes: int) -> Responses:
         409: "The phase change is not allowed now; the body is the unchanged session with an ERROR message",
         413: "The body is larger than the configured limit",
         415: "The body is neither YAML nor JSON",
+        429: "The caller (or its group) asked more often than the platform allows: ask again after "
+        "Retry-After seconds",
         503: "The operator did not answer in time (Retry-After), or the API server is unreachable",
         508: "A peer broker forwarded the request back to this broker, or past its hop limit (EB-Via)",
     }

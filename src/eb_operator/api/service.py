@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import uuid as uuidlib
 from collections.abc import Callable, Mapping, Sequence
@@ -18,7 +19,7 @@ from typing import Any
 
 from eb_operator.api import views
 from eb_operator.api.auth import Caller
-from eb_operator.api.errors import Conflict, LoopDetected, NotFound, ServiceUnavailable
+from eb_operator.api.errors import Conflict, LoopDetected, NotFound, ServiceUnavailable, TooManyRequests
 from eb_operator.api.metrics import Metrics
 from eb_operator.api.settings import ApiSettings
 from eb_operator.api.wire import Dialect, Kind, ReadRequest, read_request, read_update, to_dialect
@@ -33,6 +34,7 @@ from eb_operator.cluster.offer_status import (
 from eb_operator.cluster.rest_store import ConflictError, Obj, RestStore
 from eb_operator.engine.types import Phase
 from eb_operator.model import ACCEPTED_PHASES, FINAL_PHASES
+from eb_operator.model.common import MessageType
 from eb_operator.model.federation import format_via, loop_refusal, parse_via
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,9 @@ class BrokerService:
         self.settings = settings
         self.metrics = metrics
         self.clock = clock
+        #: owner -> (monotonic time until which the operator refuses its requests, why): learnt
+        #: from its refusals, so a caller over its rate is refused here without any write
+        self._refused_until: dict[str, tuple[float, str]] = {}
 
     def _unavailable(self, operation: str) -> ServiceUnavailable:
         self.metrics.timeouts.labels(operation).inc()
@@ -100,6 +105,34 @@ class BrokerService:
             {"seconds": self.settings.answer_timeout_seconds},
             retry_after=self.settings.retry_after_seconds,
         )
+
+    # --- request rates ------------------------------------------------------------------------
+
+    def _check_rate(self, caller: Caller) -> None:
+        """429 at once while the operator's last refusal of this caller's rate still holds."""
+        until = self._refused_until.get(caller.username)
+        if until is None:
+            return
+        left = until[0] - time.monotonic()
+        if left <= 0:
+            del self._refused_until[caller.username]
+            return
+        self.metrics.rate_limited.labels("replica").inc()
+        raise TooManyRequests("{reason}", {"reason": until[1]}, retry_after=max(1, math.ceil(left)))
+
+    async def _rate_refused(self, caller: Caller, seconds: int, why: str, drop: Callable[[], Any]) -> None:
+        """The operator refused a request for its caller's rate: remember it, drop what was
+        written (it holds nothing), and answer 429."""
+        if len(self._refused_until) > 10_000:
+            now = time.monotonic()
+            self._refused_until = {k: v for k, v in self._refused_until.items() if v[0] > now}
+        self._refused_until[caller.username] = (time.monotonic() + seconds, why)
+        try:
+            await drop()
+        except Exception:
+            log.warning("could not delete a rate-limited request owner=%s", caller.username, exc_info=True)
+        self.metrics.rate_limited.labels("operator").inc()
+        raise TooManyRequests("{reason}", {"reason": why}, retry_after=max(1, seconds))
 
     # --- offer sets ---------------------------------------------------------------------------
 
@@ -116,13 +149,18 @@ class BrokerService:
         if refusal is not None:
             raise LoopDetected("Refused: {reason}", {"reason": refusal})
         read = read_request(doc, hint)
+        self._check_rate(caller)
         dialect = read.dialect
         deadline = time.monotonic() + self.settings.answer_timeout_seconds
         name = new_offerset_name()
         started = time.perf_counter()
         async with self.store.watch_offerset(name, views.is_answered) as wait:
             await self.store.create_offerset(
-                name=name, owner=caller.username, request=read.request, annotations=_annotations(read, via)
+                name=name,
+                owner=caller.username,
+                groups=caller.groups,
+                request=read.request,
+                annotations=_annotations(read, via),
             )
             answered = await wait.result(deadline - time.monotonic())
         self.metrics.wait.labels("offerset").observe(time.perf_counter() - started)
@@ -133,6 +171,11 @@ class BrokerService:
             except Exception:
                 log.warning("could not delete unanswered offerset name=%s", name, exc_info=True)
             raise self._unavailable("offerset")
+        retry = (answered.get("status") or {}).get("retryAfterSeconds")
+        if retry is not None:
+            await self._rate_refused(
+                caller, int(retry), _first_message(answered), lambda: self.store.delete_offerset(name)
+            )
         offers = [offer_execution(answered, r) for r in offer_refs(answered)]  # none is written yet
         document = views.offerset_document(answered, offers, base_url, self.clock())
         self.metrics.offersets.labels(document.get("result", "")).inc()
@@ -239,9 +282,10 @@ class BrokerService:
                 continue
             if update.value not in allowed:
                 self.metrics.refused.labels(phase, update.value).inc()
+                why = _withdrawn_reason(current.document)
                 raise Conflict(
-                    "Cannot change phase from {from} to {to}",
-                    {"from": phase, "to": update.value},
+                    "Cannot change phase from {from} to {to}" + (": {reason}" if why else ""),
+                    {"from": phase, "to": update.value, **({"reason": why} if why else {})},
                     document=current.rendered(),
                 )
             try:
@@ -311,6 +355,7 @@ class BrokerService:
     async def direct(self, caller: Caller, doc: Mapping[str, Any], base_url: str) -> tuple[Answer, bool]:
         """C26 direct execution: one session, accepted at once. Returns (answer, satisfied)."""
         read = read_request(doc, Dialect.C26)
+        self._check_rate(caller)
         deadline = time.monotonic() + self.settings.answer_timeout_seconds
         name = str(uuidlib.uuid4())
 
@@ -319,7 +364,11 @@ class BrokerService:
 
         async with self.store.watch_execution(name, settled) as wait:
             await self.store.create_execution(
-                name=name, owner=caller.username, request=read.request, annotations=_annotations(read)
+                name=name,
+                owner=caller.username,
+                groups=caller.groups,
+                request=read.request,
+                annotations=_annotations(read),
             )
             result = await wait.result(deadline - time.monotonic())
         if result is None:
@@ -328,6 +377,9 @@ class BrokerService:
             except Exception:
                 log.warning("could not delete unanswered direct execution name=%s", name, exc_info=True)
             raise self._unavailable("direct")
+        refused = _rate_refusal(result)
+        if refused is not None:
+            await self._rate_refused(caller, *refused, lambda: self.store.delete_execution(name))
         answer = self._session_answer(result, None, base_url)
         return answer, answer.document["phase"] != "FAILED"
 
@@ -342,6 +394,28 @@ def _annotations(read: ReadRequest, via: Sequence[str] = ()) -> dict[str, str]:
     if via:
         out[VIA_ANNOTATION] = format_via(via)
     return out
+
+
+def _first_message(obj: Obj) -> str:
+    messages = (obj.get("status") or {}).get("messages") or []
+    return str(messages[0].get("message") or "") if messages else "too many requests"
+
+
+def _rate_refusal(execution: Obj) -> tuple[int, str] | None:
+    """(seconds to wait, why) when the operator failed a direct request for its caller's rate."""
+    for m in (execution.get("status") or {}).get("messages") or []:
+        if m.get("type") == MessageType.RATE_LIMITED.value:
+            seconds = str((m.get("values") or {}).get("retryAfter") or "1")
+            return (int(seconds) if seconds.isdigit() else 1), str(m.get("message") or "")
+    return None
+
+
+def _withdrawn_reason(document: Mapping[str, Any]) -> str | None:
+    """Why an offer was taken back (fair sharing), if it was."""
+    for m in document.get("messages") or []:
+        if m.get("type") == MessageType.PREEMPTED.value:
+            return str(m.get("message"))
+    return None
 
 
 def _refusal_reason(execution: Obj) -> str:

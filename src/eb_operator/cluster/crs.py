@@ -89,6 +89,8 @@ class Cluster:
         # The generated clients' signatures take model objects; we pass and get plain dicts.
         self.custom: Any = client.CustomObjectsApi(api)
         self.core: Any = client.CoreV1Api(api)
+        self.rbac: Any = client.RbacAuthorizationV1Api(api)
+        self.networking: Any = client.NetworkingV1Api(api)
 
     @classmethod
     async def connect(cls, settings: ClientSettings | None = None) -> Cluster:

@@ -1,5 +1,6 @@
-"""Objects a session needs besides its Pod: PersistentVolumeClaims, Secrets, Services, and the
-route objects that bring people to it (Ingresses, HTTPRoutes, Traefik Middlewares).
+"""Objects a session needs besides its Pod: PersistentVolumeClaims, Secrets, Services, the route
+objects that bring people to it (Ingresses, HTTPRoutes, Traefik Middlewares); and an owner's
+namespace with its RoleBinding and NetworkPolicy.
 
 Create-if-absent by deterministic name (409 = already there, the existing object is returned),
 NotFound on read is None, NotFound on delete is success: safe to run twice.
@@ -20,11 +21,21 @@ _KINDS = {
     "PersistentVolumeClaim": "persistent_volume_claim",
     "Secret": "secret",
     "Service": "service",
+    "RoleBinding": "role_binding",
+    "NetworkPolicy": "network_policy",
 }
 
 
+def _api(cluster: Cluster, kind: str) -> Any:
+    if kind == "RoleBinding":
+        return cluster.rbac
+    if kind == "NetworkPolicy":
+        return cluster.networking
+    return cluster.core
+
+
 def _method(cluster: Cluster, verb: str, kind: str) -> Any:
-    return getattr(cluster.core, f"{verb}_namespaced_{_KINDS[kind]}")
+    return getattr(_api(cluster, kind), f"{verb}_namespaced_{_KINDS[kind]}")
 
 
 async def _json(resp: Any) -> Obj:
@@ -62,6 +73,18 @@ async def create_if_absent(cluster: Cluster, body: Mapping[str, Any]) -> tuple[O
             raise _wrap(e) from None
         return found, False
     return await _json(resp), True
+
+
+async def replace_network_policy(cluster: Cluster, body: Mapping[str, Any], resource_version: str) -> None:
+    """Replace a NetworkPolicy (the platform changed its rules) if it is still the version seen."""
+    meta = body["metadata"]
+    full = {**body, "metadata": {**meta, "resourceVersion": resource_version}}
+    try:
+        await cluster.networking.replace_namespaced_network_policy(
+            meta["name"], meta["namespace"], full, _request_timeout=cluster.settings.request_timeout
+        )
+    except ApiException as e:
+        raise _wrap(e) from None
 
 
 async def list_claims(cluster: Cluster, label_selector: str) -> list[Obj]:
@@ -177,3 +200,122 @@ async def delete_service(cluster: Cluster, namespace: str, name: str) -> bool:
             return False
         raise _wrap(e) from None
     return True
+
+
+# --- an owner's namespace ---------------------------------------------------------------------
+
+
+async def create_namespace(cluster: Cluster, body: Mapping[str, Any]) -> bool:
+    """Create a Namespace; False when one of that name is already there."""
+    try:
+        await cluster.core.create_namespace(body, _request_timeout=cluster.settings.request_timeout)
+    except ApiException as e:
+        if e.status == 409:
+            return False
+        raise _wrap(e) from None
+    return True
+
+
+async def list_namespaces(cluster: Cluster, label_selector: str) -> list[Obj]:
+    try:
+        resp = await cluster.core.list_namespace(
+            label_selector=label_selector,
+            _request_timeout=cluster.settings.request_timeout,
+            _preload_content=False,
+        )
+    except ApiException as e:
+        raise _wrap(e) from None
+    return list((await _json(resp)).get("items") or [])
+
+
+async def get_namespace(cluster: Cluster, name: str) -> Obj | None:
+    try:
+        resp = await cluster.core.read_namespace(
+            name, _request_timeout=cluster.settings.request_timeout, _preload_content=False
+        )
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise _wrap(e) from None
+    return await _json(resp)
+
+
+async def delete_namespace(cluster: Cluster, name: str, uid: str) -> bool:
+    """Delete a Namespace if it is still the one seen (by uid); False when it was gone or is
+    another one of the same name."""
+    try:
+        await cluster.core.delete_namespace(
+            name, body={"preconditions": {"uid": uid}}, _request_timeout=cluster.settings.request_timeout
+        )
+    except ApiException as e:
+        if e.status in (404, 409):
+            return False
+        raise _wrap(e) from None
+    return True
+
+
+async def any_claim(cluster: Cluster, namespace: str) -> bool:
+    """Whether ``namespace`` holds a PersistentVolumeClaim (one item read at most)."""
+    try:
+        resp = await cluster.core.list_namespaced_persistent_volume_claim(
+            namespace, limit=1, _request_timeout=cluster.settings.request_timeout, _preload_content=False
+        )
+    except ApiException as e:
+        if e.status == 404:
+            return False
+        raise _wrap(e) from None
+    return bool((await _json(resp)).get("items"))
+
+
+async def _items(resp: Any) -> list[Obj]:
+    return [{"metadata": i.get("metadata") or {}} for i in (await _json(resp)).get("items") or []]
+
+
+async def list_services(cluster: Cluster, namespace: str, label_selector: str) -> list[Obj]:
+    """The Services of ``namespace`` matching ``label_selector`` (their metadata)."""
+    try:
+        resp = await cluster.core.list_namespaced_service(
+            namespace,
+            label_selector=label_selector,
+            _request_timeout=cluster.settings.request_timeout,
+            _preload_content=False,
+        )
+    except ApiException as e:
+        raise _wrap(e) from None
+    return await _items(resp)
+
+
+async def list_secrets(cluster: Cluster, namespace: str, label_selector: str) -> list[Obj]:
+    """The Secrets of ``namespace`` matching ``label_selector`` (their metadata only is kept)."""
+    try:
+        resp = await cluster.core.list_namespaced_secret(
+            namespace,
+            label_selector=label_selector,
+            _request_timeout=cluster.settings.request_timeout,
+            _preload_content=False,
+        )
+    except ApiException as e:
+        raise _wrap(e) from None
+    return await _items(resp)
+
+
+async def delete_services(cluster: Cluster, namespace: str, label_selector: str) -> None:
+    """Delete every Service of ``namespace`` matching ``label_selector``."""
+    try:
+        await cluster.core.delete_collection_namespaced_service(
+            namespace, label_selector=label_selector, _request_timeout=cluster.settings.request_timeout
+        )
+    except ApiException as e:
+        if e.status != 404:
+            raise _wrap(e) from None
+
+
+async def delete_secrets(cluster: Cluster, namespace: str, label_selector: str) -> None:
+    """Delete every Secret of ``namespace`` matching ``label_selector``."""
+    try:
+        await cluster.core.delete_collection_namespaced_secret(
+            namespace, label_selector=label_selector, _request_timeout=cluster.settings.request_timeout
+        )
+    except ApiException as e:
+        if e.status != 404:
+            raise _wrap(e) from None

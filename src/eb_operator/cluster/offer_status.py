@@ -23,6 +23,7 @@ from typing import Any
 
 from eb_operator.cluster.convert import LABEL_MANAGED_BY, LABEL_OFFERSET, MANAGER, is_uuid, label_value
 from eb_operator.cluster.owners import owner_reference
+from eb_operator.model.common import MessageType
 from eb_operator.model.crds import ANNOTATION_INITIAL_PHASE, API_VERSION
 
 Obj = Mapping[str, Any]
@@ -78,6 +79,9 @@ def offer_execution(offerset: Obj, ref: Mapping[str, Any], desired: str | None =
     owner = (offerset.get("spec") or {}).get("owner")
     if owner:
         spec["owner"] = owner
+    groups = (offerset.get("spec") or {}).get("groups")
+    if groups:
+        spec["groups"] = list(groups)
     if desired is not None:
         spec["desiredPhase"] = desired
     if ref.get("peer"):  # held at a peer broker (docs/federation.md)
@@ -98,4 +102,18 @@ def offer_execution(offerset: Obj, ref: Mapping[str, Any], desired: str | None =
     }
     if meta.get("uid"):
         body["metadata"]["ownerReferences"] = [owner_reference(offerset, "OfferSet")]
+    why = withdrawn(offerset).get(str(ref["name"]))
+    if why is not None:  # taken back before anyone accepted it: shown, never written, as EXPIRED
+        text = f"the offer was {why}"
+        body["status"] = {"phase": "EXPIRED", "message": text, "messages": [_withdrawn(text)]}
     return body
+
+
+def withdrawn(offerset: Obj) -> dict[str, str]:
+    """The offers of a set taken back for a group under its share (fair sharing): name -> why."""
+    items = (offerset.get("status") or {}).get("withdrawn") or []
+    return {str(w.get("name")): str(w.get("message") or "") for w in items}
+
+
+def _withdrawn(text: str) -> dict[str, Any]:
+    return {"type": MessageType.PREEMPTED.value, "level": "WARN", "message": text}

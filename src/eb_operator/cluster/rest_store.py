@@ -26,7 +26,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from eb_operator.cluster.convert import LABEL_OFFERSET, label_value
 from eb_operator.cluster.kube import api_client
-from eb_operator.model.crds import GROUP, VERSION
+from eb_operator.model.crds import GROUP, MAX_GROUPS, VERSION
 
 log = logging.getLogger(__name__)
 
@@ -360,22 +360,35 @@ class RestStore:
         return obj
 
     async def create_offerset(
-        self, *, name: str, owner: str, request: Mapping[str, Any], annotations: Mapping[str, str]
+        self,
+        *,
+        name: str,
+        owner: str,
+        request: Mapping[str, Any],
+        annotations: Mapping[str, str],
+        groups: Sequence[str] = (),
     ) -> Obj:
-        """A new OfferSet owned by ``owner`` holding ``request`` (canonical ivoa-std shape)."""
+        """A new OfferSet owned by ``owner`` (in ``groups``) holding ``request`` (canonical
+        ivoa-std shape)."""
         body = {
             "metadata": {"annotations": dict(annotations)},
-            "spec": {"owner": owner, "request": dict(request)},
+            "spec": {"owner": owner, **_groups(groups), "request": dict(request)},
         }
         return await self._create(OFFERSETS, "OfferSet", name, body)
 
     async def create_execution(
-        self, *, name: str, owner: str, request: Mapping[str, Any], annotations: Mapping[str, str]
+        self,
+        *,
+        name: str,
+        owner: str,
+        request: Mapping[str, Any],
+        annotations: Mapping[str, str],
+        groups: Sequence[str] = (),
     ) -> Obj:
         """A direct-request Execution (no OfferSet): the operator finds a slot and accepts it."""
         body = {
             "metadata": {"annotations": dict(annotations)},
-            "spec": {"owner": owner, "request": dict(request)},
+            "spec": {"owner": owner, **_groups(groups), "request": dict(request)},
         }
         return await self._create(EXECUTIONS, "Execution", name, body)
 
@@ -472,6 +485,11 @@ class RestStore:
             return TokenReviewResult(False, error=(status.error if status else "") or "")
         user = status.user
         return TokenReviewResult(True, user.username or "", user.uid or "", tuple(user.groups or ()))
+
+
+def _groups(groups: Sequence[str]) -> dict[str, list[str]]:
+    """``spec.groups``: the caller's groups, the first ``MAX_GROUPS`` (the CRD's bound)."""
+    return {"groups": list(groups)[:MAX_GROUPS]} if groups else {}
 
 
 class Wait:

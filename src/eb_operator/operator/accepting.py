@@ -14,6 +14,7 @@ from eb_operator.engine.types import Phase
 from eb_operator.operator.context import OperatorContext
 from eb_operator.operator.facts import facts_of
 from eb_operator.operator.lifecycle import Action, Step, decide
+from eb_operator.operator.sharing import SharingRules
 from eb_operator.operator.state import ExecutionView
 from eb_operator.operator.status import StatusWriter
 from eb_operator.operator.workqueue import Retry
@@ -24,10 +25,12 @@ class Accepts:
         self,
         ctx: OperatorContext,
         status: StatusWriter,
+        rules: SharingRules,
         release_remote: Callable[[ExecutionView], None] = lambda _: None,
     ) -> None:
         self.ctx = ctx
         self.status = status
+        self.rules = rules
         self.release_remote = release_remote  # reject the set's offers held at peer brokers
 
     async def accept(self, key: str) -> None:
@@ -47,10 +50,19 @@ class Accepts:
             now = ctx.now()
             with ctx.deciding("accept"):
                 table, book = ctx.capacity(now)
+                caller = self.rules.caller(view.owner, view.groups)
                 cand = ctx.state.ledger.get(key) or reservation_from_spec(
-                    key, view.reservation or {}, Phase.OFFERED, view.group
+                    key, view.reservation or {}, Phase.OFFERED, view.group, caller.owner, caller.account
                 )
-                why = check_accept(cand, table, book, now, ignore_group=view.group)
+                over = self.rules.admit_session(cand, caller, table)
+                why = (
+                    None
+                    if over is not None
+                    else check_accept(cand, table, book, now, ignore_group=view.group)
+                )
+            if over is not None:  # the offer stays OFFERED: it may be accepted once a session ends
+                await self.status.record(view, Step(reason="OverLimit", message=over, refused=True))
+                return
             if why is not None:
                 ctx.metrics.accepts.labels("refused").inc()
                 await self.status.record(view, Step(reason="CapacityGone", message=why, refused=True))

@@ -52,10 +52,11 @@ async def prepare(
     policy: PlatformPolicy,
     session_key: bytes | None = None,
 ) -> None:
-    """Create what the Pod refers to, and what brings people to it: PVCs, copies of endpoint
-    Secrets, a notebook's token Secret and Service, a routed session's route objects
-    (:mod:`eb_operator.operator.routes`; ``RouteFailed`` when they cannot be made). A routed
-    notebook's token derives from ``session_key`` (the gate passes it upstream); otherwise random."""
+    """Create what the Pod refers to, and what brings people to it, where it runs
+    (``builders.children``): PVCs, copies of endpoint Secrets, a notebook's token Secret and
+    Service, a routed session's route objects (:mod:`eb_operator.operator.routes`; ``RouteFailed``
+    when they cannot be made). A routed notebook's token derives from ``session_key`` (the gate
+    passes it upstream); otherwise random."""
     request = request_of(execution)
     plan = storage_plan(execution, policy)
     for claim in plan.claims:
@@ -64,8 +65,8 @@ async def prepare(
             log.info("%s", kv(msg="volume claim created", claim=claim["metadata"]["name"]))
     for endpoint, name in staging.credential_copies(execution, request, policy):
         assert endpoint.secret_name is not None
-        assert endpoint.secret_namespace is not None
-        source = await objects.get(cluster, "Secret", endpoint.secret_namespace, endpoint.secret_name)
+        source_ns = staging.secret_source(endpoint, execution)
+        source = await objects.get(cluster, "Secret", source_ns, endpoint.secret_name)
         if source is None:  # the Pod then fails with "secret ... not found", which the session shows
             log.warning("%s", kv(msg="endpoint secret not found", secret=endpoint.secret_name))
             continue

@@ -47,3 +47,12 @@ class OperatorConfig:
     identity: str = "eb-operator"
     priority: int = 0
     metrics_port: int | None = None  # serve /metrics here (None: not served)
+    #: the REST API's namespace: its sessions' children run in per-owner namespaces (None: every
+    #: Execution keeps its children beside it)
+    sessions_namespace: str | None = None
+    #: the ClusterRole with the operator's rights where sessions run, and its ServiceAccount
+    #: ("namespace/name"): bound in each owner namespace it makes (None: the operator already has
+    #: those rights everywhere, e.g. an admin's kubeconfig)
+    workloads_cluster_role: str | None = None
+    service_account: str | None = None
+    namespace_sweep_seconds: float = 60.0  # how often empty owner namespaces and orphans are looked for

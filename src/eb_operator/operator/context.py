@@ -58,6 +58,7 @@ class OperatorContext:
         # The queues' handlers are parts made with this context: the coordinator sets them.
         self.executions: WorkQueue[str]
         self.offersets: WorkQueue[str]
+        self.cleanups: WorkQueue[tuple[str, str, str]]  # (namespace, uid, name) of a deleted Execution
 
     def now(self) -> int:
         return int(self.cfg.clock())

@@ -17,6 +17,8 @@ part                   job
 ``leadership``         lead or stand by, as kopf's peering says
 ``sweeper``            queue what is due, delete expired storage
 ``answering``          answer offer sets with held offers
+``sharing``            rates, limits and shares of callers
+``namespaces``         owner namespaces, children cleaned up
 ``reconcile``          move one Execution to its next step
 ``accepting``          accept an offer after re-checking capacity
 ``direct``             reserve a slot for direct requests
@@ -61,9 +63,11 @@ from eb_operator.operator.events import kv
 from eb_operator.operator.forwarding import Forwarding
 from eb_operator.operator.leadership import PEERING_PATH, Leadership
 from eb_operator.operator.metrics import StateCollector, serve_metrics
+from eb_operator.operator.namespaces import OwnerNamespaces
 from eb_operator.operator.pods import Pods
 from eb_operator.operator.reconcile import Reconciler
 from eb_operator.operator.remote import RemoteSessions
+from eb_operator.operator.sharing import SharingRules
 from eb_operator.operator.startup import Feeds, load_state, make_feeds
 from eb_operator.operator.state import ClusterState
 from eb_operator.operator.status import StatusWriter
@@ -83,20 +87,30 @@ class Operator:
     def __init__(self, cluster: Cluster, config: OperatorConfig | None = None) -> None:
         config = config or OperatorConfig()
         ctx = self.ctx = OperatorContext(cluster, config)
-        self.watch = WatchEvents(ctx)
-        self.sweeper = Sweeper(ctx)
+        self.rules = SharingRules(ctx)
+        self.namespaces = OwnerNamespaces(ctx)
+        self.watch = WatchEvents(ctx, self.namespaces)
+        self.sweeper = Sweeper(ctx, self.rules, self.namespaces)
         self.peers = PeerDirectory(ctx)
-        self.answers = OfferSetAnswers(ctx, Forwarding(ctx, self.peers))
+        self.answers = OfferSetAnswers(ctx, self.rules, Forwarding(ctx, self.peers))
         status = StatusWriter(ctx)
         self.remote = RemoteSessions(ctx, status, self.peers)
-        accepts = Accepts(ctx, status, self.remote.release_siblings)
+        accepts = Accepts(ctx, status, self.rules, self.remote.release_siblings)
         self.reconciler = Reconciler(
-            ctx, status, accepts, DirectRequests(ctx, status), Pods(ctx), self.remote
+            ctx,
+            status,
+            accepts,
+            DirectRequests(ctx, status, self.rules),
+            Pods(ctx, self.namespaces),
+            self.remote,
+            self.namespaces,
         )
         ctx.executions = WorkQueue("executions", self.reconciler.reconcile, config.workers)
         ctx.offersets = WorkQueue("offersets", self.answers.answer, config.offer_workers)
+        ctx.cleanups = WorkQueue("cleanups", self.namespaces.forget, 2)
         ctx.executions.pause()  # until this operator leads
         ctx.offersets.pause()
+        ctx.cleanups.pause()
         ctx.report_platform = self._report_platform
         self.leadership = Leadership(config.identity, config.priority, config.peering, self._on_lead)
         self.feeds: Feeds | None = None
@@ -131,6 +145,7 @@ class Operator:
         await load_state(ctx, self.feeds)
         ctx.executions.start()
         ctx.offersets.start()
+        ctx.cleanups.start()
         ctx.events.start()
         self.sweeper.start()
         self.peers.start()
@@ -162,10 +177,12 @@ class Operator:
             ctx.leading.clear()
             ctx.executions.pause()
             ctx.offersets.pause()
+            ctx.cleanups.pause()
             return
         ctx.leading.set()
         ctx.executions.resume()
         ctx.offersets.resume()
+        ctx.cleanups.resume()
         for view in list(ctx.state.executions.values()):
             if ctx.mine(view.namespace):
                 ctx.executions.add(view.key)
@@ -211,6 +228,7 @@ class Operator:
             await self._stop_metrics()
         await self.ctx.executions.stop()
         await self.ctx.offersets.stop()
+        await self.ctx.cleanups.stop()
         await self.ctx.events.stop()
 
     def health(self) -> dict[str, Any]:

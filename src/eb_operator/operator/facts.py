@@ -28,4 +28,5 @@ def facts_of(ctx: OperatorContext, view: ExecutionView) -> Facts:
         node_lost=bool(node) and ctx.node_lost(str(node)),
         pod=ctx.state.pod_of(view),
         accepted_sibling=sibling,
+        withdrawn=ctx.state.withdrawn.get(view.group, {}).get(view.name) if view.group else None,
     )

@@ -39,6 +39,7 @@ OVERRUN_GRACE = 60
 class PodView:
     name: str
     phase: str = "Pending"
+    namespace: str = ""
     node: str | None = None
     deleting: bool = False
     scheduled: bool = False
@@ -81,6 +82,7 @@ def observe_pod(pod: Obj) -> PodView:
     return PodView(
         name=str(meta.get("name", "")),
         phase=str(status.get("phase") or "Pending"),
+        namespace=str(meta.get("namespace", "")),
         node=(pod.get("spec") or {}).get("nodeName"),
         deleting=bool(meta.get("deletionTimestamp")),
         scheduled=sched.get("status") == "True",
@@ -231,6 +233,7 @@ class Facts:
     node_lost: bool = False
     pod: PodView | None = None
     accepted_sibling: str | None = None
+    withdrawn: str | None = None  # an offer taken back (fair sharing): why
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +277,8 @@ def _desired(f: Facts) -> Step | None:
                     Phase.REJECTED,
                     "Rejected",
                 )
+            if f.withdrawn:
+                return refuse(f"the offer was {f.withdrawn}", Phase.EXPIRED, "Preempted")
             return Step(action=Action.ACCEPT, reason="Accepted", message="accepted by the client")
         if p is None and not f.offered:
             return None  # a direct request is accepted anyway
@@ -318,6 +323,8 @@ def _progress(f: Facts) -> Step:
             return Step(
                 phase=Phase.EXPIRED, reason="Expired", message=f"not accepted by {format_instant(f.expires)}"
             )
+        if f.withdrawn:
+            return Step(phase=Phase.EXPIRED, reason="Preempted", message=f"the offer was {f.withdrawn}")
         return Step(wake_at=f.expires)
     if f.node_lost and p != Phase.RELEASING:
         return Step(

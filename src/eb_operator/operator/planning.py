@@ -18,6 +18,7 @@ import time
 
 from eb_operator.engine import LedgerSnapshot, NodeTable, OfferPlan, SearchOverrun, plan_offers
 from eb_operator.engine.types import Demand
+from eb_operator.model.platform import PlatformPolicy
 from eb_operator.operator.context import OperatorContext
 
 
@@ -27,9 +28,11 @@ async def plan(
     table: NodeTable,
     book: LedgerSnapshot,
     now: int,
+    policy: PlatformPolicy | None = None,
 ) -> OfferPlan:
-    """One search for ``demand`` (its offers, or the reason for a NO), off the loop if long."""
-    policy = ctx.policy
+    """One search for ``demand`` (its offers, or the reason for a NO), off the loop if long; under
+    ``policy`` (default: the platform's)."""
+    policy = policy or ctx.policy
     timer = time.perf_counter
     try:
         deadline = timer() + ctx.cfg.decide_inline_seconds

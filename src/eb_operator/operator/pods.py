@@ -19,11 +19,13 @@ from eb_operator.cluster.crs import EXECUTIONS, Conflict
 from eb_operator.engine.types import Phase
 from eb_operator.model.times import parse_instant
 from eb_operator.operator import children
+from eb_operator.operator.builders.placement import placed
 from eb_operator.operator.builders.pod import build_pod, pod_name
 from eb_operator.operator.context import OperatorContext
 from eb_operator.operator.events import kv
 from eb_operator.operator.lifecycle import OVERRUN_GRACE, observe_pod
 from eb_operator.operator.lookup import execution_request
+from eb_operator.operator.namespaces import OwnerNamespaces
 from eb_operator.operator.state import ExecutionView
 from eb_operator.operator.workqueue import Retry
 
@@ -35,11 +37,13 @@ ROOM_WAIT = OVERRUN_GRACE + 30
 
 
 class Pods:
-    def __init__(self, ctx: OperatorContext) -> None:
+    def __init__(self, ctx: OperatorContext, namespaces: OwnerNamespaces) -> None:
         self.ctx = ctx
         self._waiting: set[str] = set()  # uids of sessions told to wait for room
+        self.namespaces = namespaces
 
-    async def create(self, view: ExecutionView) -> None:
+    async def create(self, view: ExecutionView) -> str:
+        """Create the session's Pod and what it needs where its children live; returns where."""
         ctx = self.ctx
         self._wait_for_room(view)
         obj = await ctx.cluster.get(EXECUTIONS, view.namespace, view.name)
@@ -47,25 +51,30 @@ class Pods:
         executable = (request or {}).get("executable")
         if not executable:
             raise Retry(5.0, "no executable to run")
+        namespace = self.namespaces.namespace_of(view)
+        await self.namespaces.ensure(namespace, view)
         # an offer's Execution holds no request of its own: the Pod is built from its set's
-        obj = {**obj, "spec": {**(obj.get("spec") or {}), "request": request}}
+        obj = placed({**obj, "spec": {**(obj.get("spec") or {}), "request": request}}, namespace)
         policy = ctx.routing_policy()
         # PVCs, Secrets, Services, the route (RouteFailed when it cannot be made)
         await children.prepare(ctx.cluster, obj, executable, policy, ctx.cfg.session_key)
         body = build_pod(obj, executable, policy, ctx.now(), ctx.cfg.pod)
         name = body["metadata"]["name"]
         try:
-            await ctx.cluster.create_pod(view.namespace, body)
+            await ctx.cluster.create_pod(namespace, body)
             ctx.stats["pods"] += 1
             node = (view.reservation or {}).get("node")
-            log.info("%s", kv(msg="pod created", execution=view.key, pod=name, node=node))
+            log.info("%s", kv(msg="pod created", execution=view.key, pod=f"{namespace}/{name}", node=node))
         except Conflict:
             pass  # created before: the Pod's own events drive the next steps
         ctx.state.broker_pods.setdefault(view.uid, observe_pod(body))
+        return namespace
 
-    async def release(self, view: ExecutionView) -> None:
-        """The session ended: its route objects and Services go at once (the Pod stays for its logs)."""
-        await children.release(self.ctx.cluster, view.ref())
+    async def release(self, view: ExecutionView, namespace: str | None = None) -> None:
+        """The session ended: its route objects and Services go at once (the Pod stays for its
+        logs), where its children live (``namespace``: where they were just made)."""
+        where = namespace or self.namespaces.namespace_of(view)
+        await children.release(self.ctx.cluster, placed(view.ref(), where))
 
     def _wait_for_room(self, view: ExecutionView) -> None:
         """Retry soon (before any request to the API server) while the node is still too full for
@@ -91,5 +100,6 @@ class Pods:
         raise Retry(1.0, crowded)
 
     async def delete(self, view: ExecutionView) -> None:
-        if await self.ctx.cluster.delete_pod(view.namespace, pod_name(view.name), grace_seconds=5):
+        namespace = self.namespaces.namespace_of(view)
+        if await self.ctx.cluster.delete_pod(namespace, pod_name(view.name), grace_seconds=5):
             log.info("%s", kv(msg="pod deleted", execution=view.key))

@@ -17,6 +17,7 @@ from eb_operator.operator.context import OperatorContext
 from eb_operator.operator.direct import DirectRequests
 from eb_operator.operator.facts import facts_of
 from eb_operator.operator.lifecycle import POD_PHASES, Action, Step, decide
+from eb_operator.operator.namespaces import OwnerNamespaces
 from eb_operator.operator.pods import Pods
 from eb_operator.operator.remote import RemoteSessions
 from eb_operator.operator.requests import Interpretation
@@ -38,6 +39,7 @@ class Reconciler:
         direct: DirectRequests,
         pods: Pods,
         remote: RemoteSessions,
+        namespaces: OwnerNamespaces,
     ) -> None:
         self.ctx = ctx
         self.status = status
@@ -45,6 +47,7 @@ class Reconciler:
         self.direct = direct
         self.pods = pods
         self.remote = remote
+        self.namespaces = namespaces
 
     async def reconcile(self, key: str) -> None:
         ctx = self.ctx
@@ -137,11 +140,12 @@ class Reconciler:
             self.ctx.executions.add_at(view.key, step.wake_at)
         if step.noop and not view.desired_new:
             return False
+        placed = None
         if step.action is Action.CREATE_POD:
             try:
-                await self.pods.create(view)
+                placed = await self.pods.create(view)
             except RouteFailed as e:
-                await self.pods.release(view)
+                await self.pods.release(view, self.namespaces.namespace_of(view))
                 await self.status.fail(view, "RouteFailed", str(e), Interpretation(None))
                 return True
         elif step.action is Action.DELETE_POD:
@@ -149,9 +153,13 @@ class Reconciler:
         if step.phase in ENDED and self._reachable(view):
             # before the phase is written: a failed deletion is tried again with the whole step
             await self.pods.release(view)
+        if step.phase in FINAL_PHASES and (view.phase in POD_PHASES or view.phase == Phase.RELEASING):
+            # its Services and Secrets go at once (the finished Pod stays for its logs), before
+            # the final phase is written: a failure here is retried, never forgotten
+            await self.namespaces.release(self.namespaces.namespace_of(view), view.uid)
         if step.phase is None and not step.refused and not view.desired_new:
             return False
-        await self.status.record(view, step)
+        await self.status.record(view, step, placed)
         return step.phase is not None
 
     def _reachable(self, view: ExecutionView) -> bool:

@@ -23,11 +23,13 @@ from eb_operator.model import (
     MessageType,
     RequestError,
     has_errors,
+    judge_images,
     judge_request,
     parse_offerset_request,
     render,
 )
 from eb_operator.model.platform import PlatformPolicy
+from eb_operator.model.sharing import OTHER
 from eb_operator.model.times import from_epoch
 from eb_operator.operator.builders.storage import with_offered_storage
 
@@ -80,13 +82,16 @@ def interpret(
     now: int,
     probe: Probe | None = None,
     unknown: Sequence[str] = (),
+    group: str = OTHER,
 ) -> Interpretation:
     """Parse, judge and reduce one request. No Demand (and ERROR messages) when it cannot be served.
 
     ``probe``: what probing the request's data found at offer time (``eb_operator.cluster.probe``):
     its ERRORs (unreachable data) are reasons for NO too, and its byte count lengthens the
     preparation lead time. ``unknown``: paths of requirement-like fields the request held that the
-    stored copy lost (:func:`unknown_requirements`): each is a reason for NO (digest §9 item 26)."""
+    stored copy lost (:func:`unknown_requirements`): each is a reason for NO (digest §9 item 26).
+    ``group``: the sharing group the caller is charged to, whose allowed images the executable's
+    image must be under."""
     if not request:
         return refusal("urn:missing-value", "the resource holds no IVOA request", now)
     try:
@@ -94,7 +99,11 @@ def interpret(
     except RequestError as e:  # e.g. a kubectl user's negative duration: NO naming the field
         item = MessageItem.make(e.type_uri, MessageLevel.ERROR, e.template, e.values, time=from_epoch(now))
         return Interpretation(None, [_message(item)])
-    judged = [*judge_request(req, policy), *(_not_understood(p) for p in unknown)]
+    judged = [
+        *judge_request(req, policy),
+        *judge_images(req, policy, group),
+        *(_not_understood(p) for p in unknown),
+    ]
     if probe is not None and not has_errors(judged):
         judged = [*judged, *probe.messages]
     messages = [_message(m) for m in judged]

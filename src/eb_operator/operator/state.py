@@ -16,9 +16,10 @@ event arriving later.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -40,6 +41,7 @@ from eb_operator.cluster.offer_status import offer_refs
 from eb_operator.engine import Ledger, NodeTable
 from eb_operator.engine.types import HOLDING_PHASES, NodeCapacity, Phase, Resources
 from eb_operator.model.platform import PlatformPolicy
+from eb_operator.model.sharing import OTHER
 from eb_operator.model.times import parse_instant
 from eb_operator.operator.lifecycle import PodView, observe_pod
 
@@ -114,6 +116,9 @@ class ExecutionView:
     phase_since: int = 0  # when this operator saw the phase begin (its start-up, for older ones)
     finished: int | None = None  # when it reached its final phase, as its status says
     ttl: int | None = None  # spec.ttlSecondsAfterFinished
+    owner: str = ""  # spec.owner: whom its reservation is charged to
+    groups: tuple[str, ...] = ()  # spec.groups: which sharing group it is charged to
+    child_namespace: str | None = None  # status.childNamespace: where its Pod and children live
 
     @property
     def group(self) -> str:
@@ -160,6 +165,9 @@ def execution_view(obj: Obj) -> ExecutionView:
         access_protocols=tuple(str(a.get("protocol") or "HTTP") for a in status.get("access") or []),
         finished=_finished(status),
         ttl=spec.get("ttlSecondsAfterFinished"),
+        owner=str(spec.get("owner") or ""),
+        groups=tuple(spec.get("groups") or ()),
+        child_namespace=status.get("childNamespace"),
     )
 
 
@@ -206,6 +214,11 @@ class ClusterState:
         self._offer_expiry: list[tuple[int, str, str]] = []  # heap of (expires, group, offer name)
         self._offer_forget: list[tuple[int, str, str]] = []  # heap of (when to forget, group, name)
         self.ledger = Ledger()
+        #: the sharing group a caller with these groups is charged to (the policy's rule)
+        self.account_of: Callable[[Sequence[str]], str] = lambda groups: OTHER
+        self.set_owners: dict[str, tuple[str, tuple[str, ...]]] = {}  # "ns/offerset" -> (owner, groups)
+        #: offers taken back for a group under its share: "ns/offerset" -> offer name -> why
+        self.withdrawn: dict[str, dict[str, str]] = {}
         self._table: NodeTable | None = None
         self._table_key: tuple[Any, ...] | None = None
 
@@ -432,6 +445,8 @@ class ClusterState:
             # the operator copies that in (or fails it), as the offer did before
             spec = self.offer(view.group, view.name)
             phase = Phase.OFFERED if spec else None
+        if phase in (None, Phase.OFFERED) and self.is_withdrawn(view.group, view.name):
+            spec = None  # taken back: it holds nothing, and its accept is refused
         if spec and phase is not None and (phase not in HOLDING_PHASES or view.deleting):
             # Ended (or being deleted): free once its Pod is gone, not before. The scheduler still
             # counts a Pod that is shutting down, and would refuse the next session placed there.
@@ -446,14 +461,19 @@ class ClusterState:
             elif phase in HOLDING_PHASES:
                 phase = Phase.RELEASING
             else:
-                held = reservation_from_spec(view.key, spec, Phase.RELEASING, view.group)
+                account = self.account_of(view.groups)
+                held = reservation_from_spec(
+                    view.key, spec, Phase.RELEASING, view.group, view.owner, account
+                )
                 now = int(self.clock())
                 start = min(held.start, now)
                 end = max(start + 1, min(held.end, now + SHUTDOWN_HOLD))
                 self.ledger.upsert(replace(held, start=start, end=end))
                 return
         if spec and phase is not None:
-            self.ledger.upsert(reservation_from_spec(view.key, spec, phase, view.group))
+            account = self.account_of(view.groups)
+            held = reservation_from_spec(view.key, spec, phase, view.group, view.owner, account)
+            self.ledger.upsert(held)
         else:
             self.ledger.remove(view.key)
 
@@ -491,6 +511,8 @@ class ClusterState:
             self.offers.pop(group, None)
             self.peer_offers.pop(group, None)
             self.answered.pop(group, None)
+            self.set_owners.pop(group, None)
+            self.withdrawn.pop(group, None)
             return
         status = obj.get("status") or {}
         if status.get("result") and group not in self.answered:
@@ -510,6 +532,16 @@ class ClusterState:
         if not refs:
             return
         self.offers[group] = {str(r["name"]): dict(r["reservation"]) for r in refs}
+        spec = obj.get("spec") or {}
+        owner, groups = str(spec.get("owner") or ""), tuple(spec.get("groups") or ())
+        self.set_owners[group] = (owner, groups)
+        account = self.account_of(groups)
+        for w in (obj.get("status") or {}).get("withdrawn") or []:
+            name = str(w.get("name"))
+            self.withdrawn.setdefault(group, {})[name] = str(w.get("message") or "")
+            held = self.ledger.get(_offer_key(group, name))
+            if held is not None and held.phase == Phase.OFFERED:  # written as an Execution, loaded first
+                self.ledger.remove(held.key)
         accepted = self.accepted(group)
         for name, spec in self.offers[group].items():
             expires = parse_instant(spec["expires"]) if spec.get("expires") else None
@@ -519,7 +551,9 @@ class ClusterState:
             written = self.executions.get(key)
             if accepted or (written is not None and (written.reservation or written.phase is not None)):
                 continue  # a sibling accepted, or written as an Execution: counted as that
-            self.ledger.upsert(reservation_from_spec(key, spec, Phase.OFFERED, group))
+            if self.is_withdrawn(group, name):
+                continue
+            self.ledger.upsert(reservation_from_spec(key, spec, Phase.OFFERED, group, owner, account))
             if expires is not None:
                 heapq.heappush(self._offer_expiry, (expires, group, name))
 
@@ -530,6 +564,28 @@ class ClusterState:
     def peer_offer(self, group: str, name: str) -> dict[str, Any] | None:
         """Where offer ``name`` of an answered OfferSet is held, if a peer broker holds it."""
         return (self.peer_offers.get(group) or {}).get(name)
+
+    def is_withdrawn(self, group: str, name: str) -> bool:
+        return name in self.withdrawn.get(group, ())
+
+    def withdraw(self, key: str, group: str, name: str, why: str) -> None:
+        """Take an unaccepted offer back (fair sharing): it holds nothing from now on, and an
+        accept of it is refused saying ``why``."""
+        self.withdrawn.setdefault(group, {})[name] = why
+        self.ledger.remove(key)
+
+    def recharge(self) -> int:
+        """Charge every held reservation to the sharing group the policy now puts its owner's
+        groups in (after a policy change); returns how many moved."""
+        moved = []
+        for r in self.ledger:
+            view = self.executions.get(r.key)
+            groups = view.groups if view is not None else self.set_owners.get(r.group, ("", ()))[1]
+            account = self.account_of(groups)
+            if account != r.account:
+                moved.append(dataclasses.replace(r, account=account))
+        self.ledger.load(moved)
+        return len(moved)
 
     def accepted(self, group: str) -> bool:
         return any(self.executions[k].phase not in NOT_ACCEPTED for k in self.groups.get(group, ()))
@@ -558,6 +614,9 @@ class ClusterState:
                     offers.pop(name, None)
                     if not offers:
                         del held[group]
+            if group not in self.offers and group not in self.peer_offers:
+                self.set_owners.pop(group, None)
+                self.withdrawn.pop(group, None)
         return purged
 
     def load(

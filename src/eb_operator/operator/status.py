@@ -31,13 +31,17 @@ class StatusWriter:
     ) -> dict[str, Any]:
         return execution_status(view, phase, reason, message, self.ctx.now(), refused)
 
-    async def record(self, view: ExecutionView, step: Step) -> None:
-        """Write what ``step`` says (its phase, or the refusal of the desired phase) and announce it."""
+    async def record(self, view: ExecutionView, step: Step, child_namespace: str | None = None) -> None:
+        """Write what ``step`` says (its phase, or the refusal of the desired phase) and announce it;
+        ``child_namespace``: where the session's children were just made (recorded with it)."""
         ctx = self.ctx
         phase = step.phase or view.phase
         status = self.status(view, phase, step.reason, step.message, step.refused)
+        if child_namespace is not None and child_namespace != view.child_namespace:
+            status["childNamespace"] = child_namespace
         pod = ctx.state.pod_of(view)
-        reach = await children.access(ctx.cluster, view.namespace, view.name, phase, pod)
+        where = child_namespace or view.child_namespace or view.namespace
+        reach = await children.access(ctx.cluster, where, view.name, phase, pod)
         if reach is None and phase in FINAL_PHASES and view.access_protocols:
             # its Pod is gone already (deleted at once on a kwok node, or lost): still FINISHED
             reach = {"access": [{"status": "FINISHED", "protocol": p} for p in view.access_protocols]}

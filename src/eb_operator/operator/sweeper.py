@@ -16,16 +16,21 @@ from eb_operator.model.times import parse_instant
 from eb_operator.operator import children
 from eb_operator.operator.context import OperatorContext
 from eb_operator.operator.events import kv
+from eb_operator.operator.namespaces import OwnerNamespaces
 from eb_operator.operator.retention import Reaper
+from eb_operator.operator.sharing import SharingRules
 from eb_operator.operator.state import ExecutionView
 
 log = logging.getLogger("eb_operator.operator")
 
 
 class Sweeper:
-    def __init__(self, ctx: OperatorContext) -> None:
+    def __init__(self, ctx: OperatorContext, rules: SharingRules, namespaces: OwnerNamespaces) -> None:
         self.ctx = ctx
         self.reaper = Reaper(ctx)
+        self.rules = rules
+        self.namespaces = namespaces
+        self._last_namespace_sweep = 0.0
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -51,6 +56,13 @@ class Sweeper:
                 await self.reaper.reap()
             except Exception as e:
                 log.warning("%s", kv(msg="retention sweep failed", error=e))
+            due = time.monotonic() - self._last_namespace_sweep >= ctx.cfg.namespace_sweep_seconds
+            if due:  # owner namespaces: orphans, and those empty for long enough
+                self._last_namespace_sweep = time.monotonic()
+                try:
+                    await self.namespaces.sweep()
+                except Exception as e:
+                    log.warning("%s", kv(msg="namespace sweep failed", error=e))
 
     def _phase_of_uid(self, uid: str) -> Phase | bool | None:
         key = self.ctx.state.by_uid.get(uid)
@@ -64,6 +76,7 @@ class Sweeper:
         ctx.last_sweep = time.monotonic()
         now = ctx.now()
         ctx.state.purge_offers(now)  # a standby too: its memory stays bounded
+        self.rules.forget_idle(ctx.cfg.clock())
         if not ctx.leading.is_set():
             return
         for view in list(ctx.state.executions.values()):

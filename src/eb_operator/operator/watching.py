@@ -19,6 +19,7 @@ from eb_operator.engine.types import Phase
 from eb_operator.model.platform import PlatformPolicy
 from eb_operator.operator.context import OperatorContext
 from eb_operator.operator.events import kv
+from eb_operator.operator.namespaces import OwnerNamespaces
 from eb_operator.operator.state import NOT_ACCEPTED, key_of
 
 log = logging.getLogger("eb_operator.operator")
@@ -26,8 +27,9 @@ Obj = Mapping[str, Any]
 
 
 class WatchEvents:
-    def __init__(self, ctx: OperatorContext) -> None:
+    def __init__(self, ctx: OperatorContext, namespaces: OwnerNamespaces) -> None:
         self.ctx = ctx
+        self.namespaces = namespaces
 
     def on_execution(self, obj: Obj, deleted: bool) -> None:
         """Every Execution's reservation counts (also those of namespaces another operator serves:
@@ -38,6 +40,10 @@ class WatchEvents:
         view = ctx.state.on_execution(obj, deleted)
         if view is None:
             ctx.executions.forget(key)
+            if deleted and before is not None and ctx.mine(before.namespace):
+                where = self.namespaces.namespace_of(before)
+                if where != before.namespace:  # no owner reference there: its children go now
+                    ctx.cleanups.add((where, before.uid, before.name))
             return
         if not ctx.mine(view.namespace):
             if view.phase == Phase.OFFERED and view.expires is not None:
@@ -114,8 +120,14 @@ class WatchEvents:
                 "message": f"invalid policy, the previous one stays in force: {problems}",
                 "observedGeneration": generation,
             }
+        sharing_changed = policy.sharing != ctx.policy.sharing
         ctx.policy = policy
         ctx.policy_generation = generation
+        ctx.state.account_of = policy.sharing.group_of
+        if sharing_changed:  # groups listed or reordered: reservations are charged anew
+            moved = ctx.state.recharge()
+            if moved:
+                log.info("%s", kv(msg="reservations charged to other groups", moved=moved))
         ctx.state.invalidate()
         table = ctx.state.node_table(policy)
         selected = table.selected(policy.node_selector)

@@ -44,6 +44,7 @@ from tests.support.kube import (
 from tests.support.reservations import with_offers
 
 from eb_operator.api import ApiSettings, create_app
+from eb_operator.model.tenancy import owner_namespace
 
 GROUP = "executionbroker.ivoa.net"
 TOKENS = {"alice": "alice-token-0123456789", "bob": "bob-token-0123456789"}
@@ -57,9 +58,14 @@ BODY_LIMITS: dict[str, int] = {
 SESSION_KEY = "api-integration-session-key-0123456789abcdef"
 
 
+#: No limits per owner: the REST tests exercise the interface, not the platform's sharing policy
+#: (tests/integration/sharing/ does, with platforms of their own).
+NO_LIMITS: dict[str, Any] = {"ownerLimits": {}}
+
+
 @dataclass(frozen=True)
 class Shape:
-    """The platform under test."""
+    """The platform under test. ``sharing``: the ExecutionPlatform's ``sharing`` policy."""
 
     nodes: int = 2
     cores: int = 8
@@ -68,6 +74,7 @@ class Shape:
     offer_ttl: int = 30
     slot_seconds: int = 300
     horizon_seconds: int = 6 * 3600
+    sharing: Mapping[str, Any] = field(default_factory=lambda: dict(NO_LIMITS))
 
 
 @dataclass
@@ -82,6 +89,11 @@ class Broker:
     operator_log: Path
     shape: Shape
     tokens: dict[str, str] = field(default_factory=lambda: dict(TOKENS))
+    prefix: str = "eb-"  # of the owner namespaces REST sessions run in
+
+    def owner_namespace(self, user: str) -> str:
+        """Where ``user``'s sessions run (their Pods, Services, Secrets)."""
+        return owner_namespace(user, self.prefix)
 
     def client(self, user: str | None = "alice", *, follow: bool = False) -> httpx.Client:
         """An HTTP client authenticated as ``user`` (None: no token)."""
@@ -120,7 +132,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def platform_manifest(name: str, pool: str, shape: Shape) -> dict[str, Any]:
+def platform_manifest(name: str, pool: str, shape: Shape, prefix: str = "eb-") -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/v1alpha1",
         "kind": "ExecutionPlatform",
@@ -135,6 +147,8 @@ def platform_manifest(name: str, pool: str, shape: Shape) -> dict[str, Any]:
             "preparationSeconds": 30,
             "releaseSeconds": 60,
             "gpuFlavours": [{"name": "ad104", "resourceName": "nvidia.com/gpu", "product": "nvidia-ad104"}],
+            "sharing": dict(shape.sharing),
+            "namespaces": {"prefix": prefix, "emptyGraceSeconds": 30},
         },
     }
 
@@ -214,8 +228,8 @@ def api_process(
 def operator_process(
     kube: Kubectl, namespace: str, platform: str, log_path: Path, extra: Sequence[str] = ()
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """``eb-operator operator`` for one namespace and platform (``extra``: more of its flags),
-    stopped (SIGTERM) when the block ends."""
+    """``eb-operator operator`` for one namespace and platform (the REST API's: its sessions run
+    in owner namespaces; ``extra``: more of its flags), stopped (SIGTERM) when the block ends."""
     key_file = log_path.with_name(f"{log_path.stem}-session-key")
     key_file.write_text(SESSION_KEY)
     env = {
@@ -223,6 +237,7 @@ def operator_process(
         "KUBECONFIG": kube.kubeconfig,
         "EB_LOG_LEVEL": os.environ.get("EB_LOG_LEVEL", "INFO"),
         "EB_SESSION_KEY_FILE": str(key_file),
+        "EB_SESSIONS_NAMESPACE": namespace,
     }
     argv = [sys.executable, "-m", "eb_operator.cli", "operator", "--namespace", namespace]
     argv += ["--platform", platform, "--no-peering", "--liveness", "", *extra]
@@ -247,6 +262,7 @@ def broker_stack(
     kube.run("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
     tag = unique_name("eb-api", max_len=20)
     namespace, platform, pool = tag, tag, tag
+    prefix = f"t{tag[-6:]}-"  # owner namespaces of this stack only
     nodes = [f"{tag}-n{i}" for i in range(shape.nodes)]
     kube.create(namespace_manifest(namespace))
     try:
@@ -263,7 +279,7 @@ def broker_stack(
                     for n in nodes[start : start + 200]
                 )
             )
-        kube.apply(platform_manifest(platform, pool, shape))
+        kube.apply(platform_manifest(platform, pool, shape, prefix))
         with operator_process(kube, namespace, platform, log_path):
             wait_for(
                 lambda: (kube.get("executionplatforms", platform).get("status") or {}).get("valid") is True,
@@ -283,10 +299,12 @@ def broker_stack(
             api_log = log_path.with_name(f"{log_path.stem}-api.log")
             serving = serve_api(settings) if api_in_process else api_process(settings, api_log)
             with serving as url:
-                yield Broker(url, namespace, platform, nodes, kube, log_path, shape)
+                yield Broker(url, namespace, platform, nodes, kube, log_path, shape, prefix=prefix)
     finally:
+        owned = f"app.kubernetes.io/managed-by=eb-operator,executionbroker.ivoa.net/platform={platform}"
         for args in (
             ("delete", "namespace", namespace, "--wait=false", "--ignore-not-found"),
+            ("delete", "namespace", "-l", owned, "--wait=false"),
             ("delete", "executionplatform", platform, "--wait=false", "--ignore-not-found"),
             ("delete", "nodes", "-l", f"{GROUP}/pool={pool}", "--wait=false"),
         ):

@@ -43,16 +43,28 @@ VERBS = {
     "patch": "patch",
     "replace": "update",
     "delete": "delete",
+    "delete_collection": "deletecollection",
 }
 CUSTOM = re.compile(r"^(create|get|list|patch|replace|delete)_(namespaced|cluster)_custom_object(_status)?$")
-CORE = re.compile(r"^(create|read|list|patch|delete)_(namespaced_)?([a-z_]+?)(_for_all_namespaces)?$")
-CORE_GROUPS = {"token_review": "authentication.k8s.io"}
-CLUSTER_SCOPED = {"nodes", "tokenreviews"}
+CORE = re.compile(
+    r"^(create|read|list|patch|replace|delete_collection|delete)_(namespaced_)?([a-z_]+?)(_for_all_namespaces)?$"
+)
+CORE_GROUPS = {
+    "token_review": "authentication.k8s.io",
+    "role_binding": "rbac.authorization.k8s.io",
+    "network_policy": "networking.k8s.io",
+}
+CLUSTER_SCOPED = {"nodes", "tokenreviews", "namespaces"}
+#: Creating a RoleBinding to a ClusterRole one does not hold in full there needs ``bind`` on it
+#: (Kubernetes' escalation check): the operator binds its workloads role in owner namespaces.
+BIND = ("rbac.authorization.k8s.io", "clusterroles", "bind", "cluster")
 
 
 def resource_of(kind: str) -> str:
-    """``persistent_volume_claim`` or ``PersistentVolumeClaim`` -> ``persistentvolumeclaims``."""
-    return kind.replace("_", "").lower() + "s"
+    """``persistent_volume_claim`` or ``PersistentVolumeClaim`` -> ``persistentvolumeclaims``;
+    ``network_policy`` -> ``networkpolicies``."""
+    name = kind.replace("_", "").lower()
+    return name[:-1] + "ies" if name.endswith("y") else name + "s"
 
 
 # --- what the code calls ---------------------------------------------------------------------------
@@ -149,7 +161,7 @@ def client_call(call: ast.Call, bound: Mapping[str, str | None], module: Module)
 
 #: Attributes holding kubernetes_asyncio API objects (Cluster.core/.custom/.api, RestStore._co and
 #: ._authn, _Watcher.api).
-CLIENTS = ("core", "custom", "api", "_co", "_authn")
+CLIENTS = ("core", "custom", "api", "_co", "_authn", "rbac", "networking")
 
 
 def is_client(call: ast.Call) -> bool:
@@ -207,7 +219,8 @@ def needs_of(
             assert verb is not None
             # a kind known only at run time (create_if_absent(body)): any kind the helper serves
             for k in [kind] if kind else list(objects._KINDS):
-                yield ("", resource_of(k), VERBS[verb], "namespace")
+                group = CORE_GROUPS.get(objects._KINDS[k], "")
+                yield (group, resource_of(k), VERBS[verb], "namespace")
         elif isinstance(f, ast.Name) and f.id == "_route_call":  # _route_call(cluster, verb, kind, ...)
             verb = value(node.args[1], bound, module)
             kind = value(node.args[2], bound, module)
@@ -266,6 +279,8 @@ def operator_needs() -> set[Need]:
             needs |= set(needs_of(fn, bind(fn, node, {}, module), lib))
         needs |= set(feed_watches(module))
     assert not unknown, f"calls into the cluster layer this test cannot follow: {unknown}"
+    if any(n[:3] == ("rbac.authorization.k8s.io", "rolebindings", "create") for n in needs):
+        needs.add(BIND)
     return needs
 
 
@@ -390,6 +405,12 @@ def test_the_analysis_sees_the_calls_it_must() -> None:
         ("", "events", "create", "namespace"),
         (GROUP, "brokerpeers", "list", "namespace"),
         (GROUP, "brokerpeers/status", "patch", "namespace"),
+        ("", "namespaces", "create", "cluster"),
+        ("", "namespaces", "delete", "cluster"),
+        ("rbac.authorization.k8s.io", "rolebindings", "create", "namespace"),
+        ("networking.k8s.io", "networkpolicies", "update", "namespace"),
+        ("", "secrets", "deletecollection", "namespace"),
+        BIND,
     ]:
         assert expected in needs, expected
     assert ("authentication.k8s.io", "tokenreviews", "create", "cluster") in api_needs()

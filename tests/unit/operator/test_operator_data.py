@@ -303,7 +303,10 @@ def test_a_copied_endpoint_secret_is_owned_by_the_execution() -> None:
         "metadata": {
             "name": "eb-job-1-credentials-0",
             "namespace": "science",
-            "labels": {"app.kubernetes.io/managed-by": "eb-operator"},
+            "labels": {
+                "app.kubernetes.io/managed-by": "eb-operator",
+                "executionbroker.ivoa.net/execution-uid": "uid-1",
+            },
             "ownerReferences": [OWNER],
         },
         "type": "Opaque",

@@ -58,7 +58,7 @@ async def _create(
     operation_id="OfferSetPost",
     summary="Ask when and where a request can run; the answer is an offer set",
     status_code=303,
-    responses={**_CREATED, **openapi.errors(400, 401, 406, 413, 415, 503, 508)},
+    responses={**_CREATED, **openapi.errors(400, 401, 406, 413, 415, 429, 503, 508)},
     openapi_extra=openapi.request_body("OfferSetRequest"),
 )
 async def post_offerset(
@@ -78,7 +78,7 @@ async def post_offerset(
     operation_id="ExecutionRequest",
     summary="The Calycopis 2026 name of POST /offersets (body: ExecutionRequest)",
     status_code=303,
-    responses={**_CREATED, **openapi.errors(400, 401, 406, 413, 415, 503, 508)},
+    responses={**_CREATED, **openapi.errors(400, 401, 406, 413, 415, 429, 503, 508)},
     openapi_extra=openapi.request_body("ExecutionRequest"),
 )
 async def post_request(

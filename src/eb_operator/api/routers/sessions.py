@@ -71,7 +71,7 @@ async def post_session(
             "headers": {"Location": {"required": True, "schema": {"type": "string", "format": "uri"}}},
             "content": openapi.content("ExecutionSessionResponse"),
         },
-        **openapi.errors(400, 401, 406, 413, 415, 503),
+        **openapi.errors(400, 401, 406, 413, 415, 429, 503),
     },
     openapi_extra=openapi.request_body("ExecutionRequest"),
 )

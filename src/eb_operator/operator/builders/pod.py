@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from eb_operator.cluster.convert import LABEL_EXECUTION, LABEL_EXECUTION_UID, LABEL_MANAGED_BY, MANAGER
-from eb_operator.cluster.owners import owner_reference
+from eb_operator.cluster.convert import LABEL_EXECUTION
 from eb_operator.model.platform import PlatformPolicy
 from eb_operator.model.times import parse_duration, parse_instant
 from eb_operator.operator.builders import endpoints, notebook, staging, storage
+from eb_operator.operator.builders.placement import child_metadata
 
 Obj = Mapping[str, Any]
 
@@ -124,7 +124,7 @@ def build_pod(
     container.update(parts.process)
     if parts.mounts:
         container["volumeMounts"] = parts.mounts
-    labels = {LABEL_MANAGED_BY: MANAGER, LABEL_EXECUTION_UID: meta["uid"], **parts.labels}
+    labels = dict(parts.labels)
     if len(meta["name"]) <= 63:
         labels[LABEL_EXECUTION] = meta["name"]
     spec: dict[str, Any] = {
@@ -163,14 +163,9 @@ def build_pod(
             {"operator": "Equal", "value": t.value} if t.value is not None else {"operator": "Exists"}
         )
         spec["tolerations"] = [toleration]
-    metadata: dict[str, Any] = {
-        "name": pod_name(meta["name"]),
-        "namespace": meta["namespace"],
-        "labels": labels,
-    }
+    metadata = child_metadata(execution, pod_name(meta["name"]), labels)
     if reach.endpoints:  # what a person connects to: read back from the Pod (lifecycle.observe_pod)
-        metadata["annotations"] = {endpoints.ANN_ENDPOINTS: endpoints.encode(reach)}
-    metadata["ownerReferences"] = [owner_reference(execution, "Execution")]
+        metadata.setdefault("annotations", {})[endpoints.ANN_ENDPOINTS] = endpoints.encode(reach)
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
 
 

@@ -26,9 +26,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from eb_operator.cluster.owners import execution_owner
 from eb_operator.model.platform import DataEndpoint, PlatformPolicy
 from eb_operator.model.types import Group, Kind, kind_of
+from eb_operator.operator.builders.placement import child_metadata, child_namespace
 from eb_operator.operator.builders.storage import Target, child_name
 
 Obj = Mapping[str, Any]
@@ -63,30 +63,29 @@ def endpoint_index(url: str, policy: PlatformPolicy) -> int | None:
     return None if found is None else policy.data_endpoints.index(found)
 
 
+def secret_source(endpoint: DataEndpoint, execution: Obj) -> str:
+    """The namespace an endpoint's Secret is read from: the one the platform names, else the
+    Execution's (where the request was made)."""
+    return endpoint.secret_namespace or str(execution["metadata"]["namespace"])
+
+
 def credential_secret(endpoint: DataEndpoint, index: int, execution: Obj) -> str | None:
-    """The name of the Secret a stager reads an endpoint's credentials from, in the session's
-    namespace: the platform's own Secret when it lives there (or names no namespace), else the
-    copy the operator makes (:func:`build_credential_copy`)."""
+    """The name of the Secret a stager reads an endpoint's credentials from, in the namespace the
+    session runs in: the platform's own Secret when it lives there, else the copy the operator
+    makes (:func:`build_credential_copy`)."""
     if endpoint.secret_name is None:
         return None
-    namespace = execution["metadata"]["namespace"]
-    if endpoint.secret_namespace in (None, namespace):
+    if secret_source(endpoint, execution) == child_namespace(execution):
         return endpoint.secret_name
     return child_name(execution["metadata"]["name"], f"credentials-{index}")
 
 
 def build_credential_copy(execution: Obj, name: str, source: Obj) -> dict[str, Any]:
-    """A copy of an endpoint's Secret in the session's namespace, owned by the Execution."""
-    meta = execution["metadata"]
+    """A copy of an endpoint's Secret where the session runs, deleted with the session."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {
-            "name": name,
-            "namespace": meta["namespace"],
-            "labels": {"app.kubernetes.io/managed-by": "eb-operator"},
-            "ownerReferences": [execution_owner(execution)],
-        },
+        "metadata": child_metadata(execution, name),
         "type": str(source.get("type") or "Opaque"),
         "data": dict(source.get("data") or {}),
     }
@@ -232,8 +231,8 @@ def build_stage_containers(
 
 
 def credential_copies(execution: Obj, request: Obj, policy: PlatformPolicy) -> list[tuple[DataEndpoint, str]]:
-    """The endpoint Secrets to copy into the session's namespace first: (endpoint, copy's name)."""
-    namespace = execution["metadata"]["namespace"]
+    """The endpoint Secrets to copy where the session runs first: (endpoint, copy's name)."""
+    namespace = child_namespace(execution)
     wanted: dict[int, tuple[DataEndpoint, str]] = {}
     for resource in (request.get("resources") or {}).get("data") or []:
         if data_kind(str(resource.get("type", ""))) not in (S3_DATA, RUCIO_DATA):
@@ -242,7 +241,7 @@ def credential_copies(execution: Obj, request: Obj, policy: PlatformPolicy) -> l
         if at is None:
             continue
         endpoint = policy.data_endpoints[at]
-        if endpoint.secret_name is not None and endpoint.secret_namespace not in (None, namespace):
+        if endpoint.secret_name is not None and secret_source(endpoint, execution) != namespace:
             name = credential_secret(endpoint, at, execution)
             assert name is not None
             wanted[at] = (endpoint, name)

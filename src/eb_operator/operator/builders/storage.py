@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from eb_operator.cluster.convert import LABEL_EXECUTION_UID, LABEL_MANAGED_BY, MANAGER
 from eb_operator.model.times import format_duration, format_instant, parse_duration, parse_instant
+from eb_operator.operator.builders.placement import child_metadata
 
 Obj = Mapping[str, Any]
 
@@ -168,23 +168,16 @@ def build_claim(
     meta = execution["metadata"]
     r = execution["spec"]["reservation"]
     lifetime = offered_lifetime(resource, limit_seconds) or 0
+    annotations = {
+        ANN_LIFETIME: format_duration(lifetime),
+        ANN_DELETE_AFTER: format_instant(parse_instant(r["releaseEnd"]) + lifetime),
+        ANN_POD: pod,
+    }
+    name = claim_name(meta["name"], index)
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": {
-            "name": claim_name(meta["name"], index),
-            "namespace": meta["namespace"],
-            "labels": {
-                LABEL_MANAGED_BY: MANAGER,
-                LABEL_EXECUTION_UID: meta["uid"],
-                LABEL_STORAGE: "persistent",
-            },
-            "annotations": {
-                ANN_LIFETIME: format_duration(lifetime),
-                ANN_DELETE_AFTER: format_instant(parse_instant(r["releaseEnd"]) + lifetime),
-                ANN_POD: pod,
-            },
-        },
+        "metadata": child_metadata(execution, name, {LABEL_STORAGE: "persistent"}, annotations, owned=False),
         "spec": {
             "accessModes": ["ReadWriteOnce"],
             "storageClassName": storage_class,
