@@ -19,7 +19,7 @@ from eb_operator.cluster.crs import EXECUTIONS, Conflict
 from eb_operator.engine.types import Phase
 from eb_operator.model.times import parse_instant
 from eb_operator.operator import children
-from eb_operator.operator.builders.placement import placed
+from eb_operator.operator.builders.children import placed
 from eb_operator.operator.builders.pod import build_pod, pod_name
 from eb_operator.operator.context import OperatorContext
 from eb_operator.operator.events import kv

@@ -19,8 +19,8 @@ from eb_operator.model.platform import PlatformPolicy
 from eb_operator.model.sharing import OTHER, NetworkPeer
 from eb_operator.model.times import format_instant
 from eb_operator.operator.answering import OfferSetAnswers
+from eb_operator.operator.builders import children, notebook
 from eb_operator.operator.builders import namespace as ns_builders
-from eb_operator.operator.builders import notebook, placement
 from eb_operator.operator.builders.pod import PodSettings, build_pod
 from eb_operator.operator.config import OperatorConfig
 from eb_operator.operator.context import OperatorContext
@@ -331,7 +331,7 @@ def execution(namespace: str = "broker") -> dict[str, Any]:
 
 
 def test_children_beside_their_execution_are_owned_by_it() -> None:
-    meta = placement.child_metadata(execution(), "eb-job-1-notebook")
+    meta = children.child_metadata(execution(), "eb-job-1-notebook")
     assert meta == {
         "name": "eb-job-1-notebook",
         "namespace": "broker",
@@ -353,8 +353,8 @@ def test_children_beside_their_execution_are_owned_by_it() -> None:
 
 
 def test_children_in_an_owner_namespace_name_their_execution_instead_of_an_owner_reference() -> None:
-    there = placement.placed(execution(), "eb-alice-3bc5106297")
-    meta = placement.child_metadata(there, "eb-job-1-notebook")
+    there = children.placed(execution(), "eb-alice-3bc5106297")
+    meta = children.child_metadata(there, "eb-job-1-notebook")
     assert meta == {
         "name": "eb-job-1-notebook",
         "namespace": "eb-alice-3bc5106297",

@@ -21,8 +21,8 @@ from urllib.parse import quote
 
 from eb_operator.cluster.convert import LABEL_EXECUTION_UID
 from eb_operator.model.platform import PlatformPolicy
+from eb_operator.operator.builders.children import child_metadata
 from eb_operator.operator.builders.endpoints import ENV_BASE_PATH, NOTEBOOK_PORT
-from eb_operator.operator.builders.placement import child_metadata
 from eb_operator.operator.builders.staging import stage_container
 from eb_operator.operator.builders.storage import child_name
 

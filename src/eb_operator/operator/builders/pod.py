@@ -19,7 +19,7 @@ from eb_operator.cluster.convert import LABEL_EXECUTION
 from eb_operator.model.platform import PlatformPolicy
 from eb_operator.model.times import parse_duration, parse_instant
 from eb_operator.operator.builders import endpoints, notebook, staging, storage
-from eb_operator.operator.builders.placement import child_metadata
+from eb_operator.operator.builders.children import child_metadata
 
 Obj = Mapping[str, Any]
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from eb_operator.model.platform import DataEndpoint, PlatformPolicy
 from eb_operator.model.types import Group, Kind, kind_of
-from eb_operator.operator.builders.placement import child_metadata, child_namespace
+from eb_operator.operator.builders.children import child_metadata, child_namespace
 from eb_operator.operator.builders.storage import Target, child_name
 
 Obj = Mapping[str, Any]

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eb_operator.model.times import format_duration, format_instant, parse_duration, parse_instant
-from eb_operator.operator.builders.placement import child_metadata
+from eb_operator.operator.builders.children import child_metadata
 
 Obj = Mapping[str, Any]
 
