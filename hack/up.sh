@@ -177,6 +177,10 @@ platform:
     maxOffers: 2
     maxDurationFactor: 1.0
     retention: {ttlSecondsAfterFinished: 3600, offerSetTtlSeconds: 3600}
+    # one demo user on a small machine may use all of it (the chart's defaults keep each user to
+    # a tenth of what can be offered and a quarter of the cores: docs/operator.md)
+    sharing:
+      ownerLimits: {offeredCoreSeconds: "100%", offeredGpuSeconds: "100%", sessionCores: "100%", sessionGpus: "100%"}
 YAML
   # On the project's local cluster NodePorts answer on the node's address from this machine,
   # which gives a URL without a port-forward.

@@ -96,6 +96,13 @@ def _parser() -> argparse.ArgumentParser:
         help="the operator's ServiceAccount as namespace/name (the subject of those bindings)",
     )
 
+    op.add_argument(
+        "--namespace-sweep-seconds",
+        type=float,
+        default=float(os.environ.get("EB_NAMESPACE_SWEEP_SECONDS", "60")),
+        help="how often owner namespaces are swept for orphans and emptiness (default 60)",
+    )
+
     api = sub.add_parser("api", help="serve the IVOA REST interface over the custom resources")
     api.add_argument("--host", default=os.environ.get("EB_API_HOST", "0.0.0.0"))
     api.add_argument("--port", type=int, default=int(os.environ.get("EB_API_PORT", "8080")))
@@ -131,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sessions_namespace=args.sessions_namespace,
             workloads_cluster_role=args.workloads_cluster_role,
             service_account=args.service_account,
+            namespace_sweep_seconds=args.namespace_sweep_seconds,
         )
         return 0
     if args.command == "api":

@@ -122,7 +122,11 @@ def execution_doc(
 
 
 def pod_of(kube: Kubectl, namespace: str, execution: str) -> dict[str, Any]:
-    pod: dict[str, Any] = kube.get("pod", f"eb-{execution}", namespace)
+    """The Pod of Execution ``execution`` of ``namespace``, where its children live: its owner's
+    namespace for a REST session (``status.childNamespace``), else beside it."""
+    found = kube.get("execution", execution, namespace)
+    where = (found.get("status") or {}).get("childNamespace") or namespace
+    pod: dict[str, Any] = kube.get("pod", f"eb-{execution}", where)
     return pod
 
 

@@ -232,6 +232,19 @@ def namespace_doc(name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
 
 
+#: Per-owner limits the e2e tests never reach (tests/integration/sharing tests the limits).
+E2E_LIMITS = {
+    "requestsPerSecond": 100,
+    "requestBurst": 200,
+    "offerSets": 1000,
+    "offeredCoreSeconds": "100%",
+    "offeredGpuSeconds": "100%",
+    "sessions": 100,
+    "sessionCores": "100%",
+    "sessionGpus": "100%",
+}
+
+
 @dataclass
 class Installation:
     """One release of the chart, installed (idempotently) by :meth:`install`."""
@@ -286,6 +299,9 @@ class Installation:
                     "releaseSeconds": 2,
                     "defaultStartWindowSeconds": 1800,
                     "gpuFlavours": [{"name": "nvidia", "resourceName": "nvidia.com/gpu"}],
+                    # the e2e platform is one small node: limits a test never reaches (the
+                    # chart's defaults would allow one 1-core session per user there)
+                    "sharing": {"ownerLimits": E2E_LIMITS},
                 },
             },
         }
@@ -447,9 +463,21 @@ class Installation:
     def broker_pods(self) -> list[dict[str, Any]]:
         return self._pods(self.namespace, f"app.kubernetes.io/instance={self.release}")
 
+    def owner_namespaces(self) -> list[str]:
+        """The namespaces the release's operator made for its REST sessions' owners."""
+        selector = (
+            f"app.kubernetes.io/managed-by=eb-operator,executionbroker.ivoa.net/platform={self.platform}"
+        )
+        items = self.kube.json("get", "namespaces", "-l", selector)["items"]
+        return [n["metadata"]["name"] for n in items]
+
     def workload_pods(self, namespaces: Sequence[str] | None = None) -> list[dict[str, Any]]:
         out = []
-        for ns in namespaces or (self.namespace, self.user_namespace):
+        for ns in (
+            (self.namespace, self.user_namespace, *self.owner_namespaces())
+            if namespaces is None
+            else namespaces
+        ):
             out += self._pods(ns, MANAGED_BY_BROKER)
         return out
 

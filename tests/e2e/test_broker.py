@@ -56,7 +56,7 @@ def test_a_rest_session_runs_to_completed_in_a_real_pod(installed: Installation)
     assert done["phase"] == "COMPLETED", done
     pod = pod_of(installed.kube, installed.namespace, session["uuid"])
     assert_ran_on_a_real_node(installed.kube, pod)
-    logs = installed.kube.run("logs", pod["metadata"]["name"], "-n", installed.namespace).stdout
+    logs = installed.kube.run("logs", pod["metadata"]["name"], "-n", pod["metadata"]["namespace"]).stdout
     assert "hello from the broker" in logs
     limits = pod["spec"]["containers"][0]["resources"]["limits"]
     assert (limits["cpu"], limits["memory"]) == ("1", "1Gi")
@@ -198,3 +198,41 @@ def test_metrics_are_served(installed: Installation, kube: Kubectl) -> None:
     ]
     assert counts, text[:2000]
     assert sum(counts) >= 1, "the replica that answered counts the requests it served (its probes at least)"
+
+
+def test_rest_sessions_run_in_their_owners_namespace_the_only_ones_the_operator_may_touch(
+    installed: Installation,
+) -> None:
+    """The operator (its ServiceAccount, with the chart's RBAC and admission policy) makes alice's
+    namespace for her session; it may delete, and bind roles in, that one and no other namespace
+    (checked with server-side dry runs as the operator: admission runs, nothing is changed)."""
+    kube = installed.kube
+    with user(installed) as alice:
+        session = alice.run(["true"], cores=1, memory=1, duration="PT1M")
+        assert alice.follow(session["uuid"], RUN_TIMEOUT)["phase"] == "COMPLETED"
+    pod = pod_of(kube, installed.namespace, session["uuid"])
+    owned = pod["metadata"]["namespace"]
+    assert owned != installed.namespace
+    assert owned in installed.owner_namespaces()
+    labels = kube.get("namespace", owned)["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert kube.exists("networkpolicy", "eb-owner-isolation", owned)
+    assert kube.exists("rolebinding", "eb-operator-workloads", owned)
+
+    operator = f"system:serviceaccount:{installed.namespace}:eb-operator"
+    role = f"{installed.fullname}-eb-operator-workloads"
+
+    def as_operator(*args: str) -> subprocess.CompletedProcess[str]:
+        return kube.run(*args, "--as", operator, "--dry-run=server", check=False)
+
+    subject = f"--serviceaccount={installed.namespace}:x"
+    bind = ("create", "rolebinding", "probe", f"--clusterrole={role}", subject)
+    for other in (installed.user_namespace, "kube-system"):
+        denied = as_operator(*bind, "-n", other)
+        assert denied.returncode != 0
+        assert "only the owner namespaces it made" in denied.stderr, denied.stderr
+        denied = as_operator("delete", "namespace", other)
+        assert denied.returncode != 0
+        assert "only the owner namespaces it made" in denied.stderr, denied.stderr
+    assert as_operator(*bind, "-n", owned).returncode == 0
+    assert as_operator("delete", "namespace", owned).returncode == 0

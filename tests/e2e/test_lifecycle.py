@@ -63,7 +63,8 @@ def test_helm_upgrade_with_sessions_in_flight_loses_none(installed: Installation
     pod_after = pod_of(kube, ns, running["uuid"])
     assert pod_after["metadata"]["uid"] == pod_before["metadata"]["uid"], "the running Pod was not replaced"
     assert pod_after["status"]["containerStatuses"][0]["restartCount"] == 0
-    assert "survived the upgrade" in kube.run("logs", f"eb-{running['uuid']}", "-n", ns).stdout
+    logs = kube.run("logs", f"eb-{running['uuid']}", "-n", pod_after["metadata"]["namespace"]).stdout
+    assert "survived the upgrade" in logs
 
 
 def test_helm_uninstall_leaves_no_pods_or_reservations(installed: Installation, tmp_path: Path) -> None:
@@ -99,6 +100,8 @@ def test_helm_uninstall_leaves_no_pods_or_reservations(installed: Installation, 
     kube.apply(namespace_doc(bystander))
     kube.apply(execution_doc("not-ours", bystander, ["true"], "PT1M"))
 
+    owners = installed.owner_namespaces()
+    assert owners, "alice's session runs in her owner namespace"
     t0 = time.monotonic()
     installed.uninstall()
     took = time.monotonic() - t0
@@ -107,6 +110,8 @@ def test_helm_uninstall_leaves_no_pods_or_reservations(installed: Installation, 
 
     assert installed.helm.status(installed.release, installed.namespace) is None
     assert not installed.workload_pods(namespaces), "no workload Pod outlives the release"
+    assert not installed.workload_pods(owners), "nor in an owner namespace"
+    wait_for(lambda: not installed.owner_namespaces(), 120, "the owner namespaces to be gone")
     for kind in ("executions", "offersets"):
         for ns in namespaces:
             left = kube.json("get", kind, "-n", ns)["items"]

@@ -2,11 +2,12 @@
 
 Deletes every OfferSet and Execution in the given namespaces (the release's session namespaces;
 never cluster-wide), which garbage-collects their Pods through ownerReferences and frees their
-reservations, then waits until no Pod the broker made (label
-app.kubernetes.io/managed-by=eb-operator) is left there. Standard library only; talks to the API
-server with the Pod's service-account token.
+reservations, and the owner namespaces its operator made for REST sessions (``--owner-namespaces``,
+a label selector naming its platform), then waits until no Pod the broker made (label
+app.kubernetes.io/managed-by=eb-operator) is left in any of them. Standard library only; talks to
+the API server with the Pod's service-account token.
 
-    python3 uninstall.py [--timeout SECONDS] NAMESPACE [NAMESPACE ...]
+    python3 uninstall.py [--timeout SECONDS] [--owner-namespaces SELECTOR] NAMESPACE [NAMESPACE ...]
 """
 
 from __future__ import annotations
@@ -78,10 +79,15 @@ def names(items: list[Obj]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--timeout", type=float, default=180)
+    p.add_argument("--owner-namespaces", default="", help="label selector of the owner namespaces")
     p.add_argument("namespaces", nargs="+")
     args = p.parse_args(argv)
     api = Api()
     deadline = time.monotonic() + args.timeout
+    owners: list[str] = []
+    if args.owner_namespaces:
+        q = urllib.parse.urlencode({"labelSelector": args.owner_namespaces})
+        owners = [n["metadata"]["name"] for n in api.call("GET", f"/api/v1/namespaces?{q}").get("items", [])]
 
     def listed(path_of: Callable[[str], str]) -> list[Obj]:
         """Up to a page of what is left in each namespace: enough to know whether anything is,
@@ -102,11 +108,17 @@ def main(argv: list[str] | None = None) -> int:
 
     def left() -> dict[str, list[Obj]]:
         out = {kind: listed(functools.partial(collection, kind)) for kind in KINDS}
-        return out | {"pods": listed(pods_path)}
+        pods = listed(pods_path) + [
+            i for ns in owners for i in api.call("GET", first_page(pods_path(ns))).get("items", [])
+        ]
+        return out | {"pods": pods}
 
     for kind in KINDS:
         delete(kind)
         print(f"deleting the {kind} of {', '.join(args.namespaces)}", flush=True)
+    for ns in owners:  # every session there goes with its namespace
+        api.call("DELETE", f"/api/v1/namespaces/{ns}", {"propagationPolicy": "Background"})
+        print(f"deleting the owner namespace {ns}", flush=True)
     still = left()
     while any(still.values()):
         if time.monotonic() > deadline:

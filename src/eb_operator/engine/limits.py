@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from eb_operator.engine.types import Demand, Offer, Reservation
 from eb_operator.engine.usage import Usage
-from eb_operator.model.sharing import Limits, resolve_amount
+from eb_operator.model.sharing import Amount, Limits, resolve_amount
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,15 +39,24 @@ class Budget:
 
     @classmethod
     def of(cls, limits: Limits, platform: Platform) -> Budget:
+        """The limits on this platform. A percentage of the cores (GPUs) held in sessions is never
+        less than one where the platform has one: a small platform still runs a session."""
         span = platform.horizon_seconds
         return cls(
             offer_sets=limits.offer_sets,
             offered_core_seconds=resolve_amount(limits.offered_core_seconds, platform.cores * span),
             offered_gpu_seconds=resolve_amount(limits.offered_gpu_seconds, platform.gpus * span),
             sessions=limits.sessions,
-            session_cores=resolve_amount(limits.session_cores, platform.cores),
-            session_gpus=resolve_amount(limits.session_gpus, platform.gpus),
+            session_cores=_at_least_one(limits.session_cores, platform.cores),
+            session_gpus=_at_least_one(limits.session_gpus, platform.gpus),
         )
+
+
+def _at_least_one(value: Amount | None, whole: float) -> float | None:
+    resolved = resolve_amount(value, whole)
+    if resolved is None or not isinstance(value, str) or whole < 1:
+        return resolved
+    return max(1.0, resolved)
 
 
 @dataclass(frozen=True, slots=True)

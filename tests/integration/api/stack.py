@@ -249,6 +249,17 @@ def operator_process(
         stop(proc)
 
 
+def token_lines(groups: Mapping[str, Sequence[str]]) -> tuple[dict[str, str], str]:
+    """Static tokens (``TOKENS``, and one per user of ``groups``) and their CSV lines, each user
+    with its groups (the column TokenReview's ``user.groups`` stands for)."""
+    tokens = {**TOKENS, **{u: f"{u}-token-0123456789" for u in groups}}
+    lines = []
+    for user, token in tokens.items():
+        member = ",".join(groups.get(user, ()))
+        lines.append(f'{token},{user},{user},"{member}"' if member else f"{token},{user}")
+    return tokens, "\n".join(lines)
+
+
 @contextlib.contextmanager
 def broker_stack(
     kube: Kubectl,
@@ -257,7 +268,10 @@ def broker_stack(
     answer_timeout: float = 20,
     *,
     api_in_process: bool = True,
+    groups: Mapping[str, Sequence[str]] | None = None,
 ) -> Iterator[Broker]:
+    """A broker on a platform of its own; ``groups``: more users (user -> groups), static tokens
+    ``<user>-token-0123456789``."""
     kube.run("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
     kube.run("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
     tag = unique_name("eb-api", max_len=20)
@@ -287,10 +301,11 @@ def broker_stack(
                 f"the operator to take the platform (log: {log_path})",
             )
             wait_nodes_usable(kube, f"{GROUP}/pool={pool}", len(nodes))
+            tokens, lines = token_lines(groups or {})
             settings = ApiSettings(
                 namespace=namespace,
                 kubeconfig=kube.kubeconfig,
-                static_tokens="\n".join(f"{t},{u}" for u, t in TOKENS.items()),
+                static_tokens=lines,
                 allow_anonymous=False,
                 answer_timeout_seconds=answer_timeout,
                 **BODY_LIMITS,
@@ -299,7 +314,7 @@ def broker_stack(
             api_log = log_path.with_name(f"{log_path.stem}-api.log")
             serving = serve_api(settings) if api_in_process else api_process(settings, api_log)
             with serving as url:
-                yield Broker(url, namespace, platform, nodes, kube, log_path, shape, prefix=prefix)
+                yield Broker(url, namespace, platform, nodes, kube, log_path, shape, tokens, prefix)
     finally:
         owned = f"app.kubernetes.io/managed-by=eb-operator,executionbroker.ivoa.net/platform={platform}"
         for args in (

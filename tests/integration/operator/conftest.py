@@ -59,9 +59,14 @@ async def broker(
         nodes: Sequence[Mapping[str, Any]] = (),
         pod: PodSettings | None = None,
         sweep_seconds: float = 2.0,
+        rest_sessions: bool = False,
         **config: Any,
     ) -> Broker:
+        """``rest_sessions``: the test's namespace is the REST API's, whose sessions (Executions
+        naming their owner) run in owner namespaces."""
         ns = make_namespace()
+        if rest_sessions:
+            config["sessions_namespace"] = ns
         name = unique_name(f"t-{request.node.name}", max_len=50)
         b = Broker(cluster, kube, ns, name)
         for i, n in enumerate(nodes):
@@ -103,4 +108,6 @@ async def broker(
             )
         for n in b.nodes:
             kube.run("delete", "node", n, "--wait=false", "--ignore-not-found", check=False)
+        owned = f"app.kubernetes.io/managed-by=eb-operator,executionbroker.ivoa.net/platform={b.platform}"
+        kube.run("delete", "namespace", "-l", owned, "--wait=false", check=False)
     await cluster.close()

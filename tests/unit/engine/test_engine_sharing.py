@@ -120,6 +120,16 @@ def test_budgets_resolve_percentages_of_the_platform() -> None:
     assert (b.offered_core_seconds, b.session_cores, b.session_gpus) == (100 * H, 25, 3)
 
 
+def test_a_percentage_of_a_small_platform_still_allows_one_session() -> None:
+    small = Platform(cores=2, gpus=1, horizon_seconds=H)
+    b = Budget.of(Limits(session_cores="25%", session_gpus="25%", offered_core_seconds="10%"), small)
+    assert (b.session_cores, b.session_gpus) == (1, 1)
+    assert b.offered_core_seconds == pytest.approx(720)
+    assert (
+        Budget.of(Limits(session_gpus="25%"), Platform(cores=2, gpus=0, horizon_seconds=H)).session_gpus == 0
+    )
+
+
 def test_too_many_outstanding_offer_sets_is_refused_naming_the_limit() -> None:
     u = usage_of(offer("ns/s1"), offer("ns/s2"), offer("ns/s2"))
     verdict = admit_request(demand(), 0, [holder(u, offerSets=2)])
