@@ -39,11 +39,16 @@ log = logging.getLogger("eb_operator.operator")
 Obj = Mapping[str, Any]
 
 
+#: Sweeps between two listings of the Services and Secrets of every owner namespace.
+ORPHAN_SWEEPS = 10
+
+
 class OwnerNamespaces:
     def __init__(self, ctx: OperatorContext) -> None:
         self.ctx = ctx
         self._ready: set[str] = set()  # complete (namespace, binding, policy), as this process made them
         self._empty_since: dict[str, float] = {}
+        self._sweeps = 0
 
     def namespace_of(self, view: ExecutionView) -> str:
         """Where ``view``'s children live: as recorded, else as the one rule places them."""
@@ -117,10 +122,13 @@ class OwnerNamespaces:
         namespaces = await objects.list_namespaces(ctx.cluster, managed_selector(ctx.cfg.platform))
         names = {n["metadata"]["name"]: n for n in namespaces}
         busy = self._busy()
+        # listing Services and Secrets costs two requests a namespace: every ORPHAN_SWEEPS sweeps
+        orphans = self._sweeps % ORPHAN_SWEEPS == 0
+        self._sweeps += 1
         for name, ns in names.items():
             if ns.get("status", {}).get("phase") == "Terminating":
                 continue
-            await self._orphans(name)
+            await self._orphans(name, services_and_secrets=orphans)
             if name in busy or await objects.any_claim(ctx.cluster, name):
                 self._empty_since.pop(name, None)
                 continue
@@ -146,14 +154,17 @@ class OwnerNamespaces:
                 out.add(self.namespace_of(view))
         return out
 
-    async def _orphans(self, namespace: str) -> None:
-        """Delete the Pods, Services and Secrets of ``namespace`` whose Execution is gone, and the
-        Services and Secrets of sessions that ended."""
+    async def _orphans(self, namespace: str, *, services_and_secrets: bool) -> None:
+        """Delete the Pods of ``namespace`` whose Execution is gone (known from the watch, no
+        request) and, with ``services_and_secrets``, the Services and Secrets of sessions that
+        ended or are gone."""
         ctx = self.ctx
         for uid, pod in list(ctx.state.broker_pods.items()):
             if pod.namespace == namespace and uid not in ctx.state.by_uid:
                 await ctx.cluster.delete_pod(namespace, pod.name)
                 log.info("%s", kv(msg="orphan pod deleted", namespace=namespace, pod=pod.name))
+        if not services_and_secrets:
+            return
         selector = f"{LABEL_MANAGED_BY}={MANAGER}"
         found = [
             *await objects.list_services(ctx.cluster, namespace, selector),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -190,3 +191,34 @@ async def test_wrong_method_is_405(client: httpx.AsyncClient) -> None:
     r = await client.delete("/offersets", headers={"Accept": "application/json"})
     assert r.status_code == 405
     _messages(r)
+
+
+async def test_a_caller_the_operator_refused_for_its_rate_gets_429_here_without_a_write() -> None:
+    """After the operator's refusal, this replica answers the same caller 429 at once (the cluster
+    is unreachable here: any write would be a 503), with Retry-After and a structured error."""
+    settings = ApiSettings(namespace="unit", static_tokens=f"{TOKEN},alice", token_review=False)
+    port = _closed_port()
+
+    async def unreachable(s: ApiSettings) -> RestStore:
+        return RestStore.at(f"http://127.0.0.1:{port}", s.namespace, request_timeout=1)
+
+    app = create_app(settings, store_factory=unreachable)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://broker.test") as c,
+    ):
+        why = "you asked more often than 5 times a second (burst 20): ask again in 3.0 s"
+        app.state.eb.service._refused_until["alice"] = (time.monotonic() + 3, why)
+        headers = {**AUTH, "Accept": "application/json"}
+        r = await c.post("/offersets", json=REQUEST, headers=headers)
+        assert r.status_code == 429
+        assert 1 <= int(r.headers["retry-after"]) <= 3
+        [message] = _messages(r)
+        assert message["type"] == "urn:ivoa:eb:rate-limited"
+        assert message["message"] == why
+        r = await c.post("/direct", json={"executable": REQUEST["executable"]}, headers=headers)
+        assert r.status_code == 429
+        app.state.eb.service._refused_until["alice"] = (time.monotonic() - 1, why)  # it has passed
+        r = await c.post("/offersets", json=REQUEST, headers=headers)
+        assert r.status_code == 503  # asked the (unreachable) cluster again
