@@ -24,6 +24,7 @@ from eb_operator.model.platform import PlatformPolicy
 from eb_operator.model.session_keys import jupyter_token
 from eb_operator.operator import routes, storage
 from eb_operator.operator.builders import endpoints, notebook, staging
+from eb_operator.operator.builders.children import LABEL_EXECUTION_NAMESPACE
 from eb_operator.operator.builders.endpoints import Endpoint
 from eb_operator.operator.builders.pod import is_notebook, request_of, storage_plan
 from eb_operator.operator.builders.storage import ANN_POD, LABEL_STORAGE
@@ -182,7 +183,9 @@ async def sweep_claims(
         raise
     for claim in claims:
         meta = claim["metadata"]
-        if not mine(meta["namespace"]):
+        # a claim in an owner namespace belongs to the namespace of its Execution
+        of = (meta.get("labels") or {}).get(LABEL_EXECUTION_NAMESPACE) or meta["namespace"]
+        if not mine(of):
             continue
         phase = phase_of((meta.get("labels") or {}).get("executionbroker.ivoa.net/execution-uid", ""))
         ended = phase is False or (isinstance(phase, Phase) and phase in FINAL_PHASES)
