@@ -50,7 +50,7 @@ class Accepts:
             now = ctx.now()
             with ctx.deciding("accept"):
                 table, book = ctx.capacity(now)
-                caller = self.rules.caller(view.owner, view.groups)
+                caller = self.rules.caller(*ctx.state.charged_to(view))
                 cand = ctx.state.ledger.get(key) or reservation_from_spec(
                     key, view.reservation or {}, Phase.OFFERED, view.group, caller.owner, caller.account
                 )

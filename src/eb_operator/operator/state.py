@@ -471,8 +471,8 @@ class ClusterState:
                 self.ledger.upsert(replace(held, start=start, end=end))
                 return
         if spec and phase is not None:
-            account = self.account_of(view.groups)
-            held = reservation_from_spec(view.key, spec, phase, view.group, view.owner, account)
+            owner, groups = self.charged_to(view)
+            held = reservation_from_spec(view.key, spec, phase, view.group, owner, self.account_of(groups))
             self.ledger.upsert(held)
         else:
             self.ledger.remove(view.key)
@@ -565,6 +565,13 @@ class ClusterState:
         """Where offer ``name`` of an answered OfferSet is held, if a peer broker holds it."""
         return (self.peer_offers.get(group) or {}).get(name)
 
+    def charged_to(self, view: ExecutionView) -> tuple[str, tuple[str, ...]]:
+        """The owner and groups ``view``'s reservation is charged to: its own, or, for an offer a
+        kubectl user wrote by name only (no owner), its OfferSet's, as the offer was before."""
+        if view.owner or not view.group:
+            return view.owner, view.groups
+        return self.set_owners.get(view.group, (view.owner, view.groups))
+
     def is_withdrawn(self, group: str, name: str) -> bool:
         return name in self.withdrawn.get(group, ())
 
@@ -580,7 +587,9 @@ class ClusterState:
         moved = []
         for r in self.ledger:
             view = self.executions.get(r.key)
-            groups = view.groups if view is not None else self.set_owners.get(r.group, ("", ()))[1]
+            groups = (
+                self.charged_to(view)[1] if view is not None else self.set_owners.get(r.group, ("", ()))[1]
+            )
             account = self.account_of(groups)
             if account != r.account:
                 moved.append(dataclasses.replace(r, account=account))
