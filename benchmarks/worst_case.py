@@ -233,10 +233,12 @@ async def blocked_ms(op: Operator, demand: Demand) -> tuple[float, float]:
     await ticked.wait()  # the ticker runs before the decision starts
     obj = {"metadata": {"name": "worst", "namespace": "ns", "uid": "u"}}
     t0 = time.perf_counter()
-    made, _, reason, _ = await op.answers._decide(obj, Interpretation(demand), NOW)
+    caller = op.answers.rules.caller(None, None)  # nobody's: no limits bind it
+    decision, _ = await op.answers._decide(obj, Interpretation(demand), caller, NOW)
     took = time.perf_counter() - t0
-    assert not made, "the worst-case request must get a NO"
-    assert reason
+    assert not decision.offers, "the worst-case request must get a NO"
+    assert decision.message is not None
+    assert decision.message["message"]
     ticked.clear()
     await ticked.wait()  # the tick after the decision records the gap that spans it
     stop = True

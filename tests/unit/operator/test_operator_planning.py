@@ -86,11 +86,13 @@ def test_the_decision_for_an_offerset_is_one_search_with_the_reason_of_two(inlin
     op = operator_with(nodes, held, inline_seconds)
     want = demand(cores=2, hours=2, between=DAY)
     obj = {"metadata": {"name": "set", "namespace": "ns", "uid": "u"}}
-    made, _, reason, _ = asyncio.run(op.answers._decide(obj, Interpretation(want), NOW))
+    caller = op.answers.rules.caller(None, None)  # nobody's: no limits bind it
+    decision, _ = asyncio.run(op.answers._decide(obj, Interpretation(want), caller, NOW))
     table, book = NodeTable(nodes), Ledger(held).snapshot()
-    assert made == []
+    assert decision.offers == []
     assert find_offers(want, POLICY, table, book, NOW) == []
-    assert reason == explain_no_offers(want, POLICY, table, book, NOW)
+    assert decision.message is not None
+    assert decision.message["message"] == explain_no_offers(want, POLICY, table, book, NOW)
 
 
 def test_a_decision_is_dated_when_it_is_made_not_when_its_set_began_to_wait() -> None:
@@ -99,6 +101,7 @@ def test_a_decision_is_dated_when_it_is_made_not_when_its_set_began_to_wait() ->
     op = operator_with([node("n1", cores=16)], [], inline_seconds=5.0)
     obj = {"metadata": {"name": "set", "namespace": "ns", "uid": "u"}}
     want = demand(cores=2, hours=2, between=DAY)
-    made, _, _, decided = asyncio.run(op.answers._decide(obj, Interpretation(want), NOW - 7))
-    assert made
+    caller = op.answers.rules.caller(None, None)
+    decision, decided = asyncio.run(op.answers._decide(obj, Interpretation(want), caller, NOW - 7))
+    assert decision.offers
     assert decided == NOW

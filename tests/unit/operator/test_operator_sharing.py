@@ -4,6 +4,7 @@ builders of owner namespaces and of children placed in them."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any, cast
 
@@ -50,7 +51,7 @@ async def _nothing(key: str) -> None:
 def choose(ctx: OperatorContext, want: Any, caller: Caller, nodes: list[Any]) -> Any:
     answers = OfferSetAnswers(ctx, SharingRules(ctx))
     table = NodeTable(nodes)
-    return answers._choose(want, caller, table, ctx.state.ledger.snapshot(), NOW)
+    return asyncio.run(answers._choose(want, caller, table, ctx.state.ledger.snapshot(), NOW))
 
 
 def hold(ctx: OperatorContext, r: Reservation) -> None:
