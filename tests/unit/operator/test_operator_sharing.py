@@ -25,6 +25,7 @@ from eb_operator.operator.builders import namespace as ns_builders
 from eb_operator.operator.builders.pod import PodSettings, build_pod
 from eb_operator.operator.config import OperatorConfig
 from eb_operator.operator.context import OperatorContext
+from eb_operator.operator.forwarding import Forwarding
 from eb_operator.operator.lifecycle import Action, Facts, decide
 from eb_operator.operator.sharing import Caller, SharingRules
 from eb_operator.operator.workqueue import WorkQueue
@@ -49,7 +50,7 @@ async def _nothing(key: str) -> None:
 
 
 def choose(ctx: OperatorContext, want: Any, caller: Caller, nodes: list[Any]) -> Any:
-    answers = OfferSetAnswers(ctx, SharingRules(ctx))
+    answers = OfferSetAnswers(ctx, SharingRules(ctx), cast(Forwarding, None))  # no peers asked here
     table = NodeTable(nodes)
     return asyncio.run(answers._choose(want, caller, table, ctx.state.ledger.snapshot(), NOW))
 
