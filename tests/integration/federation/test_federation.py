@@ -150,9 +150,11 @@ def test_accepting_an_offer_of_b_runs_a_real_pod_at_b_and_a_follows_it_to_comple
     remote = at_b["session"]
     b.kube.run("wait", f"execution/{remote}", "-n", b.namespace, "--for=jsonpath={.status.phase}=COMPLETED",
                "--timeout=180s", timeout=200)  # fmt: skip
-    pod = b.kube.get("pod", f"eb-{remote}", b.namespace)
+    # a REST session's Pod runs in its owner's namespace at b (a's forwarding identity there)
+    pod_ns = b.kube.get("execution", remote, b.namespace)["status"]["childNamespace"]
+    pod = b.kube.get("pod", f"eb-{remote}", pod_ns)
     assert pod["spec"]["nodeName"] == REAL_NODE
-    assert "hello from b" in b.kube.run("logs", f"eb-{remote}", "-n", b.namespace, "-c", "main").stdout
+    assert "hello from b" in b.kube.run("logs", f"eb-{remote}", "-n", pod_ns, "-c", "main").stdout
     a.kube.run("wait", f"execution/{chosen['uuid']}", "-n", a.namespace,
                "--for=jsonpath={.status.phase}=COMPLETED", "--timeout=120s", timeout=140)  # fmt: skip
     mirrored = a.get("execution", chosen["uuid"])
