@@ -13,7 +13,8 @@ from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from eb_operator.cluster.crs import MERGE, ApiError, Cluster, NotFound, _wrap
+from eb_operator.cluster.crs import MERGE, ApiError, Cluster, Conflict, NotFound, _wrap
+from eb_operator.cluster.crs import _json as crs_json
 
 Obj = dict[str, Any]
 
@@ -39,10 +40,9 @@ def _method(cluster: Cluster, verb: str, kind: str) -> Any:
 
 
 async def _json(resp: Any) -> Obj:
-    try:
-        return await resp.json()  # type: ignore[no-any-return]
-    finally:
-        resp.release()
+    """The JSON body of a raw response; ApiError for a non-2xx status (the client checks the
+    status only when it preloads the body, so a raw 404 or 409 would otherwise read as an object)."""
+    return await crs_json(resp)
 
 
 async def get(cluster: Cluster, kind: str, namespace: str, name: str) -> Obj | None:
@@ -54,7 +54,10 @@ async def get(cluster: Cluster, kind: str, namespace: str, name: str) -> Obj | N
         if e.status == 404:
             return None
         raise _wrap(e) from None
-    return await _json(resp)
+    try:
+        return await _json(resp)
+    except NotFound:
+        return None
 
 
 async def create_if_absent(cluster: Cluster, body: Mapping[str, Any]) -> tuple[Obj, bool]:
@@ -65,14 +68,17 @@ async def create_if_absent(cluster: Cluster, body: Mapping[str, Any]) -> tuple[O
         resp = await _method(cluster, "create", str(body["kind"]))(
             meta["namespace"], body, _request_timeout=cluster.settings.request_timeout, _preload_content=False
         )
+        return await _json(resp), True
     except ApiException as e:
         if e.status != 409:
             raise _wrap(e) from None
-        found = await get(cluster, str(body["kind"]), meta["namespace"], meta["name"])
-        if found is None:  # deleted between the two calls: the next reconcile creates it again
-            raise _wrap(e) from None
-        return found, False
-    return await _json(resp), True
+        error: ApiError = _wrap(e)
+    except Conflict as e:  # 409 from the raw response: one of that name is there already
+        error = e
+    found = await get(cluster, str(body["kind"]), meta["namespace"], meta["name"])
+    if found is None:  # deleted between the two calls: the next reconcile creates it again
+        raise error
+    return found, False
 
 
 async def replace_network_policy(cluster: Cluster, body: Mapping[str, Any], resource_version: str) -> None:
@@ -237,7 +243,10 @@ async def get_namespace(cluster: Cluster, name: str) -> Obj | None:
         if e.status == 404:
             return None
         raise _wrap(e) from None
-    return await _json(resp)
+    try:
+        return await _json(resp)
+    except NotFound:
+        return None
 
 
 async def delete_namespace(cluster: Cluster, name: str, uid: str) -> bool:
@@ -264,7 +273,10 @@ async def any_claim(cluster: Cluster, namespace: str) -> bool:
         if e.status == 404:
             return False
         raise _wrap(e) from None
-    return bool((await _json(resp)).get("items"))
+    try:
+        return bool((await _json(resp)).get("items"))
+    except NotFound:
+        return False
 
 
 async def _items(resp: Any) -> list[Obj]:
