@@ -55,7 +55,9 @@ class SharingRules:
         return Caller(owner or "", self.ctx.policy.sharing.group_of(list(groups or ())))
 
     def platform(self, table: NodeTable) -> Platform:
-        """The platform's cores and GPUs (what the broker may hand out on the nodes it uses)."""
+        """The platform's cores and GPUs: the allocatable capacity of the nodes it uses. Not what
+        is free of other Pods now: on a small platform the broker's own Pods would bring a "100%"
+        limit below one core, and a limit would move with every foreign Pod."""
         if self._platform is not None and self._platform[0] == id(table):
             return self._platform[1]
         policy = self.ctx.policy
@@ -63,8 +65,10 @@ class SharingRules:
         cores = gpus = 0.0
         for node in table:
             if selected is None or node.name in selected:
-                cores += node.free.cpu_millis / 1000
-                gpus += sum(node.free.gpus.values())
+                info = self.ctx.state.nodes.get(node.name)
+                whole = info.allocatable if info is not None else node.free
+                cores += whole.cpu_millis / 1000
+                gpus += sum(whole.gpus.values())
         totals = Platform(cores, gpus, policy.horizon_seconds)
         self._platform = (id(table), totals)
         return totals

@@ -28,6 +28,7 @@ from eb_operator.operator.context import OperatorContext
 from eb_operator.operator.forwarding import Forwarding
 from eb_operator.operator.lifecycle import Action, Facts, decide
 from eb_operator.operator.sharing import Caller, SharingRules
+from eb_operator.operator.state import NodeInfo
 from eb_operator.operator.workqueue import WorkQueue
 
 pytestmark = pytest.mark.unit
@@ -386,3 +387,17 @@ def test_an_empty_ledger_and_table_are_fine_for_the_share_rules() -> None:
     rules = SharingRules(ctx)
     assert rules.borrowed(WANT, Caller("ann", "astro"), NodeTable([])) == []
     assert LedgerSnapshot.of([]) is not None
+
+
+def test_percentages_are_of_the_nodes_allocatable_capacity_not_of_what_other_pods_leave_free() -> None:
+    """A "100%" session limit on a 2-core node whose other Pods leave 0.85 cores free is 2 cores:
+    it was 0.85, and every 1-core request was refused as over the limit."""
+    ctx = context({})
+    free = node("n1", cores=0.85)
+    ctx.state.nodes["n1"] = NodeInfo(
+        name="n1", labels={}, allocatable=node("n1", cores=2).free, ready=True,
+        unschedulable=False, taints=(), rv=1,
+    )  # fmt: skip
+    platform = SharingRules(ctx).platform(NodeTable([free]))
+    assert platform.cores == 2
+    assert SharingRules(ctx).platform(NodeTable([node("n2", cores=3)])).cores == 3  # a node not seen yet
