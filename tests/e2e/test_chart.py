@@ -77,6 +77,8 @@ def test_the_defaults_render_the_whole_product(helm: Helm) -> None:
             "ClusterKopfPeering", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment",
             "ExecutionPlatform", "Job", "NetworkPolicy", "Pod", "PodDisruptionBudget", "Role",
             "RoleBinding", "Secret", "Service", "ServiceAccount",
+            # the operator may touch only the owner namespaces it made (docs/operator.md)
+            "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
         }
     )  # fmt: skip
     secrets = [d["metadata"]["name"] for d in docs if d["kind"] == "Secret"]
@@ -213,6 +215,19 @@ def test_watched_namespaces_always_include_the_sessions_namespace(helm: Helm) ->
     ]
 
 
+def _rehomed_rules(rules: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """The manifests' rules as the chart renders them: a ClusterRole named in a rule (the operator
+    may bind only its workloads role) carries the release's prefix, as the ClusterRole itself does."""
+    if rules is None:
+        return None
+    return [
+        {**r, "resourceNames": [f"rel-execution-broker-{n}" for n in r["resourceNames"]]}
+        if "clusterroles" in r.get("resources", []) and r.get("resourceNames")
+        else r
+        for r in rules
+    ]
+
+
 def test_rbac_is_the_manifests_rbac_rehomed_into_the_release(helm: Helm) -> None:
     docs = template(helm, namespace="science")
     source = [
@@ -229,7 +244,7 @@ def test_rbac_is_the_manifests_rbac_rehomed_into_the_release(helm: Helm) -> None
     assert len(rendered) == len(source)
     for src in source:
         kind, name = src["kind"], src["metadata"]["name"]
-        cluster = kind.startswith("Cluster")
+        cluster = kind.startswith(("Cluster", "ValidatingAdmissionPolicy"))  # cluster-scoped
         got = one(
             [
                 d
@@ -239,12 +254,16 @@ def test_rbac_is_the_manifests_rbac_rehomed_into_the_release(helm: Helm) -> None
             ],
             kind,
         )
-        assert got.get("rules") == src.get("rules"), f"{kind}/{name}: the same rules"
+        assert got.get("rules") == _rehomed_rules(src.get("rules")), f"{kind}/{name}: the same rules"
         assert got["metadata"].get("namespace") == (None if cluster else "science")
         for s in got.get("subjects", []):
             assert s["namespace"] == "science"
         if "roleRef" in got and got["roleRef"]["kind"] == "ClusterRole":
             assert got["roleRef"]["name"].startswith("rel-execution-broker-")
+        if kind == "ValidatingAdmissionPolicyBinding":
+            assert got["spec"]["policyName"] == "rel-execution-broker-" + src["spec"]["policyName"]
+        elif kind == "ValidatingAdmissionPolicy":
+            assert got["spec"] == src["spec"], f"{kind}/{name}: the same policy"
 
 
 OPTIONAL = [
@@ -353,6 +372,11 @@ def _openapi_to_jsonschema(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     out = {k: _openapi_to_jsonschema(v) for k, v in schema.items() if not k.startswith("x-kubernetes")}
+    # OpenAPI v3.0 (the API server's dialect) marks a bound exclusive with a boolean beside it;
+    # JSON Schema gives the bound itself as exclusiveMinimum/exclusiveMaximum
+    for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+        if isinstance(out.get(exclusive), bool) and out.pop(exclusive) and bound in out:
+            out[exclusive] = out.pop(bound)
     if (
         "properties" in schema
         and "additionalProperties" not in schema
