@@ -1,6 +1,6 @@
-"""Objects a session needs besides its Pod: PersistentVolumeClaims, Secrets, Services, the route
-objects that bring people to it (Ingresses, HTTPRoutes, Traefik Middlewares); and an owner's
-namespace with its RoleBinding and NetworkPolicy.
+"""Objects a session needs besides its Pod: PersistentVolumeClaims, Secrets, Services, ConfigMaps
+(a copy of its log), its Pods' logs, the route objects that bring people to it (Ingresses,
+HTTPRoutes, Traefik Middlewares); and an owner's namespace with its RoleBinding and NetworkPolicy.
 
 Create-if-absent by deterministic name (409 = already there, the existing object is returned),
 NotFound on read is None, NotFound on delete is success: safe to run twice.
@@ -24,6 +24,7 @@ _KINDS = {
     "Service": "service",
     "RoleBinding": "role_binding",
     "NetworkPolicy": "network_policy",
+    "ConfigMap": "config_map",
 }
 
 
@@ -118,6 +119,55 @@ async def annotate_claim(cluster: Cluster, namespace: str, name: str, annotation
     except ApiException as e:
         if e.status != 404:
             raise _wrap(e) from None
+
+
+async def patch_claim(
+    cluster: Cluster,
+    namespace: str,
+    name: str,
+    annotations: Mapping[str, str | None],
+    resource_version: str | None = None,
+) -> Obj:
+    """Merge ``annotations`` into a PVC (None removes one), only if it is still at
+    ``resource_version`` when given (else Conflict); the claim as it is afterwards."""
+    meta: dict[str, Any] = {"annotations": dict(annotations)}
+    if resource_version:
+        meta["resourceVersion"] = resource_version
+    try:
+        resp = await cluster.core.patch_namespaced_persistent_volume_claim(
+            name,
+            namespace,
+            {"metadata": meta},
+            _content_type=MERGE,
+            _request_timeout=cluster.settings.request_timeout,
+            _preload_content=False,
+        )
+    except ApiException as e:
+        raise _wrap(e) from None
+    return await _json(resp)
+
+
+async def read_pod_log(
+    cluster: Cluster, namespace: str, name: str, container: str, tail_lines: int | None = None
+) -> str | None:
+    """A container's log (its last ``tail_lines`` lines), None when the Pod is gone."""
+    try:
+        resp = await cluster.core.read_namespaced_pod_log(
+            name,
+            namespace,
+            container=container,
+            tail_lines=tail_lines,
+            _request_timeout=cluster.settings.request_timeout,
+            _preload_content=False,
+        )
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise _wrap(e) from None
+    try:
+        return (await resp.read()).decode("utf-8", errors="replace")  # type: ignore[no-any-return]
+    finally:
+        resp.release()
 
 
 async def delete_claim(cluster: Cluster, namespace: str, name: str) -> bool:

@@ -29,6 +29,7 @@ Defaults and limits (digest §9 items 13-15, §5.2):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from eb_operator.engine.types import Demand, GpuDemand, Window
@@ -75,7 +76,10 @@ def _gpu(compute: SimpleComputeResource, policy: PlatformPolicy) -> GpuDemand | 
 
 
 def _storage_gib(req: OfferSetRequest) -> int:
-    return sum(r.offered_gib for r in req.storage if isinstance(r, SimpleStorageResource))
+    """New storage the session takes (storage reused from an earlier session has its volume)."""
+    return sum(
+        r.offered_gib for r in req.storage if isinstance(r, SimpleStorageResource) and r.reuses is None
+    )
 
 
 def _stage_out_bytes(req: OfferSetRequest) -> int:
@@ -144,3 +148,14 @@ def demand_from_request(
         node_selector=dict(policy.node_selector),
         max_offers=policy.max_offers,
     )
+
+
+def not_before(demand: Demand, prepare_start: int) -> Demand | None:
+    """``demand`` with every start window cut so that the reservation (its preparation first)
+    begins at ``prepare_start`` at the earliest; None when no requested start is left (e.g. the
+    storage it mounts again is held by another session until after every one)."""
+    earliest = prepare_start + demand.preparation
+    windows = tuple(Window(max(w.start, earliest), w.end) for w in demand.windows if w.end >= earliest)
+    if not windows:
+        return None
+    return dataclasses.replace(demand, windows=windows)

@@ -260,6 +260,37 @@ class RouteStatus(CrModel):
     url: str = Field(description="What a login link opens: the first endpoint's public URL.")
 
 
+class DeliveryStatus(CrModel):
+    """How a storage resource's results went out (its ``stageout``)."""
+
+    state: Literal["Delivered", "Failed"]
+    files: int | None = None
+    bytes: int | None = None
+    at: str | None = Field(default=None, description="RFC 3339; when the delivery ended.")
+    message: str | None = Field(default=None, description="The stager's line: its summary, or why it failed.")
+
+
+class StorageStatus(CrModel):
+    """One storage resource of a session, as the operator made or found it."""
+
+    index: int = Field(ge=0, description="Its position in the request's resources.storage.")
+    uuid: str = Field(description="The storage's uuid (an earlier session's, when reused).")
+    claim: str | None = Field(
+        default=None, description="Its PersistentVolumeClaim; none for scratch space (an emptyDir)."
+    )
+    namespace: str | None = Field(default=None, description="The claim's namespace.")
+    size_gib: int | None = Field(default=None, ge=0, alias="sizeGiB")
+    lifetime: str | None = Field(
+        default=None, description="ISO 8601 duration it is kept after the session (persistent storage)."
+    )
+    expires: str | None = Field(
+        default=None, description="RFC 3339; when the claim is deleted at the latest, as last decided."
+    )
+    reused: bool | None = Field(default=None, description="An earlier session's storage, mounted again.")
+    delivers: bool | None = Field(default=None, description="Its results are staged out when the run ends.")
+    delivery: DeliveryStatus | None = None
+
+
 class ExecutionStatus(CrModel):
     phase: ExecutionPhase | None = None
     uuid: str | None = None
@@ -290,6 +321,16 @@ class ExecutionStatus(CrModel):
     conditions: list[Condition] | None = None
     observed_generation: int | None = None
     remote: RemoteStatus | None = None
+    storage: list[StorageStatus] | None = Field(
+        default=None,
+        description="The session's storage: uuids, claims, sizes, expiry and deliveries (written when it "
+        "prepares and when it ends).",
+    )
+    logs: str | None = Field(
+        default=None,
+        description="The ConfigMap (in this namespace, owned by the Execution) holding a copy of the "
+        "workload's log, kept when the session ended.",
+    )
 
 
 # --- ExecutionPlatform (cluster-scoped; spec = PlatformPolicy) --------------------------------------
@@ -359,6 +400,7 @@ __all__ = [
     "BrokerPeerSpec",
     "BrokerPeerStatus",
     "Condition",
+    "DeliveryStatus",
     "DesiredPhase",
     "ExecutableSpec",
     "ExecutableStatus",
@@ -379,6 +421,7 @@ __all__ = [
     "RemoteStatus",
     "ReservationSpec",
     "RouteStatus",
+    "StorageStatus",
     "WithdrawnOffer",
 ]
 

@@ -257,12 +257,33 @@ class PlatformPolicy(PolicyModel):
     namespaces: Namespaces = Field(
         default_factory=Namespaces, description="Where REST sessions' Pods run: a namespace per owner."
     )
+    keep_undelivered_seconds: int = Field(
+        default=24 * 3600,
+        ge=0,
+        description="How long the volume of results that were not delivered (a failed stage-out, or a "
+        "failed run) is kept after its session, when its storage has no longer lifetime: the owner may "
+        "mount it in a later session meanwhile.",
+    )
 
     def data_endpoint(self, url: str) -> DataEndpoint | None:
         """The listed data endpoint ``url`` names (compared without case in scheme and host, and
         without a trailing slash), if any."""
         want = endpoint_key(url)
         return next((e for e in self.data_endpoints if endpoint_key(e.endpoint) == want), None)
+
+    def endpoint_under(self, url: str) -> DataEndpoint | None:
+        """The listed data endpoint ``url`` falls under: the same scheme and host, and the
+        endpoint's path a prefix of the location's at a ``/`` boundary; the longest such path wins.
+        (Where a results location's credentials come from.)"""
+        want = endpoint_key(url)
+        best: DataEndpoint | None = None
+        for e in self.data_endpoints:
+            key = endpoint_key(e.endpoint)
+            if (want == key or want.startswith(key + "/")) and (
+                best is None or len(key) > len(endpoint_key(best.endpoint))
+            ):
+                best = e
+        return best
 
     @model_validator(mode="after")
     def _check(self) -> PlatformPolicy:

@@ -28,6 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from eb_operator.model.base import WireInt, WireModel, WireStr
 from eb_operator.model.common import UNKNOWN_TAG, Component, TypeUri, discriminator_tag, tagged
+from eb_operator.model.reuse import named_storage
 from eb_operator.model.stageout import StageOut
 from eb_operator.model.times import IsoDuration
 from eb_operator.model.types import Group, Kind, info, kind_of
@@ -278,9 +279,12 @@ class SimpleStorageResource(AbstractStorageResource):
     managed storage that the broker allocates when the offer is accepted and deletes ``lifetime``
     after the session ends. ``lifecycle: unmanaged`` (storage someone else owns) is kept for the
     judge, which answers NO to it. ``stageout`` (this broker's extension,
-    :mod:`eb_operator.model.stageout`) says where its contents go when the run ends."""
+    :mod:`eb_operator.model.stageout`) says where its contents go when the run ends. An ``href`` on
+    a request's storage item names storage an earlier session of the same owner made, to mount it
+    again (:mod:`eb_operator.model.reuse`)."""
 
     type: TypeUri = info(Kind.SIMPLE_STORAGE).canonical
+    href: WireStr | None = None
     size: StorageSize | None = None
     lifetime: StorageLifetime | None = None
     lifecycle: Annotated[StorageLifecycle, BeforeValidator(_coerce_lifecycle)] | None = None
@@ -289,6 +293,18 @@ class SimpleStorageResource(AbstractStorageResource):
     @property
     def persistent(self) -> bool:
         return self.lifetime is not None
+
+    @property
+    def reuses(self) -> str | None:
+        """The uuid of an earlier session's storage this item names with its ``href``
+        (:mod:`eb_operator.model.reuse`); "" for an href that names no uuid; None for new storage."""
+        return named_storage(self.href)
+
+    @property
+    def claimed(self) -> bool:
+        """Backed by a PersistentVolumeClaim rather than node scratch space: persistent storage,
+        storage whose results are staged out (they must outlive the workload), or storage reused."""
+        return self.persistent or self.stageout is not None or self.reuses is not None
 
     @property
     def offered_gib(self) -> int:

@@ -27,10 +27,6 @@ if TYPE_CHECKING:
 
 GIB = 1024**3
 
-#: Whether the operator delivers results yet (its RELEASING stage-out comes after the operator's
-#: restructuring, issue 22); until then a request with a ``stageout`` is answered NO, saying so.
-OPERATOR_DELIVERS = False
-
 
 class StageOutS3(WireModel):
     """An S3 destination: objects ``prefix/<path below the volume>`` in ``bucket``."""
@@ -105,8 +101,12 @@ def stage_out_problems(stageout: StageOut, storage_gib: int, policy: PlatformPol
             ("size",),
             {"limit": storage_gib, "value": stageout.size},
         )
-    if not OPERATOR_DELIVERS:
-        yield Problem(MessageType.NOT_SUPPORTED, "{path}: this broker does not deliver results yet")
+    if policy.storage_class_name is None:
+        yield Problem(
+            MessageType.NOT_SUPPORTED,
+            "{path}: results are delivered from a volume claim, and this platform offers none "
+            "(no storage class is configured)",
+        )
 
 
 def stage_out_gib(stageout: StageOut | None, storage_gib: int) -> int:

@@ -1,4 +1,5 @@
-"""Accepts: OFFERED -> ACCEPTED after re-validating the offer's capacity, releasing its siblings.
+"""Accepts: OFFERED -> ACCEPTED after re-validating the offer's capacity (and that no other
+accepted session mounts the same earlier storage meanwhile), releasing its siblings.
 
 Under the decision lock, so no other decision takes the capacity between the check and the write;
 the status write is resourceVersion-guarded, so a change meanwhile retries the whole step.
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from eb_operator.cluster.convert import reservation_from_spec
 from eb_operator.engine import check_accept
 from eb_operator.engine.types import Phase
+from eb_operator.operator import volumes
 from eb_operator.operator.context import OperatorContext
 from eb_operator.operator.facts import facts_of
 from eb_operator.operator.lifecycle import Action, Step, decide
@@ -59,6 +61,7 @@ class Accepts:
                     None
                     if over is not None
                     else check_accept(cand, table, book, now, ignore_group=view.group)
+                    or volumes.booked_conflict(ctx.state, view)
                 )
             if over is not None:  # the offer stays OFFERED: it may be accepted once a session ends
                 await self.status.record(view, Step(reason="OverLimit", message=over, refused=True))

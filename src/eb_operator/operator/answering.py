@@ -36,7 +36,7 @@ from eb_operator.engine.limits import Admission, trim_offers
 from eb_operator.engine.shares import needed
 from eb_operator.engine.types import Demand, Offer, Phase, Reservation
 from eb_operator.model.common import MessageType
-from eb_operator.operator import children
+from eb_operator.operator import children, volumes
 from eb_operator.operator.builders.merge import merge_answers
 from eb_operator.operator.builders.status import message_item, offerset_status
 from eb_operator.operator.context import OperatorContext
@@ -107,11 +107,17 @@ class OfferSetAnswers:
         as offered, and the time it was decided at."""
         ctx = self.ctx
         request = obj.get("spec", {}).get("request")
+        namespace = obj["metadata"]["namespace"]
         with ctx.timed("probe"):
-            found = await children.probe(ctx.cluster, obj["metadata"]["namespace"], request, ctx.policy)
+            found = await children.probe(ctx.cluster, namespace, request, ctx.policy)
+            owner = str(obj.get("spec", {}).get("owner") or "")
+            where = ctx.children_namespace(namespace, owner)
+            reuse = await volumes.inspect(ctx.cluster, request, owner, where, ctx.state.phase_of_uid)
         now = ctx.now()  # probing may have taken a while
         with ctx.timed("interpret"):
-            interp = interpret(request, ctx.policy, now, found, unknown_requirements(obj), caller.account)
+            interp = interpret(
+                request, ctx.policy, now, found, unknown_requirements(obj), caller.account, reuse=reuse
+            )
         if interp.demand is None:
             return Decision(), list(interp.messages), None, now
         decision, now = await self._decide(obj, interp, caller, now)
@@ -136,8 +142,13 @@ class OfferSetAnswers:
         try:
             now = max(now, ctx.now())
             with ctx.timed("decide"), ctx.deciding("offerset"):
+                demand, in_use = volumes.start_after_holds(interp, ctx.state)
+                if demand is None:
+                    return Decision(
+                        message=message_item("INFO", "urn:no-capacity", in_use or "no offers", now)
+                    )
                 table, book = ctx.capacity(now)
-                decision = await self._choose(interp.demand, caller, table, book, now)
+                decision = await self._choose(demand, caller, table, book, now)
                 for i, offer in enumerate(decision.offers):
                     name = offer_name(meta, i)
                     spec = reservation_spec(offer["offer"], decision.expires, interp.node_selector)

@@ -20,11 +20,11 @@ from eb_operator.cluster.crs import ApiError, Cluster, NotFound
 from eb_operator.cluster.probe import Probe, probe_request
 from eb_operator.engine.types import Phase
 from eb_operator.model.common import FINAL_PHASES
-from eb_operator.model.platform import PlatformPolicy
+from eb_operator.model.platform import DataEndpoint, PlatformPolicy
 from eb_operator.model.session_keys import jupyter_token
 from eb_operator.operator import routes, storage
-from eb_operator.operator.builders import endpoints, notebook, staging
-from eb_operator.operator.builders.children import LABEL_EXECUTION_NAMESPACE
+from eb_operator.operator.builders import endpoints, notebook, stageout, staging
+from eb_operator.operator.builders.children import LABEL_EXECUTION_NAMESPACE, child_namespace
 from eb_operator.operator.builders.endpoints import Endpoint
 from eb_operator.operator.builders.pod import is_notebook, request_of, storage_plan
 from eb_operator.operator.builders.storage import ANN_POD, LABEL_STORAGE
@@ -64,14 +64,7 @@ async def prepare(
         _, created = await objects.create_if_absent(cluster, claim)
         if created:
             log.info("%s", kv(msg="volume claim created", claim=claim["metadata"]["name"]))
-    for endpoint, name in staging.credential_copies(execution, request, policy):
-        assert endpoint.secret_name is not None
-        source_ns = staging.secret_source(endpoint, execution)
-        source = await objects.get(cluster, "Secret", source_ns, endpoint.secret_name)
-        if source is None:  # the Pod then fails with "secret ... not found", which the session shows
-            log.warning("%s", kv(msg="endpoint secret not found", secret=endpoint.secret_name))
-            continue
-        await objects.create_if_absent(cluster, staging.build_credential_copy(execution, name, source))
+    await _copy_credentials(cluster, execution, staging.credential_copies(execution, request, policy))
     reach = endpoints.plan(execution, executable, policy)
     if is_notebook(executable):
         uid = str(execution["metadata"]["uid"])
@@ -82,6 +75,29 @@ async def prepare(
         await objects.create_if_absent(cluster, notebook.build_service(execution))
     if reach.route is not None and policy.routes is not None:
         await routes.ensure(cluster, execution, reach, policy.routes)
+
+
+async def prepare_delivery(cluster: Cluster, execution: Obj, policy: PlatformPolicy) -> None:
+    """Copy the Secrets of the endpoints the session's results go to next to its delivery Pod."""
+    namespace = child_namespace(execution)
+    copies = []
+    for at, endpoint in stageout.stageout_endpoints(request_of(execution), policy):
+        if staging.secret_source(endpoint, execution) != namespace:
+            name = staging.credential_secret(endpoint, at, execution)
+            assert name is not None
+            copies.append((endpoint, name))
+    await _copy_credentials(cluster, execution, copies)
+
+
+async def _copy_credentials(cluster: Cluster, execution: Obj, copies: list[tuple[DataEndpoint, str]]) -> None:
+    for endpoint, name in copies:
+        assert endpoint.secret_name is not None
+        source_ns = staging.secret_source(endpoint, execution)
+        source = await objects.get(cluster, "Secret", source_ns, endpoint.secret_name)
+        if source is None:  # the Pod then fails with "secret ... not found", which the session shows
+            log.warning("%s", kv(msg="endpoint secret not found", secret=endpoint.secret_name))
+            continue
+        await objects.create_if_absent(cluster, staging.build_credential_copy(execution, name, source))
 
 
 async def release(cluster: Cluster, execution: Obj) -> None:
@@ -187,14 +203,18 @@ async def sweep_claims(
         of = (meta.get("labels") or {}).get(LABEL_EXECUTION_NAMESPACE) or meta["namespace"]
         if not mine(of):
             continue
-        phase = phase_of((meta.get("labels") or {}).get("executionbroker.ivoa.net/execution-uid", ""))
-        ended = phase is False or (isinstance(phase, Phase) and phase in FINAL_PHASES)
-        verdict = storage.claim_verdict(claim, ended, now)
-        if verdict.delete:
-            pod = (meta.get("annotations") or {}).get(ANN_POD)
+        ended, delivered = storage.sessions_over(claim, phase_of)
+        await apply_verdict(cluster, claim, storage.claim_verdict(claim, ended, now, delivered))
+
+
+async def apply_verdict(cluster: Cluster, claim: Obj, verdict: storage.Verdict) -> None:
+    """Delete a claim (and the finished Pods that still hold it), or note its new deadline."""
+    meta = claim["metadata"]
+    if verdict.delete:
+        for pod in str((meta.get("annotations") or {}).get(ANN_POD) or "").split(","):
             if pod:  # a finished Pod kept for its logs still holds the claim
                 await cluster.delete_pod(meta["namespace"], pod)
-            if await objects.delete_claim(cluster, meta["namespace"], meta["name"]):
-                log.info("%s", kv(msg="persistent storage deleted: lifetime passed", claim=meta["name"]))
-        elif verdict.annotations:
-            await objects.annotate_claim(cluster, meta["namespace"], meta["name"], verdict.annotations)
+        if await objects.delete_claim(cluster, meta["namespace"], meta["name"]):
+            log.info("%s", kv(msg="persistent storage deleted: lifetime passed", claim=meta["name"]))
+    elif verdict.annotations:
+        await objects.annotate_claim(cluster, meta["namespace"], meta["name"], verdict.annotations)

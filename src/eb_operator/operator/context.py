@@ -18,6 +18,7 @@ from typing import Any
 from eb_operator.cluster.crs import Cluster
 from eb_operator.engine import LedgerSnapshot, NodeTable
 from eb_operator.model.platform import PlatformPolicy
+from eb_operator.model.tenancy import session_namespace
 from eb_operator.operator.config import OperatorConfig
 from eb_operator.operator.events import EventPoster, kv
 from eb_operator.operator.metrics import Metrics
@@ -76,6 +77,12 @@ class OperatorContext:
                 "%s", kv(msg="the platform has routes but there is no session key: none are made", fix=fix)
             )
         return policy.model_copy(update={"routes": None})
+
+    def children_namespace(self, namespace: str, owner: str) -> str:
+        """Where the children (Pod, claims, Secrets) of a session that ``owner`` asks for in
+        ``namespace`` run (:func:`~eb_operator.model.tenancy.session_namespace`): the one rule later
+        sessions' storage lookups follow too."""
+        return session_namespace(namespace, owner, self.cfg.sessions_namespace, self.policy.namespaces)
 
     def mine(self, namespace: str | None) -> bool:
         """Whether this operator reconciles objects of ``namespace``."""

@@ -60,6 +60,7 @@ from eb_operator.operator.context import OperatorContext
 from eb_operator.operator.direct import DirectRequests
 from eb_operator.operator.directory import PeerDirectory
 from eb_operator.operator.events import kv
+from eb_operator.operator.finishing import Finishing
 from eb_operator.operator.forwarding import Forwarding
 from eb_operator.operator.leadership import PEERING_PATH, Leadership
 from eb_operator.operator.metrics import StateCollector, serve_metrics
@@ -104,6 +105,7 @@ class Operator:
             Pods(ctx, self.namespaces),
             self.remote,
             self.namespaces,
+            Finishing(ctx),
         )
         ctx.executions = WorkQueue("executions", self.reconciler.reconcile, config.workers)
         ctx.offersets = WorkQueue("offersets", self.answers.answer, config.offer_workers)

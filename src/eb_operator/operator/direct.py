@@ -16,7 +16,7 @@ from eb_operator.cluster.crs import EXECUTIONS
 from eb_operator.engine import check_accept
 from eb_operator.engine.types import Phase
 from eb_operator.model.common import MessageType
-from eb_operator.operator import children
+from eb_operator.operator import children, volumes
 from eb_operator.operator.builders.status import message_item
 from eb_operator.operator.context import OperatorContext
 from eb_operator.operator.lifecycle import Step
@@ -49,9 +49,11 @@ class DirectRequests:
         obj = await ctx.cluster.get(EXECUTIONS, view.namespace, view.name)
         request = await execution_request(ctx.cluster, obj)
         found = await children.probe(ctx.cluster, view.namespace, request, ctx.policy)
+        where = ctx.children_namespace(view.namespace, view.owner)
+        reuse = await volumes.inspect(ctx.cluster, request, view.owner, where, ctx.state.phase_of_uid)
         now = ctx.now()
         interp = (
-            interpret(request, ctx.policy, now, found, unknown_requirements(obj), caller.account)
+            interpret(request, ctx.policy, now, found, unknown_requirements(obj), caller.account, reuse=reuse)
             if request is not None
             else Interpretation(
                 None, [message_item("ERROR", "urn:missing-value", "no request and no executableRef", now)]
@@ -114,10 +116,13 @@ class DirectRequests:
             why = check_accept(cand, table, book, now)
             return (spec, None, "") if why is None else (None, why, "NoCapacity")
         assert interp.demand is not None
+        after, why = volumes.start_after_holds(interp, ctx.state, but=view.key)
+        if after is None:
+            return None, why, "NoCapacity"
         over = None
         for demand in (
-            dataclasses.replace(interp.demand, max_offers=1),
-            dataclasses.replace(interp.demand, max_offers=1, cores_max=interp.demand.cores_min),
+            dataclasses.replace(after, max_offers=1),
+            dataclasses.replace(after, max_offers=1, cores_max=after.cores_min),
         ):
             found = await plan(ctx, demand, table, book, now)  # one search, NO reason included
             if not found.offers:

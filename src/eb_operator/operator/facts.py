@@ -29,4 +29,6 @@ def facts_of(ctx: OperatorContext, view: ExecutionView) -> Facts:
         pod=ctx.state.pod_of(view),
         accepted_sibling=sibling,
         withdrawn=ctx.state.withdrawn.get(view.group, {}).get(view.name) if view.group else None,
+        delivers=view.delivers,
+        delivery=ctx.state.delivery_of(view),
     )

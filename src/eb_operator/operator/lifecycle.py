@@ -1,10 +1,11 @@
 """The Execution phase machine, as a pure function of what is observed.
 
 ``decide(facts)`` looks at an Execution's current phase, the client's desired phase, the clock,
-its Pod and its siblings, and says what to do next: which phase to write, why, and which side
-effect to perform. It never reads the clock or the API itself, so every transition is a
-table-driven unit test. :class:`eb_operator.operator.reconcile.Reconciler` calls it on every
-change (level-based: the same facts always give the same step, so running it twice is harmless).
+its Pod (and, once its run has ended, the Pod delivering its results) and its siblings, and says
+what to do next: which phase to write, why, and which side effect to perform. It never reads the
+clock or the API itself, so every transition is a table-driven unit test.
+:class:`eb_operator.operator.reconcile.Reconciler` calls it on every change (level-based: the same
+facts always give the same step, so running it twice is harmless).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from eb_operator.model.common import ACCEPTED_PHASES, CANCELLABLE_PHASES, FINAL_
 from eb_operator.model.times import format_instant
 from eb_operator.operator.builders.endpoints import ANN_ENDPOINTS, Plan, decode
 from eb_operator.operator.builders.notebook import LABEL_INTERACTIVE
+from eb_operator.operator.builders.stageout import Delivered, delivered
 from eb_operator.operator.builders.staging import WAIT_CONTAINER
 
 Obj = Mapping[str, Any]
@@ -205,6 +207,77 @@ def _exit_message(p: PodView) -> str:
     return f"the container exited with code {p.exit_code}{reason}"
 
 
+# --- the delivery Pod, as observed ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryView:
+    """The Pod that stages a session's results out (``builders.stageout``), as observed."""
+
+    name: str
+    phase: str = "Pending"
+    deleting: bool = False
+    results: tuple[Delivered, ...] = ()  # what each ended delivery container reported
+    reason: str | None = None
+    message: str | None = None
+    waiting_reason: str | None = None
+    waiting_message: str | None = None
+
+    @property
+    def finished_or_gone(self) -> bool:
+        return self.phase in ("Succeeded", "Failed") or self.deleting
+
+
+def observe_delivery(pod: Obj) -> DeliveryView:
+    """The facts about a delivery Pod the phase machine needs."""
+    meta = pod.get("metadata", {})
+    status = pod.get("status") or {}
+    statuses = [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
+    waiting: Obj = next(
+        (w for c in statuses if (w := (c.get("state") or {}).get("waiting")) and w.get("reason")), {}
+    )
+    return DeliveryView(
+        name=str(meta.get("name", "")),
+        phase=str(status.get("phase") or "Pending"),
+        deleting=bool(meta.get("deletionTimestamp")),
+        results=tuple(delivered(statuses)),
+        reason=status.get("reason"),
+        message=status.get("message"),
+        waiting_reason=waiting.get("reason"),
+        waiting_message=waiting.get("message"),
+    )
+
+
+def delivery_outcome(d: DeliveryView) -> tuple[Outcome, str]:
+    """What a delivery Pod's state means for its session, with the cause of a failure."""
+    failed = next((r for r in d.results if not r.ok), None)
+    if failed is not None:
+        text = failed.message or "no message"
+        if not text.startswith("staging out failed"):
+            text = f"staging out failed: {text}"
+        return Outcome.FAILED, f"resources/storage/{failed.index}: {text}"
+    if d.phase == "Failed":
+        if d.reason == "DeadlineExceeded":
+            return (
+                Outcome.FAILED,
+                "the results were not delivered by the end of the reservation (DeadlineExceeded)",
+            )
+        return (
+            Outcome.FAILED,
+            f"the delivery Pod failed ({d.reason or 'unknown reason'}): {d.message or 'no message'}",
+        )
+    if d.waiting_reason in IMAGE_ERRORS or d.waiting_reason in CREATE_ERRORS:
+        return (
+            Outcome.FAILED,
+            f"the delivery could not start ({d.waiting_reason}): {d.waiting_message or ''}".rstrip(": "),
+        )
+    if d.phase == "Succeeded":
+        files = sum(r.files or 0 for r in d.results)
+        size = sum(r.bytes or 0 for r in d.results)
+        return Outcome.SUCCEEDED, f"the results were delivered: {files} files, {size} bytes"
+    return Outcome.PENDING, "delivering the results"
+
+
 # --- the decision -------------------------------------------------------------------------------
 
 
@@ -214,7 +287,8 @@ class Action(StrEnum):
     RESERVE = "reserve"  # a direct request: find the earliest slot and hold it
     VALIDATE = "validate"  # a direct request that already names a reservation: check it
     CREATE_POD = "create-pod"
-    DELETE_POD = "delete-pod"
+    DELETE_POD = "delete-pod"  # the session's Pods: its workload's, and its delivery's
+    DELIVER = "deliver"  # create the Pod that stages the results out
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +308,8 @@ class Facts:
     pod: PodView | None = None
     accepted_sibling: str | None = None
     withdrawn: str | None = None  # an offer taken back (fair sharing): why
+    delivers: bool = False  # results to stage out once the run ends (a storage ``stageout``)
+    delivery: DeliveryView | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +388,9 @@ def _progress(f: Facts) -> Step:
             return Step(phase=Phase.FAILED, reason="Invalid", message="an offer must carry a reservation")
         return Step(action=Action.VALIDATE if f.reserved else Action.RESERVE)
     if p in FINAL_PHASES:
-        if f.pod is not None and not f.pod.finished_or_gone:
+        if (f.pod is not None and not f.pod.finished_or_gone) or (
+            f.delivery is not None and not f.delivery.finished_or_gone
+        ):
             return Step(action=Action.DELETE_POD)
         return Step()
     if p == Phase.OFFERED:
@@ -346,8 +424,38 @@ def _progress(f: Facts) -> Step:
     if p in POD_PHASES:
         return _with_pod(f, p)
     if p == Phase.RELEASING:
-        return Step(phase=Phase.COMPLETED, reason="Completed", message="the execution completed")
+        return _releasing(f)
     return Step()
+
+
+def _releasing(f: Facts) -> Step:
+    """The run has ended: deliver the results (if any), then COMPLETED; FAILED with the cause when
+    they cannot be delivered (they stay in their storage: the claim outlives the session)."""
+    if not f.delivers:
+        return Step(phase=Phase.COMPLETED, reason="Completed", message="the execution completed")
+    wake = f.release_end + OVERRUN_GRACE if f.release_end is not None else None
+    d = f.delivery
+    if d is None:
+        return Step(
+            reason="Delivering", message="staging the results out", action=Action.DELIVER, wake_at=wake
+        )
+    outcome, message = delivery_outcome(d)
+    if outcome is Outcome.SUCCEEDED:
+        return Step(phase=Phase.COMPLETED, reason="Completed", message=f"the execution completed; {message}")
+    if outcome is Outcome.FAILED:
+        action = Action.NONE if d.finished_or_gone else Action.DELETE_POD
+        return Step(phase=Phase.FAILED, reason="DeliveryFailed", message=message, action=action)
+    if d.deleting:
+        return Step(phase=Phase.FAILED, reason="DeliveryFailed", message="the delivery Pod was deleted")
+    if f.release_end is not None and f.now >= f.release_end + OVERRUN_GRACE:
+        return Step(
+            phase=Phase.FAILED,
+            reason="Overrun",
+            message=f"the results were still not delivered when the reservation ended at "
+            f"{format_instant(f.release_end)}",
+            action=Action.DELETE_POD,
+        )
+    return Step(wake_at=wake)
 
 
 def _with_pod(f: Facts, p: Phase) -> Step:

@@ -16,9 +16,10 @@ from eb_operator.operator.accepting import Accepts
 from eb_operator.operator.context import OperatorContext
 from eb_operator.operator.direct import DirectRequests
 from eb_operator.operator.facts import facts_of
+from eb_operator.operator.finishing import Finishing
 from eb_operator.operator.lifecycle import POD_PHASES, Action, Step, decide
 from eb_operator.operator.namespaces import OwnerNamespaces
-from eb_operator.operator.pods import Pods
+from eb_operator.operator.pods import CannotPrepare, Pods
 from eb_operator.operator.remote import RemoteSessions
 from eb_operator.operator.requests import Interpretation
 from eb_operator.operator.routes import RouteFailed
@@ -28,6 +29,8 @@ from eb_operator.operator.workqueue import Retry
 
 #: Phases after which nobody connects to a session: its route and Services go.
 ENDED = FINAL_PHASES | {Phase.RELEASING}
+#: Phases a session leaves with something to keep: its log, its storage's fate.
+ENDING_PHASES = POD_PHASES | {Phase.RELEASING}
 
 
 class Reconciler:
@@ -40,6 +43,7 @@ class Reconciler:
         pods: Pods,
         remote: RemoteSessions,
         namespaces: OwnerNamespaces,
+        finishing: Finishing,
     ) -> None:
         self.ctx = ctx
         self.status = status
@@ -48,6 +52,7 @@ class Reconciler:
         self.pods = pods
         self.remote = remote
         self.namespaces = namespaces
+        self.finishing = finishing
 
     async def reconcile(self, key: str) -> None:
         ctx = self.ctx
@@ -141,15 +146,23 @@ class Reconciler:
         if step.noop and not view.desired_new:
             return False
         placed = None
+        extra: dict[str, Any] = {}
+        messages: list[dict[str, Any]] = []
         if step.action is Action.CREATE_POD:
             try:
-                placed = await self.pods.create(view)
+                placed, made = await self.pods.create(view)
+                extra |= made
             except RouteFailed as e:
                 await self.pods.release(view, self.namespaces.namespace_of(view))
                 await self.status.fail(view, "RouteFailed", str(e), Interpretation(None))
                 return True
+            except CannotPrepare as e:
+                await self.status.fail(view, "StorageUnavailable", str(e), Interpretation(None))
+                return True
         elif step.action is Action.DELETE_POD:
             await self.pods.delete(view)
+        elif step.action is Action.DELIVER:
+            await self.pods.deliver(view)
         if step.phase in ENDED and self._reachable(view):
             # before the phase is written: a failed deletion is tried again with the whole step
             await self.pods.release(view)
@@ -157,9 +170,15 @@ class Reconciler:
             # its Services and Secrets go at once (the finished Pod stays for its logs), before
             # the final phase is written: a failure here is retried, never forgotten
             await self.namespaces.release(self.namespaces.namespace_of(view), view.uid)
+        if step.phase in FINAL_PHASES and view.phase in ENDING_PHASES:
+            # its log and its storage are settled before the final phase is written: a failure
+            # here is retried with the step, never forgotten
+            kept = await self.finishing.finish(view, step)
+            extra |= kept.status
+            messages = kept.messages
         if step.phase is None and not step.refused and not view.desired_new:
             return False
-        await self.status.record(view, step, placed)
+        await self.status.record(view, step, placed, extra, messages)
         return step.phase is not None
 
     def _reachable(self, view: ExecutionView) -> bool:

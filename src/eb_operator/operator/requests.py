@@ -31,7 +31,8 @@ from eb_operator.model import (
 from eb_operator.model.platform import PlatformPolicy
 from eb_operator.model.sharing import OTHER
 from eb_operator.model.times import from_epoch
-from eb_operator.operator.builders.storage import with_offered_storage
+from eb_operator.operator.builders.storage import reused_uuids, with_offered_storage
+from eb_operator.operator.volumes import Reuse
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,8 @@ class Interpretation:
     messages: list[dict[str, Any]] = field(default_factory=list)
     request: dict[str, Any] | None = None  # the canonical (ivoa-std) request, copied into each offer
     node_selector: dict[str, str] = field(default_factory=dict)  # e.g. the GPU product label
+    reuses: tuple[str, ...] = ()  # earlier sessions' storage it mounts again (``operator.volumes``)
+    not_before: int | None = None  # that storage is held until then: no reservation begins earlier
 
 
 def _message(item: MessageItem) -> dict[str, Any]:
@@ -83,6 +86,7 @@ def interpret(
     probe: Probe | None = None,
     unknown: Sequence[str] = (),
     group: str = OTHER,
+    reuse: Reuse | None = None,
 ) -> Interpretation:
     """Parse, judge and reduce one request. No Demand (and ERROR messages) when it cannot be served.
 
@@ -91,7 +95,9 @@ def interpret(
     preparation lead time. ``unknown``: paths of requirement-like fields the request held that the
     stored copy lost (:func:`unknown_requirements`): each is a reason for NO (digest §9 item 26).
     ``group``: the sharing group the caller is charged to, whose allowed images the executable's
-    image must be under."""
+    image must be under.
+    ``reuse``: what looking up the earlier sessions' storage it names found (``operator.volumes``):
+    its ERRORs are reasons for NO, its sizes are offered, and the offers start after its holds."""
     if not request:
         return refusal("urn:missing-value", "the resource holds no IVOA request", now)
     try:
@@ -106,6 +112,8 @@ def interpret(
     ]
     if probe is not None and not has_errors(judged):
         judged = [*judged, *probe.messages]
+    if reuse is not None and not has_errors(judged):
+        judged = [*judged, *reuse.messages]
     messages = [_message(m) for m in judged]
     if has_errors(judged):
         return Interpretation(None, messages)
@@ -116,5 +124,9 @@ def interpret(
     selector: dict[str, str] = {}
     if demand.gpu is not None and demand.gpu.product:
         selector[demand.gpu.product_label] = demand.gpu.product
-    offered = with_offered_storage(render(req), policy.limits.max_storage_lifetime_seconds)
-    return Interpretation(demand, messages, offered, selector)
+    sizes = reuse.sizes if reuse is not None else {}
+    offered = with_offered_storage(render(req), policy.limits.max_storage_lifetime_seconds, sizes)
+    reused = reused_uuids(offered)
+    return Interpretation(
+        demand, messages, offered, selector, reused, reuse.not_before if reuse is not None else None
+    )

@@ -43,7 +43,9 @@ from eb_operator.engine.types import HOLDING_PHASES, NodeCapacity, Phase, Resour
 from eb_operator.model.platform import PlatformPolicy
 from eb_operator.model.sharing import OTHER
 from eb_operator.model.times import parse_instant
-from eb_operator.operator.lifecycle import PodView, observe_pod
+from eb_operator.operator.builders.stageout import LABEL_ROLE, ROLE
+from eb_operator.operator.builders.storage import reused_uuids
+from eb_operator.operator.lifecycle import DeliveryView, PodView, observe_delivery, observe_pod
 
 Obj = Mapping[str, Any]
 
@@ -119,6 +121,13 @@ class ExecutionView:
     owner: str = ""  # spec.owner: whom its reservation is charged to
     groups: tuple[str, ...] = ()  # spec.groups: which sharing group it is charged to
     child_namespace: str | None = None  # status.childNamespace: where its Pod and children live
+    storage: list[dict[str, Any]] = field(default_factory=list)  # status.storage, as written
+    reuses: tuple[str, ...] = ()  # uuids of earlier sessions' storage its own request mounts (direct)
+
+    @property
+    def delivers(self) -> bool:
+        """Results to stage out when the run ends (recorded when the session prepared)."""
+        return any(item.get("delivers") for item in self.storage)
 
     @property
     def group(self) -> str:
@@ -168,6 +177,8 @@ def execution_view(obj: Obj) -> ExecutionView:
         owner=str(spec.get("owner") or ""),
         groups=tuple(spec.get("groups") or ()),
         child_namespace=status.get("childNamespace"),
+        storage=[dict(item) for item in status.get("storage") or []],
+        reuses=reused_uuids(spec.get("request")),
     )
 
 
@@ -195,6 +206,8 @@ class ClusterState:
         self.pod_use: dict[str, tuple[str, Resources]] = {}  # foreign pod key -> (node, requests)
         self.node_used: dict[str, Resources] = {}
         self.broker_pods: dict[str, PodView] = {}  # execution uid -> its Pod
+        self.delivery_pods: dict[str, DeliveryView] = {}  # execution uid -> its results' delivery Pod
+        self.set_reuses: dict[str, tuple[str, ...]] = {}  # "ns/offerset" -> storage uuids it mounts again
         self.broker_use: dict[
             str, tuple[str, Resources]
         ] = {}  # execution uid -> (node, requests) of a live Pod
@@ -204,6 +217,7 @@ class ClusterState:
         self.scheduled: dict[str, dict[str, Resources]] = {}  # node -> pod key -> requests
         self._scheduled_on: dict[str, str] = {}  # pod key -> node
         self._broker_pod_keys: dict[str, str] = {}  # broker pod key -> execution uid
+        self._delivery_pod_keys: set[str] = set()  # those of them that deliver results
         self.executions: dict[str, ExecutionView] = {}
         self.by_uid: dict[str, str] = {}  # execution uid -> key
         self.groups: dict[str, set[str]] = {}  # "ns/offerset" -> execution keys
@@ -305,13 +319,25 @@ class ClusterState:
         labels = meta.get("labels") or {}
         key = f"{meta.get('namespace')}/{meta['name']}"
         exec_uid = labels.get(LABEL_EXECUTION_UID) if labels.get(LABEL_MANAGED_BY) == MANAGER else None
+        delivery = labels.get(LABEL_ROLE) == ROLE
         if deleted:  # a deletion known only by its key (a re-list) has no labels
             exec_uid = self._broker_pod_keys.pop(key, exec_uid)
+            delivery = delivery or key in self._delivery_pod_keys
+            self._delivery_pod_keys.discard(key)
         elif exec_uid:
             self._broker_pod_keys[key] = exec_uid
+            if delivery:
+                self._delivery_pod_keys.add(key)
         node = (pod.get("spec") or {}).get("nodeName")
         live = not deleted and bool(node) and not pod_done(pod)
         self._schedule(key, str(node) if not deleted and pod_scheduled(pod) else None, pod)
+        if exec_uid and delivery:
+            # A delivery Pod runs within its Execution's reservation, after the workload's Pod ended.
+            if deleted:
+                self.delivery_pods.pop(exec_uid, None)
+            else:
+                self.delivery_pods[exec_uid] = observe_delivery(pod)
+            return self.by_uid.get(exec_uid)
         if exec_uid:
             # A broker Pod is covered by its Execution's reservation, unless that Execution is not
             # one of ours (another platform or namespace set): then it is foreign use like any Pod.
@@ -398,6 +424,19 @@ class ClusterState:
 
     def pod_of(self, view: ExecutionView) -> PodView | None:
         return self.broker_pods.get(view.uid)
+
+    def delivery_of(self, view: ExecutionView) -> DeliveryView | None:
+        return self.delivery_pods.get(view.uid)
+
+    def phase_of_uid(self, uid: str) -> Phase | bool | None:
+        """The phase of the Execution with this uid; False when there is no such Execution."""
+        key = self.by_uid.get(uid)
+        view = self.executions.get(key) if key is not None else None
+        return False if view is None else view.phase
+
+    def reuses_of(self, view: ExecutionView) -> tuple[str, ...]:
+        """The uuids of earlier sessions' storage the session mounts again."""
+        return self.set_reuses.get(view.group, ()) if view.group else view.reuses
 
     # -- executions ------------------------------------------------------------------------
 
@@ -513,12 +552,16 @@ class ClusterState:
             self.answered.pop(group, None)
             self.set_owners.pop(group, None)
             self.withdrawn.pop(group, None)
+            self.set_reuses.pop(group, None)
             return
         status = obj.get("status") or {}
         if status.get("result") and group not in self.answered:
             done = status.get("expires") or status.get("created")
             if done:
                 self.answered[group] = AnsweredSet(str(obj["metadata"].get("uid", "")), parse_instant(done))
+        reuses = reused_uuids((obj.get("spec") or {}).get("request"))
+        if reuses:
+            self.set_reuses[group] = reuses
         if group in self.offers or group in self.peer_offers:
             return  # an answer is written once: later events of the set change nothing here
         remote = {str(r["name"]): dict(r["peer"]) for r in offer_refs(obj) if r.get("peer")}

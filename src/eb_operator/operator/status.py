@@ -5,6 +5,7 @@ line."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from eb_operator.cluster.crs import EXECUTIONS, Conflict, NotFound
@@ -31,14 +32,25 @@ class StatusWriter:
     ) -> dict[str, Any]:
         return execution_status(view, phase, reason, message, self.ctx.now(), refused)
 
-    async def record(self, view: ExecutionView, step: Step, child_namespace: str | None = None) -> None:
+    async def record(
+        self,
+        view: ExecutionView,
+        step: Step,
+        child_namespace: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        messages: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
         """Write what ``step`` says (its phase, or the refusal of the desired phase) and announce it;
-        ``child_namespace``: where the session's children were just made (recorded with it)."""
+        ``child_namespace``: where the session's children were just made (recorded with it);
+        ``extra``: more status fields (its storage, its kept log); ``messages``: more messages."""
         ctx = self.ctx
         phase = step.phase or view.phase
         status = self.status(view, phase, step.reason, step.message, step.refused)
         if child_namespace is not None and child_namespace != view.child_namespace:
             status["childNamespace"] = child_namespace
+        status |= dict(extra or {})
+        if messages:
+            status["messages"] = [*status.get("messages", []), *(dict(m) for m in messages)]
         pod = ctx.state.pod_of(view)
         where = child_namespace or view.child_namespace or view.namespace
         reach = await children.access(ctx.cluster, where, view.name, phase, pod)

@@ -49,7 +49,7 @@ class Sweeper:
             if not ctx.leading.is_set():
                 continue
             try:  # persistent storage past its lifetime (eb_operator.operator.children)
-                await children.sweep_claims(ctx.cluster, ctx.mine, self._phase_of_uid, ctx.now())
+                await children.sweep_claims(ctx.cluster, ctx.mine, ctx.state.phase_of_uid, ctx.now())
             except Exception as e:
                 log.warning("%s", kv(msg="storage sweep failed", error=e))
             try:  # done objects past their time to live (eb_operator.operator.retention)
@@ -63,11 +63,6 @@ class Sweeper:
                     await self.namespaces.sweep()
                 except Exception as e:
                     log.warning("%s", kv(msg="namespace sweep failed", error=e))
-
-    def _phase_of_uid(self, uid: str) -> Phase | bool | None:
-        key = self.ctx.state.by_uid.get(uid)
-        view = self.ctx.state.executions.get(key) if key is not None else None
-        return False if view is None else view.phase
 
     def sweep(self) -> None:
         """Queue every Execution whose offer expired or whose next step is due, and every

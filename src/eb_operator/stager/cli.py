@@ -1,6 +1,7 @@
 """The stager's command line: one transfer per run, one summary line on success, one line naming
-the location and the cause on failure (exit 1), also written to the container's termination
-message file so the operator can quote it in the session's messages."""
+the location and the cause on failure (exit 1). Either line is also written to the container's
+termination message file: the operator quotes a failure in the session's messages, and reports a
+delivery's summary (files and bytes) on its storage item."""
 
 from __future__ import annotations
 
@@ -85,14 +86,19 @@ def _transfer(direction: str, args: argparse.Namespace) -> Tally:
     raise StageError(f"usage: stager {direction} cannot move {args.kind}\n{USAGE}")
 
 
-def _report_failure(line: str, termination_log: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+def _terminate_with(line: str, termination_log: str) -> None:
+    """``line`` as the container's termination message (where there is such a file)."""
     if os.path.exists(termination_log):
         try:
             with open(termination_log, "w") as f:
                 f.write(line)
         except OSError:
-            pass  # the log line above is the fallback
+            pass  # the log line is the fallback
+
+
+def _report_failure(line: str, termination_log: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+    _terminate_with(line, termination_log)
 
 
 def main(
@@ -114,5 +120,7 @@ def main(
     except StageError as e:
         _report_failure(f"staging {'out ' if direction == 'out' else ''}failed: {e}", termination_log)
         return 1
-    out(tally.summary(verb))
+    line = tally.summary(verb)
+    out(line)
+    _terminate_with(line, termination_log)
     return 0

@@ -60,9 +60,15 @@ CLUSTER_SCOPED = {"nodes", "tokenreviews", "namespaces"}
 BIND = ("rbac.authorization.k8s.io", "clusterroles", "bind", "cluster")
 
 
+#: Subresources read through their own client methods: ``read_namespaced_pod_log`` is ``pods/log``.
+SUBRESOURCES = {"pod_log": "pods/log"}
+
+
 def resource_of(kind: str) -> str:
     """``persistent_volume_claim`` or ``PersistentVolumeClaim`` -> ``persistentvolumeclaims``;
-    ``network_policy`` -> ``networkpolicies``."""
+    ``network_policy`` -> ``networkpolicies``; ``pod_log`` -> ``pods/log``."""
+    if kind in SUBRESOURCES:
+        return SUBRESOURCES[kind]
     name = kind.replace("_", "").lower()
     return name[:-1] + "ies" if name.endswith("y") else name + "s"
 
@@ -159,9 +165,9 @@ def client_call(call: ast.Call, bound: Mapping[str, str | None], module: Module)
     )
 
 
-#: Attributes holding kubernetes_asyncio API objects (Cluster.core/.custom/.api, RestStore._co and
-#: ._authn, _Watcher.api).
-CLIENTS = ("core", "custom", "api", "_co", "_authn", "rbac", "networking")
+#: Attributes holding kubernetes_asyncio API objects (Cluster.core/.custom/.api, RestStore._co,
+#: ._authn and ._core, _Watcher.api).
+CLIENTS = ("core", "custom", "api", "_co", "_authn", "_core", "rbac", "networking")
 
 
 def is_client(call: ast.Call) -> bool:

@@ -1,7 +1,7 @@
 """Stage-out, this broker's extension of the storage resource (docs/wire-model.md, "Stage-out"):
-read the same in both dialects, judged (NO until the operator delivers, with every structural
-problem named), and counted in the offer's release time (size / bandwidth, as preparation does
-for staging in)."""
+read the same in both dialects, judged (every structural problem named; NO on a platform without a
+storage class, since results are delivered from a volume claim), and counted in the offer's
+release time (size / bandwidth, as preparation does for staging in)."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ def test_what_makes_a_stageout_impossible(stageout: dict[str, Any], expected: li
     assert problems(stageout) == expected
 
 
-def test_the_judge_says_no_until_the_operator_delivers_and_names_every_problem() -> None:
+def test_the_judge_names_every_problem_and_needs_a_storage_class() -> None:
     req, _ = parse_offerset_request(with_stageout({"s3": {"endpoint": S3}, "colour": "blue"}))
     messages = [(m.type, m.values["path"] if m.values else None) for m in judge_request(req, PLATFORM)]
     base = "resources/storage/0/stageout"
@@ -128,6 +128,53 @@ def test_the_judge_says_no_until_the_operator_delivers_and_names_every_problem()
         (MessageType.MISSING_VALUE, f"{base}/s3/bucket"),
         (MessageType.NOT_SUPPORTED, base),
     ]
+    [no_class] = [m for m in judge_request(req, PLATFORM) if m.type == MessageType.NOT_SUPPORTED]
+    assert no_class.message == (
+        f"{base}: results are delivered from a volume claim, and this platform offers none "
+        "(no storage class is configured)"
+    )
+
+
+def test_a_stageout_the_platform_can_deliver_is_judged_fine() -> None:
+    platform = PLATFORM.model_copy(update={"storage_class_name": "local"})
+    for stageout in (TO_S3, {"http": {"location": "https://dav.example.org/r/", "webdav": True}}):
+        req, _ = parse_offerset_request(with_stageout(stageout))
+        assert judge_request(req, platform) == []
+
+
+@pytest.mark.parametrize(
+    ("location", "endpoint"),
+    [
+        ("https://dav.example.org/results/run-1/", "https://dav.example.org/results"),
+        ("https://DAV.example.org/results", "https://dav.example.org/results"),
+        ("https://dav.example.org/results/deep/x/", "https://dav.example.org/results/deep"),
+        ("https://dav.example.org/resultsX/", "https://dav.example.org"),
+        ("https://other.example.org/results/", None),
+        ("http://dav.example.org/results/", None),
+    ],
+    ids=[
+        "below it",
+        "host without case",
+        "the longest wins",
+        "a path boundary",
+        "another host",
+        "another scheme",
+    ],
+)
+def test_a_results_location_takes_the_credentials_of_the_endpoint_it_falls_under(
+    location: str, endpoint: str | None
+) -> None:
+    platform = PlatformPolicy.model_validate(
+        {
+            "dataEndpoints": [
+                {"endpoint": "https://dav.example.org", "secretName": "root"},
+                {"endpoint": "https://dav.example.org/results/", "secretName": "results"},
+                {"endpoint": "https://dav.example.org/results/deep", "secretName": "deep"},
+            ]
+        }
+    )
+    found = platform.endpoint_under(location)
+    assert (found.endpoint.rstrip("/") if found else None) == endpoint
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from tests.support.wire import (
 
 from eb_operator.model import RequestError, judge_request, parse_offerset_request
 from eb_operator.model.platform import DataEndpoint, Images, PlatformPolicy
+from eb_operator.model.reuse import storage_uuid
 from eb_operator.model.times import format_instant, parse_instant
 from eb_operator.operator import storage as claims
 from eb_operator.operator.builders import notebook as nb
@@ -147,11 +148,19 @@ def test_persistent_storage_is_a_claim_deleted_its_lifetime_after_the_reservatio
             "metadata": {
                 "name": "eb-job-1-storage-0",
                 "namespace": "science",
-                "labels": {**MANAGED, "executionbroker.ivoa.net/storage": "persistent"},
+                "labels": {
+                    **MANAGED,
+                    "executionbroker.ivoa.net/storage": "persistent",
+                    "executionbroker.ivoa.net/storage-uuid": storage_uuid("uid-1", 0),
+                },
                 "annotations": {
                     "executionbroker.ivoa.net/lifetime": "PT10M",
                     "executionbroker.ivoa.net/delete-after": format_instant(T0 + 3660 + 600),
                     "executionbroker.ivoa.net/pod": "eb-job-1",
+                    "executionbroker.ivoa.net/owner": "",
+                    "executionbroker.ivoa.net/holds": (
+                        f'{{"uid-1":["{format_instant(T0 - 30)}","{format_instant(T0 + 3660)}"]}}'
+                    ),
                 },
             },
             "spec": {

@@ -27,6 +27,7 @@ class StorageRules(Findings):
                 continue
             self.unknown_requirements(resource, path)
             self.costs_and_metrics(resource.costs, resource.metrics, path)
+            self.reference(resource, path)
             self.persistence(resource, path)
             self.stage_out(resource, path)
             requested = resource.size.requested if resource.size else None
@@ -53,7 +54,7 @@ class StorageRules(Findings):
                     limit=limit,
                 )
             else:
-                total += low or 0
+                total += 0 if resource.reuses is not None else low or 0
                 if high is not None and high > limit:
                     self.say(
                         MessageLevel.WARN,
@@ -79,8 +80,20 @@ class StorageRules(Findings):
             for p in stage_out_problems(resource.stageout, resource.offered_gib, self.policy):
                 self.no(p.type, p.template, (*where, *p.where), **p.values)
 
+    def reference(self, resource: SimpleStorageResource, path: Path) -> None:
+        """Storage named by ``href`` (an earlier session's, to mount again) must be named by its
+        uuid; whether it exists and is the caller's is found at offer time (the operator)."""
+        if resource.reuses == "":
+            self.no(
+                MessageType.BAD_VALUE,
+                "{path}: names no storage the broker made: {value} does not end in a storage uuid",
+                (*path, "href"),
+                value=str(resource.href),
+            )
+
     def persistence(self, resource: SimpleStorageResource, path: Path) -> None:
-        """Persistent storage (a ``lifetime``) needs a StorageClass, and a lifetime within the limit."""
+        """Persistent storage (a ``lifetime``) needs a StorageClass, and a lifetime within the limit;
+        storage reused from an earlier session has its claim already, and a lifetime only extends it."""
         if resource.lifecycle is StorageLifecycle.UNMANAGED:
             self.no(
                 MessageType.NOT_SUPPORTED,
@@ -90,7 +103,7 @@ class StorageRules(Findings):
         if resource.lifetime is None:
             return
         where = (*path, "lifetime")
-        if self.policy.storage_class_name is None:
+        if self.policy.storage_class_name is None and resource.reuses is None:
             self.no(
                 MessageType.NOT_SUPPORTED,
                 "{path}: this platform offers no persistent storage (no storage class is configured)",

@@ -90,6 +90,61 @@ def _container_process(
     return out
 
 
+def pod_spec(
+    reservation: Obj,
+    policy: PlatformPolicy,
+    settings: PodSettings,
+    deadline: int,
+    containers: list[dict[str, Any]],
+    init_containers: list[dict[str, Any]] | None = None,
+    volumes: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The spec every Pod of a session shares: one run, non-root, no API token, pinned to the
+    reserved node (and its GPU product), tolerating the platform's taint, stopped at ``deadline``
+    seconds."""
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "activeDeadlineSeconds": deadline,
+        "terminationGracePeriodSeconds": settings.termination_grace_seconds,
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchFields": [
+                                {"key": "metadata.name", "operator": "In", "values": [reservation["node"]]}
+                            ]
+                        }
+                    ]
+                }
+            }
+        },
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": settings.run_as_user,
+            "runAsGroup": settings.run_as_user,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": containers,
+    }
+    if init_containers:
+        spec["initContainers"] = init_containers
+    if volumes:
+        spec["volumes"] = volumes
+    if reservation.get("nodeSelector"):
+        spec["nodeSelector"] = dict(reservation["nodeSelector"])
+    if policy.toleration is not None:
+        t = policy.toleration
+        toleration: dict[str, Any] = {"key": t.key, "effect": t.effect}
+        toleration |= (
+            {"operator": "Equal", "value": t.value} if t.value is not None else {"operator": "Exists"}
+        )
+        spec["tolerations"] = [toleration]
+    return spec
+
+
 def build_pod(
     execution: Obj,
     executable: Obj,
@@ -127,42 +182,7 @@ def build_pod(
     labels = dict(parts.labels)
     if len(meta["name"]) <= 63:
         labels[LABEL_EXECUTION] = meta["name"]
-    spec: dict[str, Any] = {
-        "restartPolicy": "Never",
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "activeDeadlineSeconds": max(1, end - now),
-        "terminationGracePeriodSeconds": settings.termination_grace_seconds,
-        "affinity": {
-            "nodeAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": {
-                    "nodeSelectorTerms": [
-                        {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [r["node"]]}]}
-                    ]
-                }
-            }
-        },
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": settings.run_as_user,
-            "runAsGroup": settings.run_as_user,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "containers": [container],
-    }
-    if parts.init_containers:
-        spec["initContainers"] = parts.init_containers
-    if parts.volumes:
-        spec["volumes"] = parts.volumes
-    if r.get("nodeSelector"):
-        spec["nodeSelector"] = dict(r["nodeSelector"])
-    if policy.toleration is not None:
-        t = policy.toleration
-        toleration: dict[str, Any] = {"key": t.key, "effect": t.effect}
-        toleration |= (
-            {"operator": "Equal", "value": t.value} if t.value is not None else {"operator": "Exists"}
-        )
-        spec["tolerations"] = [toleration]
+    spec = pod_spec(r, policy, settings, max(1, end - now), [container], parts.init_containers, parts.volumes)
     metadata = child_metadata(execution, pod_name(meta["name"]), labels)
     if reach.endpoints:  # what a person connects to: read back from the Pod (lifecycle.observe_pod)
         metadata.setdefault("annotations", {})[endpoints.ANN_ENDPOINTS] = endpoints.encode(reach)
@@ -191,6 +211,15 @@ def request_of(execution: Obj) -> Obj:
     return (execution.get("spec") or {}).get("request") or {}
 
 
+def session_pods(execution: Obj) -> list[str]:
+    """The Pods of a session that mount its volumes: its workload's, and its delivery's when its
+    results are staged out."""
+    name = execution["metadata"]["name"]
+    storage_items = (request_of(execution).get("resources") or {}).get("storage") or []
+    delivers = any(item.get("stageout") for item in storage_items)
+    return [pod_name(name), *([storage.stageout_pod_name(name)] if delivers else [])]
+
+
 def storage_plan(execution: Obj, policy: PlatformPolicy) -> storage.StoragePlan:
     """The session's volumes, mounts, claims and staging targets under ``policy``."""
     return storage.plan_storage(
@@ -198,7 +227,8 @@ def storage_plan(execution: Obj, policy: PlatformPolicy) -> storage.StoragePlan:
         request_of(execution),
         policy.storage_class_name,
         policy.limits.max_storage_lifetime_seconds,
-        pod_name(execution["metadata"]["name"]),
+        ",".join(session_pods(execution)),
+        policy.keep_undelivered_seconds,
     )
 
 
