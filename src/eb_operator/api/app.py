@@ -43,7 +43,7 @@ from eb_operator.api.media import (
     negotiate_response,
 )
 from eb_operator.api.metrics import Metrics, MetricsMiddleware
-from eb_operator.api.routers import gate, offersets, ops, sessions, vosi
+from eb_operator.api.routers import gate, logs, offersets, ops, sessions, vosi
 from eb_operator.api.service import BrokerService
 from eb_operator.api.settings import ApiSettings
 from eb_operator.api.wire import Dialect, RequestError
@@ -198,7 +198,7 @@ def create_app(settings: ApiSettings | None = None, store_factory: StoreFactory 
         static_url=DOCS_ASSETS,
         redirect_slashes=False,
     )
-    for router in (offersets.router, sessions.router, gate.router, vosi.router, ops.router):
+    for router in (offersets.router, sessions.router, logs.router, gate.router, vosi.router, ops.router):
         app.include_router(router)
     for exc_type in (
         ApiError,

@@ -174,6 +174,24 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": ["url", "expires"],
         "properties": {"url": _STR, "expires": {"type": "string", "format": "date-time"}},
     },
+    "StorageResource": {
+        "description": "A storage resource of a session (SimpleStorageResource) as the broker reports it: "
+        "its uuid and href (a later request of the same owner names it by this href to mount it "
+        "again), its offered size and lifetime, until when it is kept (expires), and, for results "
+        "staged out, how the delivery went (stageout.delivery).",
+        "type": "object",
+        "properties": {
+            "uuid": _STR,
+            "href": _STR,
+            "type": _STR,
+            "kind": _STR,
+            "name": _STR,
+            "size": {"type": "object"},
+            "lifetime": {"type": "object"},
+            "expires": {"type": "string", "format": "date-time"},
+            "stageout": {"type": "object"},
+        },
+    },
     "OfferSetResponse": {
         "description": "digest §3.8: uuid and href required (C26: under meta), result YES or NO, the offers.",
         "type": "object",

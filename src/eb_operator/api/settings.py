@@ -52,6 +52,12 @@ class ApiSettings(BaseSettings):
         le=MAX_VIA_IDS,
         description="A forwarded request that has passed through more brokers than this is refused (508).",
     )
+    log_wait_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="How long GET /sessions/{uuid}/logs?follow=true waits for a session's container to "
+        "start before it ends the stream (the client asks again).",
+    )
     create_status: int = Field(
         default=303, description="Status of a successful POST /offersets: 303 (with body) or 200."
     )

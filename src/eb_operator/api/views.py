@@ -24,6 +24,7 @@ from eb_operator.model import (
     phase_options,
     render,
 )
+from eb_operator.model.reuse import named_storage, storage_href, storage_uuid
 from eb_operator.model.times import (
     Iso8601Error,
     IsoInterval,
@@ -125,13 +126,33 @@ def _offered_resources(request: Obj, reservation: Mapping[str, Any]) -> dict[str
             first.setdefault("gpus", {})["offered"] = _minmax(gpus)
     storage = resources.get("storage") or []
     left = int(reservation.get("storageGiB", 0) or 0)
-    for i, item in enumerate(storage):
+    new = [item for item in storage if item.get("href") is None]  # reused storage is offered as found
+    for i, item in enumerate(new):
         size = item.setdefault("size", {})
         want = int(((size.get("requested") or {}).get("min")) or 1)
-        give = left if i == len(storage) - 1 else min(want, left)
+        give = left if i == len(new) - 1 else min(want, left)
         size["offered"] = _minmax(max(give, 0))
         left -= give
     return resources
+
+
+def _storage_identity(resources: dict[str, Any], session: str, status: Obj, base_url: str) -> None:
+    """Each storage item's uuid (server-assigned; an earlier session's when it names one) and href,
+    and, once the session has prepared, what the operator recorded: its size, until when it is
+    kept (``expires``), and how its results went out (``stageout.delivery``)."""
+    recorded = {int(e.get("index", -1)): e for e in status.get("storage") or []}
+    for i, item in enumerate(resources.get("storage") or []):
+        entry = recorded.get(i) or {}
+        named = named_storage(item.get("href")) if item.get("href") is not None else None
+        uuid = str(entry.get("uuid") or named or storage_uuid(session, i))
+        item.setdefault("uuid", uuid)  # a client's own uuid stays: its volumes may name it (§9 item 28)
+        item["href"] = storage_href(base_url, session, uuid)
+        if entry.get("sizeGiB") is not None:
+            item.setdefault("size", {})["offered"] = _minmax(int(entry["sizeGiB"]))
+        if entry.get("expires"):
+            item["expires"] = entry["expires"]
+        if entry.get("delivery") and isinstance(item.get("stageout"), dict):
+            item["stageout"]["delivery"] = copy.deepcopy(dict(entry["delivery"]))
 
 
 def _offered_schedule(request: Obj, reservation: Mapping[str, Any]) -> dict[str, Any]:
@@ -216,6 +237,7 @@ def session_document(
     else:
         executable = request.get("executable")
         resources = _offered_resources(request, reservation)
+        _storage_identity(resources, uuid, st, base_url)
         schedule = _offered_schedule(request, reservation)
     if executable:
         doc["executable"] = copy.deepcopy(dict(executable))
@@ -278,3 +300,19 @@ def offerset_document(
     if messages:
         doc["messages"] = copy.deepcopy(list(messages))
     return {k: v for k, v in doc.items() if v is not None}
+
+
+def storage_document(session: Mapping[str, Any], storage: str) -> dict[str, Any] | None:
+    """The storage item whose href names ``storage`` (a uuid) in a session document, if any."""
+    for item in (session.get("resources") or {}).get("storage") or []:
+        if named_storage(str(item.get("href") or "")) == storage:
+            return copy.deepcopy(dict(item))
+    return None
+
+
+def pod_of(execution: Obj) -> tuple[str, str]:
+    """(namespace, name) of a session's Pod: where the operator recorded it, else where it makes it."""
+    st = _status(execution)
+    meta = execution.get("metadata") or {}
+    namespace = str(st.get("childNamespace") or meta.get("namespace") or "")
+    return namespace, str(st.get("podName") or f"eb-{meta.get('name', '')}")

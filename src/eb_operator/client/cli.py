@@ -5,6 +5,7 @@
     ebctl show <session|offerset>
     ebctl watch <session>           # one line per phase change, until a final phase
     ebctl open <session>            # a one-time login link: open it in a browser (a notebook, a web app)
+    ebctl logs [-f] <session>       # what its workload printed (-f: as it prints it)
 
 ``--url``/``EB_URL`` names the broker, ``--token``/``EB_TOKEN`` the bearer token; ``-o`` chooses
 table (default), yaml or json. Exit status: 0 done, 1 the broker said no (result NO, a refused
@@ -114,6 +115,16 @@ def parser() -> argparse.ArgumentParser:
         default=0.0,
         help="first wait up to N seconds for the session to be READY or RUNNING",
     )
+
+    logs = sub.add_parser(
+        "logs",
+        help="print what a session's workload printed",
+        description="Print a session's log (its workload container's); -f follows it while it runs.",
+    )
+    _common(logs, top=False)
+    logs.add_argument("session", help="session uuid or href")
+    logs.add_argument("-f", "--follow", action="store_true", help="stream new lines until the session ends")
+    logs.add_argument("--tail", type=int, default=None, help="only the last N lines")
     return p
 
 
@@ -223,6 +234,23 @@ class Cli:
         phase = phase_of(last)
         return EXIT_OK if phase == "COMPLETED" else EXIT_NO if phase in FINAL_PHASES else EXIT_TIMEOUT
 
+    def logs(self) -> int:
+        ref, tail = self.args.session, self.args.tail
+        if not self.args.follow:
+            self.out.write(self.eb.logs(ref, tail))
+            self.out.flush()
+            return EXIT_OK
+        while True:
+            got = False
+            for chunk in self.eb.follow_logs(ref, tail):
+                got = got or bool(chunk)
+                self.out.write(chunk)
+                self.out.flush()
+            # the stream ends when the container does, or when the broker stopped waiting for it
+            # to start: then ask again, unless the session is over
+            if got or phase_of(self.eb.session(ref)) in FINAL_PHASES:
+                return EXIT_OK
+
 
 def _pair(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
@@ -258,6 +286,8 @@ def main(
                 return cli.show()
             if args.command == "open":
                 return cli.open()
+            if args.command == "logs":
+                return cli.logs()
             return cli.watch()
     except BrokerError as e:
         print(f"ebctl: {e}", file=err)

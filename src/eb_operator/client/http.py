@@ -187,6 +187,29 @@ class BrokerClient:
                 raise TimeoutError(f"session {ident(ref, 'sessions')} still {phase} after {timeout:g} s")
             sleep(interval)
 
+    def logs(self, ref: str, tail: int | None = None) -> str:
+        """What the session's workload printed so far (its last ``tail`` lines)."""
+        params = {"tail": str(tail)} if tail is not None else {}
+        response = self._send("GET", f"/sessions/{ident(ref, 'sessions')}/logs", params=params)
+        if not response.is_success:
+            raise BrokerError(response.status_code, _error_text(response, self._decode(response)))
+        return response.text
+
+    def follow_logs(self, ref: str, tail: int | None = None) -> Iterator[str]:
+        """The log as the workload writes it, until its container ends (``follow=true``; the
+        connection has no read timeout)."""
+        params = {"follow": "true", **({"tail": str(tail)} if tail is not None else {})}
+        path = f"/sessions/{ident(ref, 'sessions')}/logs"
+        timeout = httpx.Timeout(self._http.timeout.connect, read=None)
+        try:
+            with self._http.stream("GET", path, params=params, timeout=timeout) as response:
+                if not response.is_success:
+                    response.read()
+                    raise BrokerError(response.status_code, _error_text(response, self._decode(response)))
+                yield from response.iter_text()
+        except httpx.HTTPError as e:
+            raise BrokerError(0, f"cannot reach the broker at {self.url}: {e}") from e
+
     def get(self, path: str) -> httpx.Response:
         """Any other GET (``/availability``, ``/capabilities``, ``/healthz`` ...), raw."""
         return self._send("GET", path)

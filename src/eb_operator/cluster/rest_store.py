@@ -17,10 +17,11 @@ import json
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -243,6 +244,7 @@ class RestStore:
         self.request_timeout = request_timeout
         self._co = client.CustomObjectsApi(api_client)
         self._authn = client.AuthenticationV1Api(api_client)
+        self._core = client.CoreV1Api(api_client)
         self._offersets = _Watcher(self._co, namespace, OFFERSETS)
         self._executions = _Watcher(self._co, namespace, EXECUTIONS)
 
@@ -332,6 +334,79 @@ class RestStore:
     async def offerset_executions(self, offerset_name: str) -> list[Obj]:
         """The offers of an OfferSet that were written as Executions (accepted or rejected)."""
         return await self.list_executions(f"{LABEL_OFFERSET}={label_value(offerset_name)}")
+
+    # --- a session's log -----------------------------------------------------------------------
+
+    async def read_log(self, namespace: str, pod: str, container: str, tail_lines: int | None) -> str | None:
+        """A container's log (its last ``tail_lines`` lines; all of it without), None when the
+        Pod is gone or its container never started."""
+        tail: dict[str, Any] = {"tail_lines": tail_lines} if tail_lines is not None else {}
+        try:
+            resp: Any = await self._core.read_namespaced_pod_log(
+                pod,
+                namespace,
+                container=container,
+                **tail,
+                _request_timeout=self.request_timeout,
+                _preload_content=False,
+            )
+        except ApiException as e:
+            if e.status in (400, 404):  # 400: the container is still waiting to start
+                return None
+            raise _store_error(e, f"log of pod {namespace}/{pod}") from e
+        except (TimeoutError, OSError) as e:
+            raise StoreError(f"log of pod {namespace}/{pod}: {e}") from e
+        try:
+            return str((await resp.read()).decode("utf-8", errors="replace"))
+        finally:
+            resp.release()
+
+    @contextlib.asynccontextmanager
+    async def follow_log(
+        self, namespace: str, pod: str, container: str, tail_lines: int | None
+    ) -> AsyncIterator[AsyncIterator[bytes] | None]:
+        """A running container's log as it is written, until the container ends (None when the
+        Pod is gone or its container has not started). The connection closes on leaving."""
+        tail: dict[str, Any] = {"tail_lines": tail_lines} if tail_lines is not None else {}
+        try:
+            resp: Any = await self._core.read_namespaced_pod_log(
+                pod,
+                namespace,
+                container=container,
+                **tail,
+                follow=True,
+                _request_timeout=aiohttp.ClientTimeout(sock_connect=self.request_timeout),
+                _preload_content=False,
+            )
+        except ApiException as e:
+            if e.status in (400, 404):
+                yield None
+                return
+            raise _store_error(e, f"log of pod {namespace}/{pod}") from e
+        except (TimeoutError, OSError) as e:
+            raise StoreError(f"log of pod {namespace}/{pod}: {e}") from e
+        try:
+            yield resp.content.iter_any()
+        finally:
+            resp.close()
+
+    async def get_configmap(self, name: str) -> Obj | None:
+        """A ConfigMap of the sessions' namespace (a finished session's kept log), None if absent."""
+        try:
+            resp: Any = await self._core.read_namespaced_config_map(
+                name, self.namespace, _request_timeout=self.request_timeout, _preload_content=False
+            )
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise _store_error(e, f"get configmap {name}") from e
+        except (TimeoutError, OSError) as e:
+            raise StoreError(f"get configmap {name}: {e}") from e
+        try:
+            found: Obj = await resp.json()
+            return found
+        finally:
+            resp.release()
 
     async def ping(self) -> None:
         """A cheap read that proves the API server answers and the OfferSet CRD is served."""

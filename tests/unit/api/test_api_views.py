@@ -261,3 +261,64 @@ def test_a_session_whose_peer_is_silent_carries_a_warning() -> None:
     assert doc["messages"] == [
         {"type": "urn:ivoa:eb:peer-unreachable", "level": "WARN", "message": status["message"]}
     ]
+
+
+def test_storage_shows_its_uuid_href_expiry_and_delivery_once_the_operator_recorded_them() -> None:
+    from eb_operator.model.reuse import storage_uuid
+
+    set_ = offerset()
+    results = {
+        "type": STORAGE,
+        "name": "results",
+        "size": {"requested": {"min": 2}},
+        "stageout": {"s3": {"endpoint": "http://s3:9000", "bucket": "out"}},
+    }
+    earlier = "7d0e6a36-9a35-5e0a-b7a3-0d6a2b1e9c11"
+    set_["spec"]["request"]["resources"]["storage"] += [
+        results,
+        {"type": STORAGE, "name": "old", "href": earlier},
+    ]
+    offered = views.session_document(execution(), set_, BASE, NOW)
+    scratch, out, old = offered["resources"]["storage"]
+    assert scratch["uuid"] == storage_uuid(OFFER_NAME, 0)
+    assert scratch["href"] == f"{BASE}/sessions/{OFFER_NAME}/storage/{storage_uuid(OFFER_NAME, 0)}"
+    assert old["uuid"] == earlier  # the earlier session's storage keeps its uuid
+    assert old["href"] == f"{BASE}/sessions/{OFFER_NAME}/storage/{earlier}"
+    assert "expires" not in out  # an offer only proposes storage
+    ran = execution("FAILED")
+    ran["status"]["storage"] = [
+        {
+            "index": 1,
+            "uuid": storage_uuid(OFFER_NAME, 1),
+            "claim": "c",
+            "sizeGiB": 2,
+            "expires": "2026-08-15T12:00:00Z",
+            "delivers": True,
+            "delivery": {"state": "Failed", "message": "staging out failed: nope"},
+        },
+        {
+            "index": 2,
+            "uuid": earlier,
+            "claim": "old",
+            "sizeGiB": 5,
+            "expires": "2026-08-20T00:00:00Z",
+            "reused": True,
+        },
+    ]
+    doc = views.session_document(ran, set_, BASE, NOW)
+    _, out, old = doc["resources"]["storage"]
+    assert out["expires"] == "2026-08-15T12:00:00Z"
+    assert out["stageout"]["delivery"] == {"state": "Failed", "message": "staging out failed: nope"}
+    assert old["size"]["offered"] == {"min": 5, "max": 5}
+    assert old["expires"] == "2026-08-20T00:00:00Z"
+    assert views.storage_document(doc, earlier) == old
+    assert views.storage_document(doc, storage_uuid(OFFER_NAME, 7)) is None
+    assert to_dialect(doc, "session", Dialect.C26)  # the additions render in C26 too
+
+
+def test_the_pod_of_a_session_is_where_the_operator_recorded_it() -> None:
+    ex = execution("RUNNING")
+    ex["metadata"]["namespace"] = "sessions"
+    assert views.pod_of(ex) == ("sessions", f"eb-{OFFER_NAME}")
+    ex["status"] |= {"podName": "eb-x", "childNamespace": "eb-alice-1234"}
+    assert views.pod_of(ex) == ("eb-alice-1234", "eb-x")

@@ -41,6 +41,7 @@ class Peer:
     phases: list[str] = field(default_factory=lambda: ["OFFERED"])
     create_body: bool = True
     requests: list[httpx.Request] = field(default_factory=list)
+    streams: list[list[str]] = field(default_factory=list)  # what successive follow=true GETs send
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -67,6 +68,14 @@ class Peer:
         if request.method == "GET" and path == "/sessions/s1":
             phase = self.phases.pop(0) if len(self.phases) > 1 else self.phases[0]
             return httpx.Response(200, json=session("s1", phase))
+        if request.method == "GET" and path == "/sessions/s1/logs":
+            if request.url.params.get("follow") == "true":
+                # a first stream that ends before the container started (nothing), then the lines
+                chunks = self.streams.pop(0) if self.streams else []
+                return httpx.Response(200, text="".join(chunks), headers={"content-type": "text/plain"})
+            tail = request.url.params.get("tail")
+            lines = ["one\n", "two\n", "three\n"]
+            return httpx.Response(200, text="".join(lines[-int(tail) :] if tail else lines))
         if request.method == "POST" and path == "/sessions/s1":
             value = json.loads(request.content)["update"]["value"]
             if value == "CANCELLED":
@@ -250,3 +259,25 @@ def test_open_says_why_a_session_cannot_be_opened(monkeypatch: pytest.MonkeyPatc
     assert "cannot be opened in a browser now: it has phase WAITING" in err
     got, _, err = run(Peer(phases=["PREPARING", "COMPLETED"]), "open", "s1", "--wait", "60")
     assert (got, err) == (1, "ebctl: the session is COMPLETED\n")
+
+
+def test_logs_prints_what_the_workload_printed_and_its_tail(peer: Peer) -> None:
+    assert run(peer, "logs", "s1") == (0, "one\ntwo\nthree\n", "")
+    assert run(peer, "logs", "s1", "--tail", "1") == (0, "three\n", "")
+    assert peer.requests[-1].url.params["tail"] == "1"
+
+
+def test_logs_follow_asks_again_until_something_came_or_the_session_is_over(peer: Peer) -> None:
+    peer.streams = [[], ["hello\n", "world\n"]]
+    peer.phases = ["RUNNING"]
+    assert run(peer, "logs", "-f", "s1") == (0, "hello\nworld\n", "")
+    follows = [r for r in peer.requests if r.url.params.get("follow") == "true"]
+    assert len(follows) == 2  # the first stream ended empty while the session still ran
+    peer.streams, peer.phases, peer.requests = [[]], ["COMPLETED"], []
+    assert run(peer, "logs", "-f", "s1") == (0, "", "")
+
+
+def test_logs_of_someone_elses_session_is_an_error(peer: Peer) -> None:
+    code, _, err = run(peer, "logs", "nope")
+    assert code == 3
+    assert "no such thing" in err

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from eb_operator.api import openapi
+from eb_operator.api import openapi, views
 from eb_operator.api.deps import (
     AcceptDep,
     BaseUrlDep,
@@ -15,6 +15,7 @@ from eb_operator.api.deps import (
     ivoa_response,
     set_dialect,
 )
+from eb_operator.api.errors import NotFound
 from eb_operator.api.wire import Dialect
 
 router = APIRouter(tags=["sessions"])
@@ -36,6 +37,33 @@ async def get_session(
     answer = await service.get_session(caller, uuid, base)
     set_dialect(request, answer.dialect)
     return ivoa_response(answer.rendered(), media)
+
+
+@router.get(
+    "/sessions/{uuid}/storage/{storage}",
+    operation_id="ExecutionSessionStorage",
+    summary="One storage resource of a session: its uuid, size, lifetime, expiry and deliveries "
+    "(a later request names it by this href to mount it again)",
+    responses={
+        200: {"description": "The storage item", "content": openapi.content("StorageResource")},
+        **openapi.errors(401, 404, 406, 503),
+    },
+)
+async def get_session_storage(
+    request: Request,
+    uuid: str,
+    storage: str,
+    media: AcceptDep,
+    caller: CallerDep,
+    service: ServiceDep,
+    base: BaseUrlDep,
+) -> Response:
+    answer = await service.get_session(caller, uuid, base)
+    item = views.storage_document(answer.document, storage)
+    if item is None:
+        raise NotFound("No storage {storage} in session {uuid}", {"storage": storage, "uuid": uuid})
+    set_dialect(request, answer.dialect)
+    return ivoa_response(item, media)
 
 
 @router.post(
