@@ -89,6 +89,18 @@ def _store_error(e: ApiException, what: str) -> StoreError:
     return StoreError(f"{what}: API server answered {e.status} {e.reason}")
 
 
+async def _log_answered(resp: Any, what: str) -> bool:
+    """Whether a pod-log response (read without preloading, so the client did not check its
+    status) holds the log: False for 400 (the container is still waiting to start) and 404 (the
+    Pod is gone); any other error status raises."""
+    if resp.status in (400, 404):
+        return False
+    if resp.status >= 300:
+        body = (await resp.read()).decode("utf-8", errors="replace")[:200]
+        raise StoreError(f"{what}: API server answered {resp.status} {resp.reason}: {body}")
+    return True
+
+
 @dataclass(eq=False)
 class _Waiter:
     name: str
@@ -357,6 +369,8 @@ class RestStore:
         except (TimeoutError, OSError) as e:
             raise StoreError(f"log of pod {namespace}/{pod}: {e}") from e
         try:
+            if not await _log_answered(resp, f"log of pod {namespace}/{pod}"):
+                return None
             return str((await resp.read()).decode("utf-8", errors="replace"))
         finally:
             resp.release()
@@ -386,7 +400,8 @@ class RestStore:
         except (TimeoutError, OSError) as e:
             raise StoreError(f"log of pod {namespace}/{pod}: {e}") from e
         try:
-            yield resp.content.iter_any()
+            answered = await _log_answered(resp, f"log of pod {namespace}/{pod}")
+            yield resp.content.iter_any() if answered else None
         finally:
             resp.close()
 
