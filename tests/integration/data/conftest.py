@@ -13,7 +13,7 @@ tests/support/servers.py and tests/support/rucio_server.py run them):
 * ``notebook_image``: ``eb-notebook:latest`` (jupyter-server, ipykernel, JupyterLab from PyPI), built once
   by ``hack/build-test-images.sh`` and imported into the cluster's containerd;
 * ``local_volume``: a StorageClass and a hostPath PersistentVolume for one persistent claim (the
-  local cluster has no volume provisioner).
+  local cluster has no volume provisioner); ``local_volumes(n)``: a class with ``n`` of them.
 
 The operator fixtures (``broker``, ``crds``) come from ``tests/integration/operator``.
 """
@@ -190,6 +190,61 @@ def local_volume(kube: Kubectl) -> Iterator[tuple[str, Path]]:
         kube.run("delete", "pv", name, "--wait=false", "--ignore-not-found", check=False)
         kube.run("delete", "storageclass", name, "--ignore-not-found", check=False)
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def local_volumes(kube: Kubectl) -> Iterator[Callable[..., tuple[str, list[Path]]]]:
+    """``local_volumes(n, gib=1) -> (storage class, [host directories])``: a StorageClass of its
+    own with ``n`` hostPath PersistentVolumes (``Retain``: a volume's files stay on the host after
+    its claim is deleted, so a test can look at them). Claims bind to any of them."""
+    made: list[tuple[str, list[Path]]] = []
+
+    def make(n: int, gib: int = 1) -> tuple[str, list[Path]]:
+        name = unique_name("eb-test-vols", max_len=40)
+        paths = [Path(tempfile.mkdtemp(prefix=f"{name}-{i}-")) for i in range(n)]
+        for p in paths:
+            p.chmod(0o777)
+        kube.create(
+            {
+                "apiVersion": "storage.k8s.io/v1",
+                "kind": "StorageClass",
+                "metadata": {"name": name},
+                "provisioner": "kubernetes.io/no-provisioner",
+                "reclaimPolicy": "Retain",
+                "volumeBindingMode": "Immediate",
+            },
+            *(
+                {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolume",
+                    "metadata": {"name": f"{name}-{i}", "labels": {"executionbroker.ivoa.net/test": "true"}},
+                    "spec": {
+                        "capacity": {"storage": f"{gib}Gi"},
+                        "accessModes": ["ReadWriteOnce"],
+                        "persistentVolumeReclaimPolicy": "Retain",
+                        "storageClassName": name,
+                        "hostPath": {"path": str(p), "type": "Directory"},
+                    },
+                }
+                for i, p in enumerate(paths)
+            ),
+        )
+        made.append((name, paths))
+        return name, paths
+
+    yield make
+    for name, paths in made:
+        for i in range(len(paths)):
+            kube.run("delete", "pv", f"{name}-{i}", "--wait=false", "--ignore-not-found", check=False)
+        kube.run("delete", "storageclass", name, "--ignore-not-found", check=False)
+        for p in paths:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def claim_path(kube: Kubectl, namespace: str, claim: str) -> Path:
+    """The host directory of the hostPath volume a claim is bound to."""
+    volume = kube.get("pvc", claim, namespace)["spec"]["volumeName"]
+    return Path(kube.get("pv", volume)["spec"]["hostPath"]["path"])
 
 
 # --- waiting, with the state shown on a timeout --------------------------------------------------
