@@ -95,6 +95,17 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("EB_SERVICE_ACCOUNT") or None,
         help="the operator's ServiceAccount as namespace/name (the subject of those bindings)",
     )
+    op.add_argument(
+        "--api-logs-cluster-role",
+        default=os.environ.get("EB_API_LOGS_CLUSTERROLE") or None,
+        help="ClusterRole the operator binds to the REST API in each owner namespace it makes (its "
+        "sessions' logs); default: none",
+    )
+    op.add_argument(
+        "--api-service-account",
+        default=os.environ.get("EB_API_SERVICE_ACCOUNT") or None,
+        help="the REST API's ServiceAccount as namespace/name (the subject of that binding)",
+    )
 
     op.add_argument(
         "--namespace-sweep-seconds",
@@ -138,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             sessions_namespace=args.sessions_namespace,
             workloads_cluster_role=args.workloads_cluster_role,
             service_account=args.service_account,
+            api_logs_cluster_role=args.api_logs_cluster_role,
+            api_service_account=args.api_service_account,
             namespace_sweep_seconds=args.namespace_sweep_seconds,
         )
         return 0

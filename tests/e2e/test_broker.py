@@ -16,7 +16,7 @@ from tests.e2e.helpers import WORKLOAD_IMAGE, assert_ran_on_a_real_node, executi
 from tests.e2e.install import Installation
 from tests.support.kube import Kubectl, wait_for
 
-from eb_operator.client import BrokerClient, BrokerError
+from eb_operator.client import FINAL_PHASES, BrokerClient, BrokerError
 
 RUN_TIMEOUT = 180  # seconds from accept to a final phase: a slot, Pod start, a few seconds of work
 
@@ -236,3 +236,41 @@ def test_rest_sessions_run_in_their_owners_namespace_the_only_ones_the_operator_
         assert "only the owner namespaces it made" in denied.stderr, denied.stderr
     assert as_operator(*bind, "-n", owned).returncode == 0
     assert as_operator("delete", "namespace", owned).returncode == 0
+
+
+def test_a_running_sessions_log_is_read_from_its_owners_namespace(installed: Installation) -> None:
+    """The installed API (its own ServiceAccount, the chart's RBAC) reads a RUNNING session's live
+    log from its Pod in the owner's namespace: the operator bound the API's log reads to it there
+    when it made the namespace. Read while the session still runs, so it is the Pod's log, not the
+    copy kept at the end."""
+    kube = installed.kube
+    marker = f"live-log-{uuid.uuid4().hex[:8]}"
+    with user(installed) as alice:
+        session = alice.run(["sh", "-c", f"echo {marker}; sleep 90"], cores=1, memory=1, duration="PT2M")
+        ident = str(session["uuid"])
+        running = alice.follow(ident, RUN_TIMEOUT, until=frozenset({"RUNNING"}) | FINAL_PHASES)
+        assert running["phase"] == "RUNNING", running
+        pod = pod_of(kube, installed.namespace, ident)
+        owned = pod["metadata"]["namespace"]
+        assert owned != installed.namespace
+        assert owned in installed.owner_namespaces()
+        binding = kube.get("rolebinding", "eb-api-logs", owned)
+        assert binding["roleRef"]["name"] == f"{installed.fullname}-eb-api-logs"
+        api = kube.get("deployment", installed.api_deployment, installed.namespace)
+        api_sa = api["spec"]["template"]["spec"]["serviceAccountName"]
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": api_sa, "namespace": installed.namespace}
+        ]
+        # until the container's first line reaches its log; a refusal (503) stays the last error
+        wait_for(
+            lambda: marker in alice.client.logs(ident),
+            60,
+            f"GET /sessions/{ident}/logs to answer the running container's output",
+        )
+        followed = ""
+        for chunk in alice.client.follow_logs(ident):  # the stream ends only when the container does
+            followed += chunk
+            if marker in followed:
+                break
+        assert marker in followed, followed
+        assert alice.client.session(ident)["phase"] == "RUNNING", "read while it runs: the Pod's log"

@@ -215,6 +215,45 @@ def test_watched_namespaces_always_include_the_sessions_namespace(helm: Helm) ->
     ]
 
 
+def test_the_operator_binds_the_apis_log_reads_in_the_owner_namespaces_it_makes(helm: Helm) -> None:
+    """A REST session's Pod runs in its owner's namespace: the operator binds the release's
+    eb-api-logs ClusterRole (a Pod's log, nothing else) to the API's ServiceAccount there, as it
+    binds its workloads role to itself; the chart binds it nowhere, and the operator may bind only
+    those two roles."""
+    docs = template(helm)
+    env = env_of(one(docs, "Deployment", "operator"))
+    api_sa = one(docs, "Deployment", "api")["spec"]["template"]["spec"]["serviceAccountName"]
+    assert env["EB_WORKLOADS_CLUSTERROLE"] == "rel-execution-broker-eb-operator-workloads"
+    assert env["EB_API_LOGS_CLUSTERROLE"] == "rel-execution-broker-eb-api-logs"
+    assert env["EB_API_SERVICE_ACCOUNT"] == f"science/{api_sa}"
+    roles = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ClusterRole"}
+    assert roles["rel-execution-broker-eb-api-logs"]["rules"] == [
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}
+    ]
+    bound = [
+        d
+        for d in docs
+        if "Binding" in d["kind"] and d.get("roleRef", {}).get("name", "").endswith("api-logs")
+    ]
+    assert bound == [], "bound only by the operator, in the owner namespaces it makes"
+    binds = [r for r in roles["rel-execution-broker-eb-operator"]["rules"] if "bind" in r["verbs"]]
+    assert binds == [
+        {
+            "apiGroups": ["rbac.authorization.k8s.io"],
+            "resources": ["clusterroles"],
+            "verbs": ["bind"],
+            "resourceNames": [
+                "rel-execution-broker-eb-operator-workloads",
+                "rel-execution-broker-eb-api-logs",
+            ],
+        }
+    ]
+    without = env_of(one(template(helm, "--set", "rbac.create=false"), "Deployment", "operator"))
+    assert without["EB_API_LOGS_CLUSTERROLE"] == "eb-api-logs", "as manifests/api-rbac.yaml names it"
+    named = template(helm, "--set", "operator.apiLogsClusterRole=site-logs")
+    assert env_of(one(named, "Deployment", "operator"))["EB_API_LOGS_CLUSTERROLE"] == "site-logs"
+
+
 def _rehomed_rules(rules: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
     """The manifests' rules as the chart renders them: a ClusterRole named in a rule (the operator
     may bind only its workloads role) carries the release's prefix, as the ClusterRole itself does."""

@@ -55,4 +55,10 @@ class OperatorConfig:
     #: those rights everywhere, e.g. an admin's kubeconfig)
     workloads_cluster_role: str | None = None
     service_account: str | None = None
+    #: the ClusterRole with the REST API's log reads (``pods/log`` get) and the API's
+    #: ServiceAccount ("namespace/name"): bound in each owner namespace too, so the API reads a
+    #: running session's log from its Pod there (None: not bound; the API then needs those rights
+    #: some other way)
+    api_logs_cluster_role: str | None = None
+    api_service_account: str | None = None
     namespace_sweep_seconds: float = 60.0  # how often empty owner namespaces and orphans are looked for

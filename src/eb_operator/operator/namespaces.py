@@ -2,7 +2,8 @@
 once empty for a while (docs/operator.md, "Sharing a platform").
 
 * :meth:`OwnerNamespaces.ensure` makes an owner's namespace before a session's first child: the
-  Namespace (``restricted``), the operator's RoleBinding there and the isolating NetworkPolicy.
+  Namespace (``restricted``), the operator's RoleBinding there, the REST API's (its sessions'
+  logs) and the isolating NetworkPolicy.
 * Children in another namespace than their Execution carry no owner reference, so they are deleted
   here: Services and Secrets when the session reaches a final phase (the finished Pod stays for its
   logs), everything when the Execution is deleted (:meth:`forget`), and by a periodic sweep of
@@ -23,6 +24,7 @@ from eb_operator.cluster.crs import ApiError
 from eb_operator.model.common import FINAL_PHASES
 from eb_operator.model.tenancy import owner_label, session_namespace
 from eb_operator.operator.builders.namespace import (
+    API_LOGS_ROLE_BINDING,
     LABEL_OWNER,
     build_namespace,
     build_network_policy,
@@ -46,7 +48,7 @@ ORPHAN_SWEEPS = 10
 class OwnerNamespaces:
     def __init__(self, ctx: OperatorContext) -> None:
         self.ctx = ctx
-        self._ready: set[str] = set()  # complete (namespace, binding, policy), as this process made them
+        self._ready: set[str] = set()  # complete (namespace, bindings, policy), as this process made them
         self._empty_since: dict[str, float] = {}
         self._sweeps = 0
 
@@ -84,6 +86,14 @@ class OwnerNamespaces:
             if ctx.cfg.workloads_cluster_role and ctx.cfg.service_account:
                 binding = build_role_binding(
                     namespace, ctx.cfg.workloads_cluster_role, ctx.cfg.service_account
+                )
+                await objects.create_if_absent(ctx.cluster, binding)
+            if ctx.cfg.api_logs_cluster_role and ctx.cfg.api_service_account:
+                binding = build_role_binding(
+                    namespace,
+                    ctx.cfg.api_logs_cluster_role,
+                    ctx.cfg.api_service_account,
+                    name=API_LOGS_ROLE_BINDING,
                 )
                 await objects.create_if_absent(ctx.cluster, binding)
             wanted = build_network_policy(namespace, ctx.policy.namespaces.ingress_from)

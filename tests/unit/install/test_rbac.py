@@ -392,6 +392,41 @@ def test_the_api_is_granted_every_call_it_makes_and_nothing_more() -> None:
     assert unused(needed, granted) == []
 
 
+def test_the_apis_log_role_for_owner_namespaces_grants_its_log_reads_only() -> None:
+    """The ClusterRole the operator binds to the API in each owner namespace it makes (where a
+    REST session's Pod runs): exactly the API's reads of a Pod's log, bound nowhere by the files
+    themselves, and the operator may bind it (and, besides its own workloads role, nothing else)."""
+    api_docs = [d for d in yaml.safe_load_all(API_RBAC.read_text()) if d]
+    [role] = [d for d in api_docs if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "eb-api-logs"]
+    granted = {
+        (g, r, v)
+        for rule in role["rules"]
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+        for v in rule["verbs"]
+    }
+    log_reads = {n[:3] for n in api_needs() if n[1] == "pods/log"}
+    assert log_reads == {("", "pods/log", "get")}
+    assert granted == log_reads
+    assert not [d for d in api_docs if d.get("roleRef", {}).get("name") == "eb-api-logs"]
+    operator_docs = [d for d in yaml.safe_load_all(OPERATOR_RBAC.read_text()) if d]
+    binds = [
+        rule
+        for d in operator_docs
+        if d["kind"] == "ClusterRole"
+        for rule in d["rules"]
+        if "bind" in rule["verbs"]
+    ]
+    assert binds == [
+        {
+            "apiGroups": ["rbac.authorization.k8s.io"],
+            "resources": ["clusterroles"],
+            "verbs": ["bind"],
+            "resourceNames": ["eb-operator-workloads", "eb-api-logs"],
+        }
+    ]
+
+
 def test_the_analysis_sees_the_calls_it_must() -> None:
     """A guard on the analysis itself: calls known to exist are found, with their scope."""
     needs = operator_needs()

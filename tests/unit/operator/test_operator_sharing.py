@@ -11,6 +11,9 @@ from typing import Any, cast
 import pytest
 from tests.support.builders import H, at, demand, node, reservation
 
+from eb_operator import operator as operator_package
+from eb_operator.cli import _parser
+from eb_operator.cli import main as cli_main
 from eb_operator.cluster.crs import Cluster
 from eb_operator.cluster.offer_status import offer_execution, offer_name
 from eb_operator.engine import LedgerSnapshot, NodeTable
@@ -284,6 +287,55 @@ def test_the_operator_binds_its_workloads_role_to_itself_in_an_owner_namespace()
         },
         "subjects": [{"kind": "ServiceAccount", "name": "eb-operator", "namespace": "brk"}],
     }
+
+
+def test_the_operator_binds_the_apis_log_reads_to_the_api_in_an_owner_namespace() -> None:
+    binding = ns_builders.build_role_binding(
+        "eb-a", "r-eb-api-logs", "brk/eb-api", name=ns_builders.API_LOGS_ROLE_BINDING
+    )
+    assert binding == {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {
+            "name": "eb-api-logs",
+            "namespace": "eb-a",
+            "labels": {"app.kubernetes.io/managed-by": "eb-operator"},
+        },
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "r-eb-api-logs"},
+        "subjects": [{"kind": "ServiceAccount", "name": "eb-api", "namespace": "brk"}],
+    }
+    workloads = ns_builders.build_role_binding("eb-a", "r-eb-operator-workloads", "brk/eb-operator")
+    assert binding["metadata"]["name"] != workloads["metadata"]["name"], "two bindings, side by side"
+
+
+def test_the_apis_log_binding_is_configured_by_flags_or_env_and_off_without(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for var in ("EB_API_LOGS_CLUSTERROLE", "EB_API_SERVICE_ACCOUNT"):
+        monkeypatch.delenv(var, raising=False)
+    assert (OperatorConfig().api_logs_cluster_role, OperatorConfig().api_service_account) == (None, None)
+    args = _parser().parse_args(["operator"])
+    assert (args.api_logs_cluster_role, args.api_service_account) == (None, None)
+    args = _parser().parse_args(
+        ["operator", "--api-logs-cluster-role", "r-eb-api-logs", "--api-service-account", "brk/eb-api"]
+    )
+    assert (args.api_logs_cluster_role, args.api_service_account) == ("r-eb-api-logs", "brk/eb-api")
+    monkeypatch.setenv("EB_API_LOGS_CLUSTERROLE", "eb-api-logs")
+    monkeypatch.setenv("EB_API_SERVICE_ACCOUNT", "execution-broker/eb-api")
+    args = _parser().parse_args(["operator"])
+    assert (args.api_logs_cluster_role, args.api_service_account) == (
+        "eb-api-logs",
+        "execution-broker/eb-api",
+    )
+    # and the command hands them to the operator's settings
+    started: dict[str, Any] = {}
+    monkeypatch.setattr(operator_package, "run", lambda **kw: started.update(kw))
+    assert cli_main(["operator", "--no-peering"]) == 0
+    config = OperatorConfig(**{k: started[k] for k in ("api_logs_cluster_role", "api_service_account")})
+    assert (config.api_logs_cluster_role, config.api_service_account) == (
+        "eb-api-logs",
+        "execution-broker/eb-api",
+    )
 
 
 def test_an_owner_namespace_admits_only_its_own_pods_and_the_ingress() -> None:

@@ -1,7 +1,8 @@
 """An owner's namespace and what makes it safe: the Namespace (labelled, Pod Security
-``restricted``), the RoleBinding that gives the operator its rights there (and only there), and a
-default-deny ingress NetworkPolicy that still admits the owner's own sessions and the ingress
-controller (docs/operator.md, "Sharing a platform").
+``restricted``), the RoleBinding that gives the operator its rights there (and only there), the
+one that lets the REST API read its sessions' logs there, and a default-deny ingress
+NetworkPolicy that still admits the owner's own sessions and the ingress controller
+(docs/operator.md, "Sharing a platform").
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ LABEL_OWNER = "executionbroker.ivoa.net/owner"
 LABEL_PLATFORM = "executionbroker.ivoa.net/platform"
 ANN_OWNER = "executionbroker.ivoa.net/owner"  # the real owner name (it may not fit a label)
 ROLE_BINDING = "eb-operator-workloads"
+API_LOGS_ROLE_BINDING = "eb-api-logs"
 NETWORK_POLICY = "eb-owner-isolation"
 PSS = "restricted"
 
@@ -47,14 +49,17 @@ def build_namespace(name: str, owner: str, platform: str) -> dict[str, Any]:
     }
 
 
-def build_role_binding(namespace: str, cluster_role: str, service_account: str) -> dict[str, Any]:
-    """The operator's rights in the owner's namespace: ``cluster_role`` (its workloads role) bound
-    to its ServiceAccount (``namespace/name``)."""
+def build_role_binding(
+    namespace: str, cluster_role: str, service_account: str, name: str = ROLE_BINDING
+) -> dict[str, Any]:
+    """Rights in the owner's namespace: ``cluster_role`` bound to the ServiceAccount
+    ``service_account`` (``namespace/name``). The operator's own (its workloads role) by default;
+    with ``name=API_LOGS_ROLE_BINDING``, the REST API's (reading its sessions' Pods' logs)."""
     sa_namespace, _, sa_name = service_account.partition("/")
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
-        "metadata": {"name": ROLE_BINDING, "namespace": namespace, "labels": {LABEL_MANAGED_BY: MANAGER}},
+        "metadata": {"name": name, "namespace": namespace, "labels": {LABEL_MANAGED_BY: MANAGER}},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
         "subjects": [{"kind": "ServiceAccount", "name": sa_name, "namespace": sa_namespace}],
     }
