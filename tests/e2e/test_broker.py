@@ -261,6 +261,16 @@ def test_a_running_sessions_log_is_read_from_its_owners_namespace(installed: Ins
         assert binding["subjects"] == [
             {"kind": "ServiceAccount", "name": api_sa, "namespace": installed.namespace}
         ]
+        # the operator may bind that role (server-side dry runs as the operator: RBAC's bind check
+        # and the admission policy run, nothing is made) in its owner namespaces, not elsewhere
+        operator = f"system:serviceaccount:{installed.namespace}:eb-operator"
+        probe = ("create", "rolebinding", "probe", f"--clusterrole={installed.fullname}-eb-api-logs")
+        probe += (f"--serviceaccount={installed.namespace}:{api_sa}", "--as", operator, "--dry-run=server")
+        allowed = kube.run(*probe, "-n", owned, check=False)
+        assert allowed.returncode == 0, allowed.stderr
+        denied = kube.run(*probe, "-n", installed.user_namespace, check=False)
+        assert denied.returncode != 0
+        assert "only the owner namespaces it made" in denied.stderr, denied.stderr
         # until the container's first line reaches its log; a refusal (503) stays the last error
         wait_for(
             lambda: marker in alice.client.logs(ident),
