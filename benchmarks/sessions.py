@@ -88,8 +88,8 @@ def one(stack: SessionsStack, routed: bool) -> dict[str, float]:
         assert c.post(f"/sessions/{uuid}", json=body).status_code == 200
     wait_for(
         lambda: (
-            not stack.kube.exists("pod", f"eb-{uuid}", stack.namespace)
-            or stack.kube.get("pod", f"eb-{uuid}", stack.namespace)["status"].get("phase")
+            not stack.kube.exists("pod", f"eb-{uuid}", stack.owner_namespace())
+            or stack.kube.get("pod", f"eb-{uuid}", stack.owner_namespace())["status"].get("phase")
             in ("Succeeded", "Failed")
         ),
         120,

@@ -27,6 +27,7 @@ from tests.support.ingress import Ingress
 from tests.support.kube import REAL_NODE, Kubectl, namespace_manifest, unique_name, wait_for
 
 from eb_operator.api import ApiSettings
+from eb_operator.model.tenancy import owner_namespace
 
 GROUP = "executionbroker.ivoa.net"
 JUPYTER = "https://www.purl.org/ivoa.net/EB/schema/types/executables/jupyter-notebook-1.0"
@@ -80,6 +81,11 @@ class SessionsStack:
     kube: Kubectl
     edge: Ingress
     operator_log: Path
+    prefix: str  # of the owner namespaces this stack's sessions run in (its own)
+
+    def owner_namespace(self, user: str = "alice") -> str:
+        """Where ``user``'s sessions run: their Pods, Services and routes."""
+        return owner_namespace(user, self.prefix)
 
     def client(self, user: str | None = "alice") -> httpx.Client:
         headers = {"Accept": "application/json"}
@@ -160,7 +166,7 @@ class SessionsStack:
             return out
 
 
-def platform_manifest(name: str, routes: Mapping[str, Any] | None) -> dict[str, Any]:
+def platform_manifest(name: str, routes: Mapping[str, Any] | None, prefix: str) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "nodeSelector": {"kubernetes.io/hostname": REAL_NODE},
         "slotSeconds": 1,
@@ -169,6 +175,7 @@ def platform_manifest(name: str, routes: Mapping[str, Any] | None) -> dict[str, 
         "offerTtlSeconds": 120,
         "maxOffers": 1,
         "images": {"notebook": "eb-notebook:latest"},
+        "namespaces": {"prefix": prefix, "emptyGraceSeconds": 30},
     }
     if routes is not None:
         spec["routes"] = dict(routes)
@@ -188,6 +195,7 @@ def sessions_stack(
     kube.run("apply", "--server-side", "--force-conflicts", "-f", str(repo / "crds"))
     kube.run("wait", "--for=condition=Established", "--timeout=60s", "-f", str(repo / "crds"))
     tag = unique_name("eb-sessions", max_len=24)
+    prefix = f"t{tag[-6:]}-"
     kube.create(namespace_manifest(tag))
     settings = ApiSettings(
         namespace=tag,
@@ -198,8 +206,8 @@ def sessions_stack(
     )
     try:
         with serve_api(settings) as url:
-            stack = SessionsStack(url, tag, tag, kube, edge, log_path)
-            kube.apply(platform_manifest(tag, stack.routes(gateway)))
+            stack = SessionsStack(url, tag, tag, kube, edge, log_path, prefix)
+            kube.apply(platform_manifest(tag, stack.routes(gateway), prefix))
             with operator_process(kube, tag, tag, log_path):
                 wait_for(
                     lambda: (kube.get("executionplatforms", tag).get("status") or {}).get("valid") is True,
@@ -209,4 +217,6 @@ def sessions_stack(
                 yield stack
     finally:
         kube.run("delete", "namespace", tag, "--wait=false", "--ignore-not-found", check=False)
+        owned = f"app.kubernetes.io/managed-by=eb-operator,{GROUP}/platform={tag}"
+        kube.run("delete", "namespace", "-l", owned, "--wait=false", check=False)  # a failed test's session
         kube.run("delete", "executionplatform", tag, "--wait=false", "--ignore-not-found", check=False)

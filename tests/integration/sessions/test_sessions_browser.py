@@ -139,13 +139,15 @@ def test_a_notebook_opens_in_jupyterlab_for_its_owner_only_and_its_url_is_gone_w
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
     assert answer(link)[0] == 401  # the link worked once
 
-    # the end: the route objects go, and the URL answers 404 within seconds
+    # the end: the route objects (in alice's namespace, with her session) go, and the URL answers
+    # 404 within seconds
+    assert stack.kube.exists("ingress", f"eb-{uuid}-route", stack.owner_namespace())
     stack.cancel(uuid)
     done = stack.reaches(uuid, "CANCELLED")
     assert done["phase"] == "CANCELLED"
     route_objects_gone(
         stack.kube,
-        stack.namespace,
+        stack.owner_namespace(),
         uuid,
         ("ingress", "route"),
         ("middlewares.traefik.io", "gate"),
@@ -180,7 +182,7 @@ def test_a_web_app_answers_through_its_httproute_for_its_owner_only_and_goes_wit
     assert port["external"] == {"port": int(public_port), "addresses": [host]}
     assert port["path"] == path
     assert running["executable"]["access"][0]["locations"][0] == url
-    route = stack.kube.get("httproute", f"eb-{uuid}-route", stack.namespace)
+    route = stack.kube.get("httproute", f"eb-{uuid}-route", stack.owner_namespace())
     [parent] = route["status"]["parents"]
     assert {c["type"]: c["status"] for c in parent["conditions"]}["Accepted"] == "True"
 
@@ -211,7 +213,7 @@ def test_a_web_app_answers_through_its_httproute_for_its_owner_only_and_goes_wit
     assert stack.reaches(uuid, "CANCELLED")["phase"] == "CANCELLED"
     route_objects_gone(
         stack.kube,
-        stack.namespace,
+        stack.owner_namespace(),
         uuid,
         ("httproute", "route"),
         ("middlewares.traefik.io", "gate"),
