@@ -34,7 +34,14 @@ pytestmark = pytest.mark.timeout(300)
 TOKEN = "chaos-token-0123456789"
 CLIENTS = 6
 BEFORE, AFTER = 8.0, 10.0  # seconds of load before and after the kill
-SPEC = {"slotSeconds": 1, "preparationSeconds": 0, "releaseSeconds": 1, "offerTtlSeconds": 60, "maxOffers": 2}
+SPEC = {
+    "slotSeconds": 1,
+    "preparationSeconds": 0,
+    "releaseSeconds": 1,
+    "offerTtlSeconds": 60,
+    "maxOffers": 2,
+    "sharing": {"ownerLimits": {}},  # one caller at full speed: the limits per owner would be the test
+}
 STD = "https://www.purl.org/ivoa.net/EB/schema/types/"
 REQUEST = {
     "name": "chaos",
