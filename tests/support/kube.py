@@ -12,6 +12,7 @@ Everything here is synchronous or plain asyncio and depends only on the standard
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import os
@@ -20,7 +21,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -181,6 +182,31 @@ def wait_for(
         if time.monotonic() >= deadline:
             raise TimeoutError(f"timed out after {timeout:g}s waiting for {message}; last: {last!r}")
         time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+
+@contextlib.contextmanager
+def deployments_paused(kube: Kubectl, selector: str, what: str) -> Iterator[None]:
+    """Every Deployment matching ``selector`` (in any namespace) scaled to 0 until its Pods are
+    gone, and back to its replicas when the block ends."""
+    found = kube.json("get", "deployments", "-A", "-l", selector)
+    paused = []
+    for d in found["items"]:
+        ns, name = d["metadata"]["namespace"], d["metadata"]["name"]
+        replicas = int(d["spec"].get("replicas") or 0)
+        if replicas:
+            kube.run("scale", "deployment", name, "-n", ns, "--replicas=0")
+            paused.append((ns, name, replicas))
+    for ns in {p[0] for p in paused}:
+        wait_for(
+            lambda ns=ns: not kube.json("get", "pods", "-n", ns, "-l", selector)["items"],
+            120,
+            f"{what} in {ns} to stop",
+        )
+    try:
+        yield
+    finally:
+        for ns, name, replicas in paused:
+            kube.run("scale", "deployment", name, "-n", ns, f"--replicas={replicas}", check=False)
 
 
 async def async_wait_for(

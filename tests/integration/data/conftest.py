@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 from tests.integration.operator.conftest import broker, crds  # noqa: F401 - shared fixtures
 from tests.integration.operator.helpers import Broker
-from tests.support.kube import REPO, Kubectl, unique_name, wait_for
+from tests.support.kube import REPO, Kubectl, deployments_paused, unique_name
 from tests.support.rucio_server import Rucio, run_rucio
 from tests.support.servers import (
     NODE_HOST,
@@ -70,25 +70,8 @@ def no_installed_broker(kube: Kubectl) -> Iterator[None]:
     """Scale any installed broker's operator (the chart's, e.g. from hack/up.sh or the e2e suite)
     to 0 while these tests run, and back afterwards: an operator watching every namespace would
     answer the tests' OfferSets with its own platform policy, racing the in-process operator."""
-    found = kube.json("get", "deployments", "-A", "-l", INSTALLED_OPERATORS)
-    paused = []
-    for d in found["items"]:
-        ns, name = d["metadata"]["namespace"], d["metadata"]["name"]
-        replicas = int(d["spec"].get("replicas") or 0)
-        if replicas:
-            kube.run("scale", "deployment", name, "-n", ns, "--replicas=0")
-            paused.append((ns, name, replicas))
-    for ns, _, _ in paused:
-        wait_for(
-            lambda ns=ns: not kube.json("get", "pods", "-n", ns, "-l", INSTALLED_OPERATORS)["items"],
-            120,
-            f"the installed operator in {ns} to stop",
-        )
-    try:
+    with deployments_paused(kube, INSTALLED_OPERATORS, "the installed operator"):
         yield
-    finally:
-        for ns, name, replicas in paused:
-            kube.run("scale", "deployment", name, "-n", ns, f"--replicas={replicas}", check=False)
 
 
 # --- servers ----------------------------------------------------------------------------------------

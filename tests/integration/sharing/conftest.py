@@ -9,7 +9,7 @@ from collections.abc import Generator, Iterator
 import pytest
 from tests.integration.api.stack import Broker
 from tests.integration.operator.conftest import broker, crds  # noqa: F401 - shared fixtures
-from tests.support.kube import Kubectl, wait_for
+from tests.support.kube import Kubectl, deployments_paused
 
 INSTALLED = "app.kubernetes.io/part-of=execution-broker"
 
@@ -20,25 +20,8 @@ def no_installed_broker(kube: Kubectl) -> Iterator[None]:
     operator and its API) to 0 while these tests run, and back afterwards: an operator watching
     every namespace would answer the tests' OfferSets with its own policy, and its Pods' requests
     (50m each) leave the real node's two cores short of two one-core sessions at once."""
-    found = kube.json("get", "deployments", "-A", "-l", INSTALLED)
-    paused = []
-    for d in found["items"]:
-        ns, name = d["metadata"]["namespace"], d["metadata"]["name"]
-        replicas = int(d["spec"].get("replicas") or 0)
-        if replicas:
-            kube.run("scale", "deployment", name, "-n", ns, "--replicas=0")
-            paused.append((ns, name, replicas))
-    for ns in {p[0] for p in paused}:
-        wait_for(
-            lambda ns=ns: not kube.json("get", "pods", "-n", ns, "-l", INSTALLED)["items"],
-            120,
-            f"the installed broker in {ns} to stop",
-        )
-    try:
+    with deployments_paused(kube, INSTALLED, "the installed broker"):
         yield
-    finally:
-        for ns, name, replicas in paused:
-            kube.run("scale", "deployment", name, "-n", ns, f"--replicas={replicas}", check=False)
 
 
 @pytest.hookimpl(wrapper=True)
