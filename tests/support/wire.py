@@ -8,6 +8,7 @@ Every builder takes ``**fields`` for anything else the document should carry.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 STD = "https://www.purl.org/ivoa.net/EB/schema/types/"
@@ -133,3 +134,44 @@ def request(
     if requested:
         doc["schedule"] = {"requested": requested}
     return {**doc, **fields}
+
+
+#: the start of :func:`execution_object`'s reservation
+SESSION_START = 1893492000  # 2030-01-01T10:00:00Z
+
+
+def execution_object(
+    req: dict[str, Any],
+    *,
+    namespace: str = "science",
+    node: str = "node-a",
+    cores: int = 2,
+    memory_gib: int = 4,
+    status: dict[str, Any] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    """An Execution ``job-1`` (uid ``uid-1``) holding ``req`` with a one-hour reservation from
+    :data:`SESSION_START` (30 s to prepare, 60 s to release); ``**spec``: more of its spec."""
+    t0 = SESSION_START
+    return {
+        "apiVersion": "executionbroker.ivoa.net/v1alpha1",
+        "metadata": {"name": "job-1", "namespace": namespace, "uid": "uid-1"},
+        "spec": {
+            **spec,
+            "request": req,
+            "reservation": {
+                "node": node,
+                "prepareStart": _instant(t0 - 30),
+                "start": _instant(t0),
+                "duration": "PT1H",
+                "releaseEnd": _instant(t0 + 3660),
+                "cores": cores,
+                "memoryGiB": memory_gib,
+            },
+        },
+        **({"status": status} if status else {}),
+    }
+
+
+def _instant(t: int) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

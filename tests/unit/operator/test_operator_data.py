@@ -8,6 +8,7 @@ import pytest
 from tests.support.wire import (
     compute,
     docker,
+    execution_object,
     notebook,
     request,
     rucio_data,
@@ -50,24 +51,9 @@ MANAGED = {"app.kubernetes.io/managed-by": "eb-operator", "executionbroker.ivoa.
 
 
 def execution(req: dict[str, Any], namespace: str = "science") -> dict[str, Any]:
-    return {
-        "apiVersion": "executionbroker.ivoa.net/v1alpha1",
-        "metadata": {"name": "job-1", "namespace": namespace, "uid": "uid-1"},
-        "spec": {
-            "request": req,
-            "reservation": {
-                "node": "node-a",
-                "prepareStart": format_instant(T0 - 30),
-                "start": format_instant(T0),
-                "duration": "PT1H",
-                "releaseEnd": format_instant(T0 + 3660),
-                "cores": 2,
-                "memoryGiB": 4,
-                "storageGiB": 0,
-                "gpus": 0,
-            },
-        },
-    }
+    ex = execution_object(req, namespace=namespace)
+    ex["spec"]["reservation"] |= {"storageGiB": 0, "gpus": 0}
+    return ex
 
 
 def policy(**changes: Any) -> PlatformPolicy:

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from tests.support.wire import compute, docker, request, storage, volume
+from tests.support.wire import compute, docker, execution_object, request, storage, volume
 
 from eb_operator.engine.types import Phase
 from eb_operator.model.platform import PlatformPolicy
@@ -212,23 +212,7 @@ def execution(storage_items: list[dict[str, Any]]) -> dict[str, Any]:
         compute(volumes=[volume(s["name"], f"/{s['name']}", "READWRITE") for s in storage_items]),
         storage=storage_items,
     )
-    return {
-        "apiVersion": "executionbroker.ivoa.net/v1alpha1",
-        "metadata": {"name": "job-1", "namespace": "science", "uid": "uid-1"},
-        "spec": {
-            "owner": "alice",
-            "request": req,
-            "reservation": {
-                "node": "node-a",
-                "prepareStart": format_instant(T0 - 30),
-                "start": format_instant(T0),
-                "duration": "PT1H",
-                "releaseEnd": format_instant(T0 + 3660),
-                "cores": 2,
-                "memoryGiB": 4,
-            },
-        },
-    }
+    return execution_object(req, owner="alice")
 
 
 def deliver(index: int, args: list[str], secret: str | None = None) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from tests.support.wire import compute, docker, request, storage, volume
+from tests.support.wire import compute, docker, execution_object, request, storage, volume
 
 from eb_operator.engine.types import Demand, Phase, Window
 from eb_operator.model.platform import PlatformPolicy
@@ -35,24 +35,7 @@ KEEP = "executionbroker.ivoa.net/keep-undelivered"
 
 def execution(items: list[dict[str, Any]], status: dict[str, Any] | None = None) -> dict[str, Any]:
     req = request(docker(), compute(volumes=[volume("results", "/results", "READWRITE")]), storage=items)
-    return {
-        "apiVersion": "executionbroker.ivoa.net/v1alpha1",
-        "metadata": {"name": "job-1", "namespace": "science", "uid": "uid-1"},
-        "spec": {
-            "owner": "alice",
-            "request": req,
-            "reservation": {
-                "node": "n",
-                "prepareStart": format_instant(T0 - 30),
-                "start": format_instant(T0),
-                "duration": "PT1H",
-                "releaseEnd": format_instant(T0 + 3660),
-                "cores": 1,
-                "memoryGiB": 1,
-            },
-        },
-        **({"status": status} if status else {}),
-    }
+    return execution_object(req, owner="alice", node="n", cores=1, memory_gib=1, status=status)
 
 
 def test_results_to_stage_out_live_in_a_claim_kept_a_day_when_they_are_not_delivered() -> None:
