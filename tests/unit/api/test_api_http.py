@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import time
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from tests.support.offline_api import offline_api
 
-from eb_operator.api import ApiSettings, create_app
-from eb_operator.cluster.rest_store import RestStore
+from eb_operator.api import ApiSettings
 
 pytestmark = pytest.mark.unit
 
@@ -32,12 +31,6 @@ REQUEST = {
 }
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     settings = ApiSettings(
@@ -47,17 +40,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         max_body_bytes=4096,
         answer_timeout_seconds=1,
     )
-    port = _closed_port()
-
-    async def unreachable(s: ApiSettings) -> RestStore:
-        return RestStore.at(f"http://127.0.0.1:{port}", s.namespace, request_timeout=1)
-
-    app = create_app(settings, store_factory=unreachable)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://broker.test") as c,
-    ):
+    async with offline_api(settings) as (_, c):
         yield c
 
 
@@ -197,17 +180,7 @@ async def test_a_caller_the_operator_refused_for_its_rate_gets_429_here_without_
     """After the operator's refusal, this replica answers the same caller 429 at once (the cluster
     is unreachable here: any write would be a 503), with Retry-After and a structured error."""
     settings = ApiSettings(namespace="unit", static_tokens=f"{TOKEN},alice", token_review=False)
-    port = _closed_port()
-
-    async def unreachable(s: ApiSettings) -> RestStore:
-        return RestStore.at(f"http://127.0.0.1:{port}", s.namespace, request_timeout=1)
-
-    app = create_app(settings, store_factory=unreachable)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://broker.test") as c,
-    ):
+    async with offline_api(settings) as (app, c):
         why = "you asked more often than 5 times a second (burst 20): ask again in 3.0 s"
         app.state.eb.service._refused_until["alice"] = (time.monotonic() + 3, why)
         headers = {**AUTH, "Accept": "application/json"}
