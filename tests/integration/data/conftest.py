@@ -139,40 +139,11 @@ def notebook_image() -> str:
 
 
 @pytest.fixture
-def local_volume(kube: Kubectl) -> Iterator[tuple[str, Path]]:
+def local_volume(local_volumes: Callable[..., tuple[str, list[Path]]]) -> tuple[str, Path]:
     """A StorageClass of its own and one 1 GiB hostPath PersistentVolume of that class (a
     directory any uid may write, as the workload runs as uid 1000)."""
-    name = unique_name("eb-test-local", max_len=40)
-    path = Path(tempfile.mkdtemp(prefix=f"{name}-"))
-    path.chmod(0o777)
-    kube.create(
-        {
-            "apiVersion": "storage.k8s.io/v1",
-            "kind": "StorageClass",
-            "metadata": {"name": name},
-            "provisioner": "kubernetes.io/no-provisioner",
-            "reclaimPolicy": "Retain",
-            "volumeBindingMode": "Immediate",
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": name, "labels": {"executionbroker.ivoa.net/test": "true"}},
-            "spec": {
-                "capacity": {"storage": "1Gi"},
-                "accessModes": ["ReadWriteOnce"],
-                "persistentVolumeReclaimPolicy": "Retain",
-                "storageClassName": name,
-                "hostPath": {"path": str(path), "type": "Directory"},
-            },
-        },
-    )
-    try:
-        yield name, path
-    finally:
-        kube.run("delete", "pv", name, "--wait=false", "--ignore-not-found", check=False)
-        kube.run("delete", "storageclass", name, "--ignore-not-found", check=False)
-        shutil.rmtree(path, ignore_errors=True)
+    name, [path] = local_volumes(1)
+    return name, path
 
 
 @pytest.fixture
