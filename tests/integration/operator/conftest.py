@@ -8,6 +8,7 @@ waits on them through watches (never sleeps to synchronise).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
@@ -15,11 +16,12 @@ from typing import Any
 
 import pytest
 from tests.integration.operator.helpers import API, Broker, OperatorThread, nodes_ready
-from tests.support.kube import KWOK_TOLERATION, REPO, Kubectl, kwok_node, unique_name
+from tests.support.kube import KWOK_TOLERATION, REAL_NODE, REPO, Kubectl, kwok_node, unique_name, wait_for
 
 from eb_operator.cluster.crs import PLATFORMS, Cluster
 from eb_operator.cluster.kube import ClientSettings
 from eb_operator.operator import OperatorConfig
+from eb_operator.operator.builders.children import LABEL_EXECUTION_NAMESPACE
 from eb_operator.operator.builders.pod import PodSettings
 
 _HERE = Path(__file__).resolve().parent
@@ -110,4 +112,28 @@ async def broker(
             kube.run("delete", "node", n, "--wait=false", "--ignore-not-found", check=False)
         owned = f"app.kubernetes.io/managed-by=eb-operator,executionbroker.ivoa.net/platform={b.platform}"
         kube.run("delete", "namespace", "-l", owned, "--wait=false", check=False)
+    await asyncio.to_thread(real_node_left_free, kube, {b.namespace for b in brokers})
     await cluster.close()
+
+
+def real_node_left_free(kube: Kubectl, namespaces: set[str]) -> None:
+    """Delete the test's Pods still live on the real node (in its namespaces, and in owner
+    namespaces for sessions of them) and wait until they are gone: the next test's operator counts
+    a Pod it does not know as used capacity for as long as it runs, and the real node has two
+    cores, so each test starts on a free node."""
+
+    def live() -> list[tuple[str, str]]:
+        pods = kube.json("get", "pods", "-A", "--field-selector", f"spec.nodeName={REAL_NODE}")["items"]
+        return [
+            (p["metadata"]["namespace"], p["metadata"]["name"])
+            for p in pods
+            if p["status"].get("phase") not in ("Succeeded", "Failed")
+            and (
+                p["metadata"]["namespace"] in namespaces
+                or (p["metadata"].get("labels") or {}).get(LABEL_EXECUTION_NAMESPACE) in namespaces
+            )
+        ]
+
+    for ns, name in live():
+        kube.run("delete", "pod", name, "-n", ns, "--wait=false", "--ignore-not-found", check=False)
+    wait_for(lambda: not live(), 120, f"the Pods of {sorted(namespaces)} on {REAL_NODE} to be gone")
