@@ -16,7 +16,6 @@ event arriving later.
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -501,9 +500,7 @@ class ClusterState:
                 phase = Phase.RELEASING
             else:
                 account = self.account_of(view.groups)
-                held = reservation_from_spec(
-                    view.key, spec, Phase.RELEASING, view.group, view.owner, account
-                )
+                held = reservation_from_spec(view.key, spec, Phase.RELEASING, view.group, view.owner, account)
                 now = int(self.clock())
                 start = min(held.start, now)
                 end = max(start + 1, min(held.end, now + SHUTDOWN_HOLD))
@@ -635,7 +632,7 @@ class ClusterState:
             )
             account = self.account_of(groups)
             if account != r.account:
-                moved.append(dataclasses.replace(r, account=account))
+                moved.append(replace(r, account=account))
         self.ledger.load(moved)
         return len(moved)
 
