@@ -144,9 +144,8 @@ class OfferSetAnswers:
             with ctx.timed("decide"), ctx.deciding("offerset"):
                 demand, in_use = volumes.start_after_holds(interp, ctx.state)
                 if demand is None:
-                    return Decision(
-                        message=message_item("INFO", "urn:no-capacity", in_use or "no offers", now)
-                    )
+                    why = in_use or "no offers"
+                    return Decision(message=message_item("INFO", "urn:no-capacity", why, now)), now
                 table, book = ctx.capacity(now)
                 decision = await self._choose(demand, caller, table, book, now)
                 for i, offer in enumerate(decision.offers):
