@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from tests.support import child_process
-from tests.support.kube import KWOK_TOLERATION, POOL_LABEL, REPO, Kubectl, kwok_node, unique_name, wait_for
+from tests.support.kube import (
+    KWOK_TOLERATION,
+    POOL_LABEL,
+    REPO,
+    Kubectl,
+    kwok_node,
+    unique_name,
+    wait_for,
+    wait_nodes_usable,
+)
 
 from eb_operator.model.times import format_instant
 
@@ -50,7 +59,7 @@ def kwok_platform(
             "spec": {"nodeSelector": {POOL_LABEL: name}, "toleration": toleration, **spec},
         }
         kube.apply(platform)
-        kube.run("wait", "--for=condition=Ready", "--timeout=120s", *[f"node/{n}" for n in stage.nodes])
+        wait_nodes_usable(kube, f"{POOL_LABEL}={name}", nodes)
         yield stage
     finally:
         kube.run("delete", "executionplatform", name, "--ignore-not-found", "--wait=false", check=False)

@@ -14,6 +14,7 @@ Plus the pure decision at the same boundaries, one second either side. Bounded: 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -22,7 +23,7 @@ import pytest
 from tests.chaos.checker import check, instant
 from tests.chaos.stage import API, container_exits
 from tests.integration.operator.helpers import Broker, OperatorThread, ivoa_request, phase
-from tests.support.kube import KWOK_TOLERATION, POOL_LABEL, Kubectl, kwok_node, unique_name
+from tests.support.kube import KWOK_TOLERATION, POOL_LABEL, Kubectl, kwok_node, unique_name, wait_nodes_usable
 
 from eb_operator.cluster.crs import EXECUTIONS, PLATFORMS, Cluster
 from eb_operator.cluster.kube import ClientSettings
@@ -70,7 +71,7 @@ async def frozen(
         spec = {"nodeSelector": {POOL_LABEL: name}, "toleration": toleration, **SPEC}
         platform = {"apiVersion": API, "kind": "ExecutionPlatform", "metadata": {"name": name}, "spec": spec}
         await cluster.create(PLATFORMS, None, platform)
-        kube.run("wait", "--for=condition=Ready", "--timeout=120s", f"node/{node}")
+        await asyncio.to_thread(wait_nodes_usable, kube, f"{POOL_LABEL}={name}", 1)
         clock = FrozenClock(int(time.time()))
         config = OperatorConfig(
             platform=name,

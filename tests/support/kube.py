@@ -342,6 +342,23 @@ def is_ready(node: Mapping[str, Any]) -> bool:
     return bool(c and c.get("status") == "True")
 
 
+def wait_nodes_usable(kube: Kubectl, selector: str, count: int, timeout: float = 300) -> None:
+    """Until ``count`` nodes match ``selector``, each Ready *and* free of every taint but kwok's.
+    A new node carries ``node.kubernetes.io/not-ready:NoSchedule`` until the node lifecycle
+    controller lifts it, seconds after Ready: the broker, like the scheduler, does not use it
+    until then, so a test asking before then is answered NO."""
+
+    def usable() -> bool:
+        nodes = kube.json("get", "nodes", "-l", selector)["items"]
+        return len(nodes) == count and all(
+            is_ready(n)
+            and all(t.get("key") == KWOK_TAINT["key"] for t in (n.get("spec") or {}).get("taints") or [])
+            for n in nodes
+        )
+
+    wait_for(usable, timeout, f"{count} nodes {selector} Ready and untainted", interval=0.5)
+
+
 # --------------------------------------------------------------------------------------------
 # kubernetes_asyncio
 

@@ -99,7 +99,9 @@ def static_reason(s: Search) -> str:
         nodes = [n for n in nodes if n.name in chosen]
         if not nodes:
             text = ", ".join(f"{k}={v}" for k, v in sorted(selector.items()))
-            return f"no node carries the labels {text}"
+            # the table holds only nodes a Pod could use now: a labelled node NotReady, cordoned or
+            # tainted (a new node, for its first seconds) is why as often as a missing label
+            return f"no Ready, schedulable, untainted node carries the labels {text}"
     if product_key is not None and gpu is not None:
         nodes = [n for n in nodes if n.labels.get(product_key) == gpu.product]
         if not nodes:

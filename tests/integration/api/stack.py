@@ -39,6 +39,7 @@ from tests.support.kube import (
     namespace_manifest,
     unique_name,
     wait_for,
+    wait_nodes_usable,
 )
 from tests.support.reservations import with_offers
 
@@ -269,6 +270,7 @@ def broker_stack(
                 120,
                 f"the operator to take the platform (log: {log_path})",
             )
+            wait_nodes_usable(kube, f"{GROUP}/pool={pool}", len(nodes))
             settings = ApiSettings(
                 namespace=namespace,
                 kubeconfig=kube.kubeconfig,

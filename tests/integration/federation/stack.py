@@ -35,7 +35,16 @@ from tests.integration.api.stack import (
     platform_manifest,
 )
 from tests.support.child_process import sigkill
-from tests.support.kube import REAL_NODE, REPO, Kubectl, kwok_node, namespace_manifest, unique_name, wait_for
+from tests.support.kube import (
+    REAL_NODE,
+    REPO,
+    Kubectl,
+    kwok_node,
+    namespace_manifest,
+    unique_name,
+    wait_for,
+    wait_nodes_usable,
+)
 
 from eb_operator.api import ApiSettings
 
@@ -208,6 +217,8 @@ def federation(kube: Kubectl, log_dir: Path, specs: Sequence[SiteSpec]) -> Itera
                     120,
                     f"the operator of site {site.name} to take its platform (log: {site.operator_log})",
                 )
+                if site.nodes:
+                    wait_nodes_usable(kube, f"{GROUP}/pool={site.namespace}", len(site.nodes))
                 site.start_api()
                 running.callback(lambda site=site: site._api_block.close())  # the newest API process
             yield sites

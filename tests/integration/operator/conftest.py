@@ -78,7 +78,7 @@ async def broker(
             {"apiVersion": API, "kind": "ExecutionPlatform", "metadata": {"name": name}, "spec": pspec},
         )
         if nodes:
-            await nodes_ready(kube, b.nodes)
+            await nodes_ready(kube, name, len(b.nodes))
         config = OperatorConfig(
             platform=name,
             namespaces=frozenset({ns}),

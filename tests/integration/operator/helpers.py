@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.support.kube import REAL_NODE, Kubectl, async_wait_for
+from tests.support.kube import REAL_NODE, Kubectl, async_wait_for, wait_nodes_usable
 from tests.support.reservations import with_offers
 
 from eb_operator.cluster.crs import EXECUTIONS, OFFERSETS, Cluster, NotFound
@@ -244,17 +244,6 @@ class OperatorThread:
             raise RuntimeError("the operator did not stop")
 
 
-async def nodes_ready(kube: Kubectl, names: Sequence[str]) -> None:
-    def ready() -> bool:
-        out = kube.run(
-            "wait",
-            "--for=condition=Ready",
-            "--timeout=300s",
-            *[f"node/{n}" for n in names],
-            check=False,
-            timeout=330,
-        )
-        return out.returncode == 0
-
-    if not await asyncio.to_thread(ready):
-        raise TimeoutError(f"kwok nodes not Ready: {names}")
+async def nodes_ready(kube: Kubectl, platform: str, count: int) -> None:
+    """Until the broker fixture's ``count`` kwok nodes can be used (:func:`wait_nodes_usable`)."""
+    await asyncio.to_thread(wait_nodes_usable, kube, f"eb-test-platform={platform}", count)

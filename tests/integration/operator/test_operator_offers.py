@@ -55,7 +55,7 @@ async def test_the_seed_scenario_through_crs_alone(broker: MakeBroker) -> None:
     slot = [s1 + i * 2 * H for i in range(5)]
 
     r1 = await b.ask("r1", ivoa_request(cores=32, max_cores=32, gpus=1, duration="PT4H", start=window))
-    # A1 S1-S2, A2 S3-S4 (a NO once in six full runs, 2026-12-07: its messages say why)
+    # A1 S1-S2, A2 S3-S4 (the broker fixture waits for the new node to lose its not-ready taint)
     assert await starts(b, r1) == [slot[0], slot[2]], r1["status"]
 
     r2 = await b.ask("r2", ivoa_request(cores=16, max_cores=16, duration="PT2H", start=window))

@@ -434,7 +434,7 @@ def test_the_cycle_names_and_times_its_phases_only_when_given_a_timer() -> None:
             [node()],
             [],
             policy(),
-            "no node carries the labels pool=gpu",
+            "no Ready, schedulable, untainted node carries the labels pool=gpu",
             id="a node selector nothing matches",
         ),
         pytest.param(
