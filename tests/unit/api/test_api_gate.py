@@ -6,11 +6,11 @@ tests/integration/sessions)."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from tests.support.offline_api import offline_api
 
 from eb_operator.api import ApiSettings, create_app
 from eb_operator.api.gate import (
@@ -23,7 +23,6 @@ from eb_operator.api.gate import (
     read_cookie,
     set_cookie,
 )
-from eb_operator.cluster.rest_store import RestStore
 
 pytestmark = pytest.mark.unit
 
@@ -86,24 +85,8 @@ def test_the_cookie_is_http_only_lax_scoped_to_the_session_and_secure_behind_htt
 # --- before the cluster ----------------------------------------------------------------------------
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def _client(settings: ApiSettings) -> AsyncIterator[httpx.AsyncClient]:
-    port = _closed_port()
-
-    async def unreachable(s: ApiSettings) -> RestStore:
-        return RestStore.at(f"http://127.0.0.1:{port}", s.namespace, request_timeout=1)
-
-    app = create_app(settings, store_factory=unreachable)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://broker.test") as c,
-    ):
+    async with offline_api(settings) as (_, c):
         yield c
 
 

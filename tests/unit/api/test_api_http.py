@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from tests.support.offline_api import offline_api
 
-from eb_operator.api import ApiSettings, create_app
-from eb_operator.cluster.rest_store import RestStore
+from eb_operator.api import ApiSettings
 
 pytestmark = pytest.mark.unit
 
@@ -31,12 +30,6 @@ REQUEST = {
 }
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     settings = ApiSettings(
@@ -46,17 +39,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         max_body_bytes=4096,
         answer_timeout_seconds=1,
     )
-    port = _closed_port()
-
-    async def unreachable(s: ApiSettings) -> RestStore:
-        return RestStore.at(f"http://127.0.0.1:{port}", s.namespace, request_timeout=1)
-
-    app = create_app(settings, store_factory=unreachable)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://broker.test") as c,
-    ):
+    async with offline_api(settings) as (_, c):
         yield c
 
 
