@@ -28,6 +28,7 @@ from tests.support.kube import REAL_NODE, Kubectl, namespace_manifest, unique_na
 
 from eb_operator.api import ApiSettings
 from eb_operator.model.tenancy import owner_namespace
+from eb_operator.operator.builders.namespace import managed_selector
 
 GROUP = "executionbroker.ivoa.net"
 JUPYTER = "https://www.purl.org/ivoa.net/EB/schema/types/executables/jupyter-notebook-1.0"
@@ -220,6 +221,7 @@ def sessions_stack(
                 yield stack
     finally:
         kube.run("delete", "namespace", tag, "--wait=false", "--ignore-not-found", check=False)
-        owned = f"app.kubernetes.io/managed-by=eb-operator,{GROUP}/platform={tag}"
-        kube.run("delete", "namespace", "-l", owned, "--wait=false", check=False)  # a failed test's session
+        kube.run(
+            "delete", "namespace", "-l", managed_selector(tag), "--wait=false", check=False
+        )  # a failed test's session
         kube.run("delete", "executionplatform", tag, "--wait=false", "--ignore-not-found", check=False)

@@ -19,13 +19,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from eb_operator.cluster import objects
-from eb_operator.cluster.convert import LABEL_EXECUTION_UID, LABEL_MANAGED_BY, MANAGER
+from eb_operator.cluster.convert import LABEL_EXECUTION_UID, LABEL_MANAGED_BY, MANAGER, label_value
 from eb_operator.cluster.crs import ApiError
 from eb_operator.model.common import FINAL_PHASES
 from eb_operator.model.tenancy import owner_label, session_namespace
 from eb_operator.operator.builders.namespace import (
     API_LOGS_ROLE_BINDING,
     LABEL_OWNER,
+    LABEL_PLATFORM,
     build_namespace,
     build_network_policy,
     build_role_binding,
@@ -81,6 +82,17 @@ class OwnerNamespaces:
             if labels.get(LABEL_MANAGED_BY) != MANAGER or labels.get(LABEL_OWNER) != owner_label(owner):
                 log.warning("%s", kv(msg="namespace exists and is not this owner's", namespace=namespace))
                 raise Retry(60.0, f"namespace {namespace} exists and is not the broker's for this owner")
+            holder = labels.get(LABEL_PLATFORM)
+            if holder != label_value(ctx.cfg.platform):
+                # Another platform's broker made it (two releases with one prefix), or one that is
+                # gone: sharing it would let that broker's sweeper delete it under our sessions,
+                # and our sessions would be missing from everything that lists ours by label.
+                why = (
+                    f"namespace {namespace} belongs to platform {holder}'s broker: give each "
+                    "platform on a cluster its own namespaces.prefix, or delete that namespace"
+                )
+                log.warning("%s", kv(msg="owner namespace of another platform", namespace=namespace))
+                raise Retry(60.0, why)
         self._empty_since.pop(namespace, None)
         try:
             if ctx.cfg.workloads_cluster_role and ctx.cfg.service_account:

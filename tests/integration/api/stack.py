@@ -45,6 +45,7 @@ from tests.support.reservations import with_offers
 
 from eb_operator.api import ApiSettings, create_app
 from eb_operator.model.tenancy import owner_namespace
+from eb_operator.operator.builders.namespace import managed_selector
 
 GROUP = "executionbroker.ivoa.net"
 TOKENS = {"alice": "alice-token-0123456789", "bob": "bob-token-0123456789"}
@@ -316,10 +317,9 @@ def broker_stack(
             with serving as url:
                 yield Broker(url, namespace, platform, nodes, kube, log_path, shape, tokens, prefix)
     finally:
-        owned = f"app.kubernetes.io/managed-by=eb-operator,executionbroker.ivoa.net/platform={platform}"
         for args in (
             ("delete", "namespace", namespace, "--wait=false", "--ignore-not-found"),
-            ("delete", "namespace", "-l", owned, "--wait=false"),
+            ("delete", "namespace", "-l", managed_selector(platform), "--wait=false"),
             ("delete", "executionplatform", platform, "--wait=false", "--ignore-not-found"),
             ("delete", "nodes", "-l", f"{GROUP}/pool={pool}", "--wait=false"),
         ):

@@ -47,6 +47,7 @@ from tests.support.kube import (
 )
 
 from eb_operator.api import ApiSettings
+from eb_operator.operator.builders.namespace import managed_selector
 
 API = f"{GROUP}/v1alpha1"
 ALICE = "alice-federation-token-0123"
@@ -152,7 +153,7 @@ class Site:
 
 def _platform(site: SiteSpec, name: str, pool: str) -> dict[str, Any]:
     shape = Shape(nodes=site.nodes, cores=site.cores, memory_gib=site.memory_gib, gpus=0, offer_ttl=120)
-    doc = platform_manifest(name, pool, shape)
+    doc = platform_manifest(name, pool, shape, prefix=f"{name}-")  # owner namespaces of its own
     doc["spec"] |= FAST | {"maxOffers": site.max_offers, "horizonSeconds": 3600, "gpuFlavours": []}
     if site.real:  # the cluster's one real node: a real kubelet runs real containers
         doc["spec"]["nodeSelector"] = {"kubernetes.io/hostname": REAL_NODE}
@@ -230,6 +231,7 @@ def federation(kube: Kubectl, log_dir: Path, specs: Sequence[SiteSpec]) -> Itera
             for site in sites.values():
                 for args in (
                     ("delete", "namespace", site.namespace, "--wait=false", "--ignore-not-found"),
+                    ("delete", "namespace", "-l", managed_selector(site.platform), "--wait=false"),
                     ("delete", "executionplatform", site.platform, "--wait=false", "--ignore-not-found"),
                     ("delete", "nodes", "-l", f"{GROUP}/pool={site.namespace}", "--wait=false"),
                 ):

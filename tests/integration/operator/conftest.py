@@ -22,6 +22,7 @@ from eb_operator.cluster.crs import PLATFORMS, Cluster
 from eb_operator.cluster.kube import ClientSettings
 from eb_operator.operator import OperatorConfig
 from eb_operator.operator.builders.children import LABEL_EXECUTION_NAMESPACE
+from eb_operator.operator.builders.namespace import managed_selector
 from eb_operator.operator.builders.pod import PodSettings
 
 _HERE = Path(__file__).resolve().parent
@@ -110,8 +111,7 @@ async def broker(
             )
         for n in b.nodes:
             kube.run("delete", "node", n, "--wait=false", "--ignore-not-found", check=False)
-        owned = f"app.kubernetes.io/managed-by=eb-operator,executionbroker.ivoa.net/platform={b.platform}"
-        kube.run("delete", "namespace", "-l", owned, "--wait=false", check=False)
+        kube.run("delete", "namespace", "-l", managed_selector(b.platform), "--wait=false", check=False)
     await asyncio.to_thread(real_node_left_free, kube, {b.namespace for b in brokers})
     await cluster.close()
 

@@ -10,6 +10,7 @@ owner and accepts are written as the REST API writes them (``offer_execution``).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -22,6 +23,7 @@ from tests.support.kube import Kubectl, async_wait_for, cluster_state_dir, pod_l
 from eb_operator.cluster.crs import EXECUTIONS, NotFound
 from eb_operator.cluster.offer_status import offer_execution
 from eb_operator.model.tenancy import owner_namespace
+from eb_operator.operator.builders.namespace import build_namespace
 
 pytestmark = pytest.mark.integration
 
@@ -240,3 +242,34 @@ async def test_an_owner_namespace_is_made_cleaned_up_and_removed_once_empty(
     await async_wait_for(
         lambda: not kube.exists("namespace", carol_ns), 120, f"the empty owner namespace {carol_ns} to go"
     )
+
+
+async def test_an_owner_namespace_another_platforms_broker_made_is_not_used(
+    broker: Any, kube: Kubectl, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two releases with one prefix (or one that is gone) name an owner's namespace alike: this
+    broker does not run its session in the other's namespace (that broker's sweeper would delete it
+    under the session, and this one's listings by label would miss it) and says why."""
+    b: Broker = await broker(
+        {**REAL_NODE_PLATFORM, **FAST, "namespaces": {"prefix": prefix()}, "sharing": {"ownerLimits": {}}},
+        rest_sessions=True,
+    )
+    spec = kube.get("executionplatform", b.platform)["spec"]
+    dave_ns = owner_namespace("dave", spec["namespaces"]["prefix"])
+    kube.create(build_namespace(dave_ns, "dave", "another-platform"))
+    try:
+        with caplog.at_level(logging.WARNING, logger="eb_operator.operator"):
+            job = await session(b, "dave", ("sh", "-c", "echo ran"))
+
+            def refused() -> bool:
+                return any(
+                    "owner namespace of another platform" in r.getMessage() and dave_ns in r.getMessage()
+                    for r in caplog.records
+                )
+
+            await async_wait_for(refused, 60, f"the operator to refuse {dave_ns}")
+        assert kube.get("pods", None, dave_ns)["items"] == []
+        now = await b.cluster.get(EXECUTIONS, b.namespace, job["metadata"]["name"])
+        assert phase(now) not in ("RUNNING", "COMPLETED"), now.get("status")
+    finally:
+        kube.run("delete", "namespace", dave_ns, "--wait=false", check=False)
