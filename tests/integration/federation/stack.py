@@ -153,7 +153,8 @@ class Site:
 
 def _platform(site: SiteSpec, name: str, pool: str) -> dict[str, Any]:
     shape = Shape(nodes=site.nodes, cores=site.cores, memory_gib=site.memory_gib, gpus=0, offer_ttl=120)
-    doc = platform_manifest(name, pool, shape, prefix=f"{name}-")  # owner namespaces of its own
+    prefix = f"f{name[-6:]}{site.name[:6]}-"  # owner namespaces of its own (name ends in a uuid)
+    doc = platform_manifest(name, pool, shape, prefix=prefix)
     doc["spec"] |= FAST | {"maxOffers": site.max_offers, "horizonSeconds": 3600, "gpuFlavours": []}
     if site.real:  # the cluster's one real node: a real kubelet runs real containers
         doc["spec"]["nodeSelector"] = {"kubernetes.io/hostname": REAL_NODE}
