@@ -26,8 +26,8 @@ allocatable at any instant, and neither do the live broker Pods' requests (targe
 double bookings). ``--svg`` draws latency and throughput over the run.
 
 State over time (the broker's retention, docs/operations.md): every ``--window`` seconds the
-number of OfferSets, of Executions still to run or running and of those done, and of Pods in the
-run's namespace, and etcd's database size (its
+number of OfferSets, of Executions still to run or running and of those done, and of Pods on the
+platform's nodes (in any namespace: sessions run in their owners'), and etcd's database size (its
 ``/metrics``: ``etcd_mvcc_db_total_size_in_bytes``, the file, and ``..._in_use_in_bytes``, what
 is not free pages; ``--etcd-metrics``, the local cluster's by default). ``--ttl`` sets the
 platform's retention (both TTLs) to that many seconds; ``--state-svg`` draws objects and etcd's
@@ -171,7 +171,10 @@ async def check_state(kube: httpx.AsyncClient, ns: str, label: str) -> dict[str,
     # the sets before the Executions: see tests.support.reservations.with_offers
     sets = (await kube.get(f"/apis/{API}/namespaces/{ns}/offersets")).json()["items"]
     exes = (await kube.get(f"/apis/{API}/namespaces/{ns}/executions")).json()["items"]
-    pods = (await kube.get(f"/api/v1/namespaces/{ns}/pods")).json()["items"]
+    # every Pod on the platform's nodes, whatever its namespace: REST sessions run in their
+    # owners' namespaces, and the kubelet admits against all of them
+    everywhere = (await kube.get("/api/v1/pods")).json()["items"]
+    pods = [p for p in everywhere if (p.get("spec") or {}).get("nodeName") in nodes]
     phases: dict[str, int] = defaultdict(int)
     failed: dict[str, int] = defaultdict(int)  # why sessions failed, by message
     failed_by_name: dict[str, str] = {}
