@@ -239,6 +239,19 @@ async def sample_state(look: dict[str, Any], etcd_url: str, at_s: float) -> dict
 # --- the in-cluster broker -----------------------------------------------------------------------
 
 
+#: Per-owner limits far beyond anything the load asks for.
+NO_LIMITS = {
+    "requestsPerSecond": 100_000,
+    "requestBurst": 100_000,
+    "offerSets": 1_000_000,
+    "offeredCoreSeconds": 10**12,
+    "offeredGpuSeconds": 10**12,
+    "sessions": 1_000_000,
+    "sessionCores": 1_000_000,
+    "sessionGpus": 1_000_000,
+}
+
+
 @dataclass
 class _LoadRelease(Installation):
     """The e2e suite's release, with the load's platform in place of the e2e one."""
@@ -524,9 +537,10 @@ async def main() -> int:
             "preparationSeconds": 0,
             "releaseSeconds": 30,
             "gpuFlavours": [{"name": "ad104", "resourceName": "nvidia.com/gpu", "product": "nvidia-ad104"}],
-            # its clients are one owner asking as fast as they can: no per-owner limits (what they
-            # cost is measured by benchmarks/sharing.py)
-            "sharing": {"ownerLimits": {}},
+            # its clients are one owner asking as fast as they can: per-owner limits it never
+            # reaches (what limits cost is benchmarks/sharing.py's); numbers, as Helm merges an
+            # empty map with the chart's default limits
+            "sharing": {"ownerLimits": NO_LIMITS},
         }
         if args.ttl is not None:
             spec["retention"] = {"ttlSecondsAfterFinished": args.ttl, "offerSetTtlSeconds": args.ttl}
