@@ -140,6 +140,23 @@ def request(
 SESSION_START = 1893492000  # 2030-01-01T10:00:00Z
 
 
+#: The owner reference the broker puts on the children of :func:`execution_object`'s Execution.
+EXECUTION_OWNER = {
+    "apiVersion": "executionbroker.ivoa.net/v1alpha1",
+    "kind": "Execution",
+    "name": "job-1",
+    "uid": "uid-1",
+    "controller": True,
+    "blockOwnerDeletion": False,
+}
+#: A container's securityContext under the restricted Pod Security profile, as the broker writes it.
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+}
+
+
 def execution_object(
     req: dict[str, Any],
     *,

@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 import pytest
 from tests.integration.operator.helpers import FAST, REAL_NODE_PLATFORM, Broker, ivoa_request, phase
-from tests.support.kube import Kubectl, async_wait_for, cluster_state_dir, pod_logs
+from tests.support.ingress import ingress
+from tests.support.kube import Kubectl, async_wait_for, pod_logs
 
 from eb_operator.cluster.crs import EXECUTIONS, NotFound
 from eb_operator.cluster.offer_status import offer_execution
@@ -92,16 +93,14 @@ async def outcome(b: Broker, execution: Mapping[str, Any], namespace: str) -> st
 
 
 def ingress_url() -> str:
-    env = cluster_state_dir() / "ingress.env"
-    settings = (
-        dict(line.split("=", 1) for line in env.read_text().splitlines() if "=" in line)
-        if env.is_file()
-        else {}
-    )
-    url = settings.get("EB_INGRESS_URL")
-    if not url:
-        pytest.skip("this cluster has no ingress controller (hack/cluster.sh up starts Traefik)")
-    return url.rstrip("/")
+    found = ingress()
+    if found is None:
+        pytest.fail(
+            "no ingress: the local cluster's Traefik writes its URL to ingress.env on `hack/cluster.sh up` "
+            "(or set EB_INGRESS_URL)",
+            pytrace=False,
+        )
+    return found.url
 
 
 async def test_an_owner_cannot_reach_another_owners_session_but_its_own_sessions_and_the_ingress_can(

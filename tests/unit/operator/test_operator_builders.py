@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from tests.support.wire import EXECUTION_OWNER
 
 from eb_operator.model.platform import GpuFlavour, PlatformPolicy, Toleration
 from eb_operator.model.times import format_instant, parse_instant
@@ -52,14 +53,6 @@ DOCKER_EXE = {
     "network": {"ports": [{"internal": {"port": 8888}, "protocol": "HTTP"}]},
 }
 
-OWNER = {
-    "apiVersion": "executionbroker.ivoa.net/v1alpha1",
-    "kind": "Execution",
-    "name": "job-1",
-    "uid": "uid-1",
-    "controller": True,
-    "blockOwnerDeletion": False,
-}
 
 SECURE_CONTAINER = {
     "allowPrivilegeEscalation": False,
@@ -82,7 +75,7 @@ def test_a_docker_pod_is_pinned_to_its_node_with_requests_equal_to_limits() -> N
                 "executionbroker.ivoa.net/execution-uid": "uid-1",
                 "executionbroker.ivoa.net/execution": "job-1",
             },
-            "ownerReferences": [OWNER],
+            "ownerReferences": [EXECUTION_OWNER],
         },
         "spec": {
             "restartPolicy": "Never",

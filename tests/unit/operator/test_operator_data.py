@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 from tests.support.wire import (
+    EXECUTION_OWNER,
+    RESTRICTED_CONTAINER,
     compute,
     docker,
     execution_object,
@@ -38,15 +40,6 @@ STAGER = ["eb-stager"]
 STAGER_IMAGE = "eb-stager:0.1.0"
 LIMITS = {"cpu": "2", "memory": "4Gi"}
 INIT_RESOURCES = {"requests": LIMITS, "limits": LIMITS}
-SECURE = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True}
-OWNER = {
-    "apiVersion": "executionbroker.ivoa.net/v1alpha1",
-    "kind": "Execution",
-    "name": "job-1",
-    "uid": "uid-1",
-    "controller": True,
-    "blockOwnerDeletion": False,
-}
 MANAGED = {"app.kubernetes.io/managed-by": "eb-operator", "executionbroker.ivoa.net/execution-uid": "uid-1"}
 
 
@@ -72,7 +65,7 @@ def stage(index: int, args: list[str], volume: str, **extra: Any) -> dict[str, A
         "args": args,
         **extra,
         "resources": INIT_RESOURCES,
-        "securityContext": SECURE,
+        "securityContext": RESTRICTED_CONTAINER,
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [{"name": volume, "mountPath": "/stage"}],
     }
@@ -302,7 +295,7 @@ def test_a_copied_endpoint_secret_is_owned_by_the_execution() -> None:
                 "app.kubernetes.io/managed-by": "eb-operator",
                 "executionbroker.ivoa.net/execution-uid": "uid-1",
             },
-            "ownerReferences": [OWNER],
+            "ownerReferences": [EXECUTION_OWNER],
         },
         "type": "Opaque",
         "data": {"AWS_ACCESS_KEY_ID": "YQ=="},
@@ -322,7 +315,7 @@ def test_rucio_data_is_downloaded_by_the_stagers_rucio_client_in_its_configured_
         "command": STAGER,
         "args": ["rucio", "https://rucio.example.org", "scope1:obj", "/stage"],
         "resources": INIT_RESOURCES,
-        "securityContext": SECURE,
+        "securityContext": RESTRICTED_CONTAINER,
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [{"name": "data-0", "mountPath": "/stage"}],
     }
@@ -346,7 +339,7 @@ def test_a_notebook_pod_runs_jupyter_server_with_its_token_from_a_secret_and_the
             "command": STAGER,
             "args": ["http", "http://files.example.org/nb/analysis.ipynb", "/stage"],
             "resources": INIT_RESOURCES,
-            "securityContext": SECURE,
+            "securityContext": RESTRICTED_CONTAINER,
             "terminationMessagePolicy": "FallbackToLogsOnError",
             "volumeMounts": [{"name": "notebook-work", "mountPath": "/stage"}],
         }
@@ -380,7 +373,7 @@ def test_a_notebook_pod_runs_jupyter_server_with_its_token_from_a_secret_and_the
         },
         "imagePullPolicy": "Never",
         "resources": {"requests": LIMITS, "limits": LIMITS},
-        "securityContext": SECURE,
+        "securityContext": RESTRICTED_CONTAINER,
         "volumeMounts": [{"name": "notebook-work", "mountPath": "/home/eb/work"}],
     }
 
@@ -394,7 +387,7 @@ def test_a_notebook_has_a_token_secret_and_a_service_owned_by_its_execution() ->
             "name": "eb-job-1-notebook",
             "namespace": "science",
             "labels": MANAGED,
-            "ownerReferences": [OWNER],
+            "ownerReferences": [EXECUTION_OWNER],
         },
         "type": "Opaque",
         "stringData": {"token": "t0k"},
@@ -406,7 +399,7 @@ def test_a_notebook_has_a_token_secret_and_a_service_owned_by_its_execution() ->
             "name": "eb-job-1-notebook",
             "namespace": "science",
             "labels": MANAGED,
-            "ownerReferences": [OWNER],
+            "ownerReferences": [EXECUTION_OWNER],
         },
         "spec": {
             "type": "ClusterIP",

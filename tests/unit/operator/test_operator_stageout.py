@@ -7,7 +7,16 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from tests.support.wire import compute, docker, execution_object, request, storage, volume
+from tests.support.wire import (
+    EXECUTION_OWNER,
+    RESTRICTED_CONTAINER,
+    compute,
+    docker,
+    execution_object,
+    request,
+    storage,
+    volume,
+)
 
 from eb_operator.engine.types import Phase
 from eb_operator.model.platform import PlatformPolicy
@@ -183,15 +192,6 @@ S3 = "http://s3.example.org:7070"
 DAV = "https://dav.example.org/results"
 STAGER = "eb-stager:9.9.9"
 RESOURCES = {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
-SECURE = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True}
-OWNER = {
-    "apiVersion": "executionbroker.ivoa.net/v1alpha1",
-    "kind": "Execution",
-    "name": "job-1",
-    "uid": "uid-1",
-    "controller": True,
-    "blockOwnerDeletion": False,
-}
 
 
 def policy(**changes: Any) -> PlatformPolicy:
@@ -227,7 +227,7 @@ def deliver(index: int, args: list[str], secret: str | None = None) -> dict[str,
         out["envFrom"] = [{"secretRef": {"name": secret}}]
     return out | {
         "resources": RESOURCES,
-        "securityContext": SECURE,
+        "securityContext": RESTRICTED_CONTAINER,
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [{"name": f"storage-{index}", "mountPath": "/stage", "readOnly": True}],
     }
@@ -254,7 +254,7 @@ def test_the_delivery_pod_runs_one_stager_per_stageout_with_its_endpoints_creden
             "executionbroker.ivoa.net/role": "stage-out",
             "executionbroker.ivoa.net/execution": "job-1",
         },
-        "ownerReferences": [OWNER],
+        "ownerReferences": [EXECUTION_OWNER],
     }
     # S3: the copy of the platform's Secret (it lives in another namespace); WebDAV under a listed
     # endpoint: that endpoint's Secret, here in the session's namespace; elsewhere: anonymous
